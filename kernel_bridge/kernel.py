@@ -1,0 +1,288 @@
+"""BridgeKernel: the Jupyter protocol layer, and nothing else.
+
+Every ``do_*`` hook is async, never raises, and publishes all of a request's output
+before it returns (papermill and nbval stop listening shortly after the reply). The
+code itself runs in the configured executor, reached through :class:`Session`; this
+module knows nothing of processes, containers or HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from ipykernel.kernelbase import Kernel
+from traitlets import Float, List, Unicode
+
+from ._version import __version__
+from .errors import BridgeError
+from .events import ClearOutput, Display, Error, Event, Finished, Result, StateLost, Stream
+from .executors import EXECUTOR_KINDS, executor_class
+from .executors.base import RemoteExecutor
+from .session import Session
+
+__all__ = ["BridgeKernel"]
+
+STDIN_UNAVAILABLE = (
+    "input() is not available here: this frontend does not answer input requests "
+    "(allow_stdin is false, as with papermill, nbval and nbclient). Put the value in the code "
+    "instead, e.g. as a papermill parameter."
+)
+
+
+class BridgeKernel(Kernel):
+    """A Python kernel whose cells run in an executor (local subprocess, Docker, ACA).
+
+    Configured with traitlets, e.g. ``--BridgeKernel.executor=docker`` in the
+    kernelspec's argv. Instantiated by :class:`kernel_bridge.kernelapp.BridgeKernelApp`.
+    """
+
+    implementation = "kernel_bridge"
+    implementation_version = __version__
+    language_info = {  # noqa: RUF012 - the base class declares it this way
+        "name": "python",
+        "version": "3",
+        "mimetype": "text/x-python",
+        "codemirror_mode": {"name": "ipython", "version": 3},
+        "pygments_lexer": "ipython3",
+        "nbconvert_exporter": "python",
+        "file_extension": ".py",
+    }
+    help_links = [  # noqa: RUF012
+        {"text": "kernel_bridge", "url": "https://pypi.org/project/kernel_bridge/"},
+    ]
+
+    executor = Unicode(
+        "local",
+        config=True,
+        help=f"Where cells run: one of {', '.join(EXECUTOR_KINDS)}.",
+    )
+    functions = List(
+        Unicode(),
+        config=True,
+        help=(
+            "User-defined functions injected at every session start: paths of .py files, "
+            "'package.module:function' references, or source strings."
+        ),
+    )
+    functions_module = Unicode(
+        "functions", config=True, help="Module name the functions are importable from."
+    )
+    cell_timeout = Float(
+        0.0,
+        config=True,
+        help="Seconds a cell may run before it is interrupted (0: no limit).",
+    )
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.bridge_session = Session(self._build_executor, cell_timeout=self.cell_timeout or None)
+        self._waiting_for_input = False
+
+    # -- kernel_info ----------------------------------------------------------------
+
+    @property
+    def banner(self) -> str:  # type: ignore[override]
+        """The banner shown by console frontends."""
+        return (
+            f"kernel_bridge {__version__}: Python cells run by the '{self.executor}' executor, "
+            "state kept between cells."
+        )
+
+    @property
+    def kernel_info(self) -> dict[str, Any]:  # type: ignore[override]
+        """The kernel_info reply, without features we do not offer (subshells, debugger)."""
+        info: dict[str, Any] = dict(super().kernel_info)
+        info["supported_features"] = []
+        return info
+
+    # -- the executor -----------------------------------------------------------------
+
+    def _build_executor(self) -> RemoteExecutor:
+        """Build the configured executor; called by the session on first use."""
+        cls = executor_class(self.executor)
+        values = dict(self.config.get(cls.__name__, {}))
+        if self.functions:
+            from .functions import load_function_specs
+
+            values["functions"] = load_function_specs(list(self.functions))
+            values["functions_module"] = self.functions_module
+        try:
+            return cls(**values)
+        except TypeError as exc:
+            raise BridgeError(
+                f"the {self.executor} executor rejected its configuration: {exc}. "
+                f"Check the --{cls.__name__}.* options in the kernelspec."
+            ) from exc
+
+    # -- execute ------------------------------------------------------------------------
+
+    async def do_execute(  # type: ignore[override]
+        self,
+        code: str,
+        silent: bool,
+        store_history: bool = True,
+        user_expressions: dict[str, Any] | None = None,
+        allow_stdin: bool = False,
+        *,
+        cell_meta: dict[str, Any] | None = None,
+        cell_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Run a cell in the executor, publishing its output as it arrives."""
+        self._allow_stdin = allow_stdin
+        last_error: Error | None = None
+        finished = Finished(0)
+        try:
+            with self._interrupt_signal():
+                async for event in self.bridge_session.execute(
+                    code,
+                    silent=silent,
+                    store_history=store_history,
+                    input_handler=self._input_handler,
+                ):
+                    if isinstance(event, Finished):
+                        finished = event
+                        continue
+                    if isinstance(event, Error):
+                        last_error = event
+                    if not silent:
+                        self._publish(event)
+        except BaseException as exc:  # nothing may escape a handler
+            text = f"kernel_bridge could not run this cell: {type(exc).__name__}: {exc}"
+            self.log.exception("do_execute failed")
+            last_error = Error(type(exc).__name__, text, [text])
+            if not silent:
+                self._publish(last_error)
+            finished = Finished(1)
+        if last_error is None and not finished.ok:
+            last_error = Error("ExecutionFailed", f"the execution ended with exit code {finished.exit_code}")
+        if last_error is not None:
+            return {
+                "status": "error",
+                "execution_count": self.execution_count,
+                "ename": last_error.ename,
+                "evalue": last_error.evalue,
+                "traceback": list(last_error.traceback),
+            }
+        return {
+            "status": "ok",
+            "execution_count": self.execution_count,
+            "payload": [],
+            "user_expressions": {},
+        }
+
+    def _publish(self, event: Event) -> None:
+        """Send one event to IOPub, parented to the current request."""
+        if isinstance(event, Stream):
+            self.send_response(self.iopub_socket, "stream", {"name": event.name, "text": event.text})
+        elif isinstance(event, Display):
+            content: dict[str, Any] = {"data": event.data, "metadata": event.metadata}
+            if event.display_id is not None:
+                content["transient"] = {"display_id": event.display_id}
+            msg_type = "update_display_data" if event.update else "display_data"
+            self.send_response(self.iopub_socket, msg_type, content)
+        elif isinstance(event, Result):
+            self.send_response(
+                self.iopub_socket,
+                "execute_result",
+                {"execution_count": self.execution_count, "data": event.data, "metadata": event.metadata},
+            )
+        elif isinstance(event, Error):
+            self.send_response(
+                self.iopub_socket,
+                "error",
+                {"ename": event.ename, "evalue": event.evalue, "traceback": list(event.traceback)},
+            )
+        elif isinstance(event, ClearOutput):
+            self.send_response(self.iopub_socket, "clear_output", {"wait": event.wait})
+        elif isinstance(event, StateLost):
+            text = f"kernel_bridge: {event.reason}\n"
+            self.send_response(self.iopub_socket, "stream", {"name": "stderr", "text": text})
+
+    @contextlib.contextmanager
+    def _interrupt_signal(self) -> Iterator[None]:
+        """While a cell runs, turn SIGINT into an executor interrupt instead of a dead kernel.
+
+        jupyter_client interrupts by SIGINT (``interrupt_mode: signal``) and the base
+        class turns ``interrupt_request`` (``message`` mode) into the same SIGINT, so
+        both modes arrive here.
+        """
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        loop = asyncio.get_running_loop()
+
+        def on_sigint(signum: int, frame: object) -> None:
+            if self._waiting_for_input:
+                raise KeyboardInterrupt("interrupted while waiting for input")
+            loop.call_soon_threadsafe(lambda: asyncio.ensure_future(self.bridge_session.interrupt()))
+
+        previous = signal.signal(signal.SIGINT, on_sigint)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    async def _input_handler(self, prompt: str, password: bool) -> str:
+        """Answer the code's input() through the frontend's stdin channel, when allowed."""
+        if not self._allow_stdin:
+            raise EOFError(STDIN_UNAVAILABLE)
+        self._waiting_for_input = True
+        try:
+            value: str = self.getpass(prompt) if password else self.raw_input(prompt)
+            return value
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:  # StdinNotImplementedError and friends
+            raise EOFError(f"{STDIN_UNAVAILABLE} ({exc})") from exc
+        finally:
+            self._waiting_for_input = False
+
+    # -- other requests -------------------------------------------------------------------
+
+    async def do_complete(self, code: str, cursor_pos: int | None) -> dict[str, Any]:  # type: ignore[override]
+        """Complete from the executor's live namespace."""
+        pos = len(code) if cursor_pos is None else cursor_pos
+        completion = await self.bridge_session.complete(code, pos)
+        return {
+            "status": "ok",
+            "matches": completion.matches,
+            "cursor_start": completion.cursor_start,
+            "cursor_end": completion.cursor_end,
+            "metadata": completion.metadata,
+        }
+
+    async def do_inspect(  # type: ignore[override]
+        self, code: str, cursor_pos: int | None, detail_level: int = 0, omit_sections: Any = ()
+    ) -> dict[str, Any]:
+        """Describe the name at the cursor from the executor's live namespace."""
+        pos = len(code) if cursor_pos is None else cursor_pos
+        inspection = await self.bridge_session.inspect(code, pos, detail_level)
+        return {
+            "status": "ok",
+            "found": inspection.found,
+            "data": inspection.data,
+            "metadata": inspection.metadata,
+        }
+
+    async def do_is_complete(self, code: str) -> dict[str, Any]:  # type: ignore[override]
+        """Say whether ``code`` is a complete Python statement (decided here, on the host)."""
+        try:
+            from IPython.core.inputtransformer2 import TransformerManager
+
+            status, indent = TransformerManager().check_complete(code)
+        except Exception:
+            return {"status": "unknown"}
+        reply: dict[str, Any] = {"status": status}
+        if status == "incomplete":
+            reply["indent"] = " " * (indent or 0)
+        return reply
+
+    async def do_shutdown(self, restart: bool) -> dict[str, Any]:  # type: ignore[override]
+        """Stop the executor (container, remote session, subprocess) before the kernel exits."""
+        await self.bridge_session.shutdown()
+        return {"status": "ok", "restart": restart}

@@ -1,0 +1,114 @@
+"""The session: what the kernel holds between cells.
+
+It builds the configured executor on first use (so ``kernel_info`` answers at once and
+a bad configuration becomes an error in each cell, not a dead kernel), forwards
+requests to it, and turns every failure into events. It never raises to the kernel.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+
+from .errors import BridgeError, ConfigurationError
+from .events import Error, Event, Finished
+from .executors.base import Completion, InputHandler, Inspection, RemoteExecutor
+
+__all__ = ["Session"]
+
+log = logging.getLogger(__name__)
+
+ExecutorFactory = Callable[[], RemoteExecutor]
+
+
+class Session:
+    """One kernel's link to its executor; created by the kernel, used for every request."""
+
+    def __init__(self, factory: ExecutorFactory, *, cell_timeout: float | None = None) -> None:
+        self._factory = factory
+        self._executor: RemoteExecutor | None = None
+        self.cell_timeout = cell_timeout
+
+    @property
+    def executor(self) -> RemoteExecutor | None:
+        """The executor, once built (None before the first cell or when misconfigured)."""
+        return self._executor
+
+    def _get_executor(self) -> RemoteExecutor:
+        if self._executor is None:
+            self._executor = self._factory()
+        return self._executor
+
+    async def execute(
+        self,
+        code: str,
+        *,
+        silent: bool = False,
+        store_history: bool = True,
+        input_handler: InputHandler | None = None,
+    ) -> AsyncIterator[Event]:
+        """Run a cell and yield its events, ending with ``Finished``; called per execute_request."""
+        try:
+            executor = self._get_executor()
+            async for event in executor.execute(
+                code,
+                timeout=self.cell_timeout or None,
+                input_handler=input_handler,
+                silent=silent,
+                store_history=store_history,
+            ):
+                yield event
+        except BridgeError as exc:
+            yield _error_event(exc)
+            yield Finished(1)
+        except Exception as exc:  # a bug of ours must not kill the kernel
+            log.exception("executor failed")
+            text = (
+                f"kernel_bridge failed while running this cell: {type(exc).__name__}: {exc}. "
+                "This is a bug in kernel_bridge; the kernel is still usable. If cells keep "
+                "failing, restart the kernel."
+            )
+            yield Error("InternalError", text, [text])
+            yield Finished(1)
+
+    async def interrupt(self) -> None:
+        """Interrupt the running cell; called when the kernel receives an interrupt."""
+        if self._executor is not None:
+            try:
+                await self._executor.interrupt()
+            except Exception:
+                log.exception("interrupt failed")
+
+    async def complete(self, code: str, cursor_pos: int) -> Completion:
+        """Completions at the cursor; empty when the executor is unavailable."""
+        try:
+            return await self._get_executor().complete(code, cursor_pos)
+        except Exception as exc:
+            log.debug("completion unavailable: %s", exc)
+            return Completion([], cursor_pos, cursor_pos)
+
+    async def inspect(self, code: str, cursor_pos: int, detail_level: int) -> Inspection:
+        """Help for the name at the cursor; not found when the executor is unavailable."""
+        try:
+            return await self._get_executor().inspect(code, cursor_pos, detail_level)
+        except Exception as exc:
+            log.debug("inspection unavailable: %s", exc)
+            return Inspection(False)
+
+    async def shutdown(self) -> None:
+        """Stop the executor and release its resources; called at kernel shutdown."""
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            try:
+                await executor.stop()
+            except Exception:
+                log.exception("executor stop failed")
+
+
+def _error_event(exc: BridgeError) -> Error:
+    ename = type(exc).__name__
+    text = str(exc)
+    hint = ""
+    if isinstance(exc, ConfigurationError):
+        hint = " The kernel is still running; fix the kernelspec and restart the kernel."
+    return Error(ename, text + hint, [f"{ename}: {text}{hint}"])
