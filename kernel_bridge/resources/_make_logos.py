@@ -127,12 +127,16 @@ def _svg() -> str:
         for x0, y0, x1, y1 in PIERS
     )
     dx0, dy0, dx1, dy1 = DECK
+    outer, inner = ARCH_OUTER, ARCH_INNER
+    arch = (
+        f"M {cx - outer:g} {cy:g} A {outer:g} {outer:g} 0 0 1 {cx + outer:g} {cy:g} "
+        f"L {cx + inner:g} {cy:g} A {inner:g} {inner:g} 0 0 0 {cx - inner:g} {cy:g} Z"
+    )
     return f"""<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64" width="64" height="64">
   <title>kernel_bridge</title>
   <rect width="64" height="64" rx="{CORNER:g}" fill="#3776ab"/>
   <g fill="#ffffff">
-    <path d="M {cx - ARCH_OUTER:g} {cy:g} A {ARCH_OUTER:g} {ARCH_OUTER:g} 0 0 1 {cx + ARCH_OUTER:g} {cy:g}
-             L {cx + ARCH_INNER:g} {cy:g} A {ARCH_INNER:g} {ARCH_INNER:g} 0 0 0 {cx - ARCH_INNER:g} {cy:g} Z"/>
+    <path d="{arch}"/>
 {hangers}
 {piers}
   </g>
