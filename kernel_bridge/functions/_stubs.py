@@ -1,0 +1,160 @@
+"""Stubs of user-defined functions for LLM prompts (``def name(sig): \"\"\"doc\"\"\" ...``).
+
+Called by executors' ``format_functions_for_prompt`` and by users building prompts. A
+stub is always valid Python (checked with :func:`ast.parse`): a lambda gets the name it
+is assigned to, unrepresentable defaults become ``...`` and unrepresentable annotations
+are dropped.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import string
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ..errors import FunctionsError
+from ._source import lambda_name, parse_function_text
+
+__all__ = [
+    "ACA_FUNCTION_PROMPT_TEMPLATE",
+    "FUNCTION_PROMPT_TEMPLATE",
+    "format_functions_for_prompt",
+    "to_stub",
+]
+
+FUNCTION_PROMPT_TEMPLATE = """You have access to the following user defined functions. They can be accessed from the module called `$module_name` by their function names.
+
+For example, if there was a function called `foo` you could import it by writing `from $module_name import foo`
+
+$functions"""  # noqa: E501
+"""The local/Docker seed template (placeholders ``$module_name`` and ``$functions``)."""
+
+ACA_FUNCTION_PROMPT_TEMPLATE = """You have access to the following user defined functions.
+
+$functions"""
+"""The ACA seed template (placeholder ``$functions``)."""
+
+
+def _parses(text: str, mode: str = "exec") -> bool:
+    try:
+        ast.parse(text, mode=mode)
+    except SyntaxError:
+        return False
+    return True
+
+
+def _docstring_lines(doc: str | None) -> list[str]:
+    if not doc or not doc.strip():
+        return []
+    doc = inspect.cleandoc(doc)
+    if not _parses('"""' + doc + '"""', "eval"):
+        doc = doc.replace("\\", "\\\\").replace('"', '\\"')
+    lines = doc.split("\n")
+    if len(lines) == 1:
+        return [f'    """{lines[0]}"""']
+    out = [f'    """{lines[0]}']
+    out += [f"    {line}" if line else "" for line in lines[1:]]
+    out.append('    """')
+    return out
+
+
+class _Placeholder:
+    def __repr__(self) -> str:
+        return "..."
+
+
+def _safe_signature(sig: inspect.Signature) -> str:
+    """Render ``sig``, dropping annotations and defaults that are not valid Python."""
+    text = str(sig)
+    if _parses(f"def f{text}: ..."):
+        return text
+    params = []
+    for p in sig.parameters.values():
+        if p.annotation is not p.empty and not _parses(
+            inspect.formatannotation(p.annotation), "eval"
+        ):
+            p = p.replace(annotation=p.empty)
+        if p.default is not p.empty and not _parses(repr(p.default), "eval"):
+            p = p.replace(default=_Placeholder())
+        params.append(p)
+    ret = sig.return_annotation
+    if ret is not sig.empty and not _parses(inspect.formatannotation(ret), "eval"):
+        ret = sig.empty
+    text = str(sig.replace(parameters=params, return_annotation=ret))
+    return text if _parses(f"def f{text}: ...") else "(*args, **kwargs)"
+
+
+def _callable_stub(func: Callable[..., Any]) -> str:
+    target = inspect.unwrap(func)
+    name = getattr(target, "__name__", None) or type(target).__name__
+    if name == "<lambda>":
+        name = lambda_name(target) or "anonymous_lambda"
+    if not name.isidentifier():
+        name = "function"
+    try:
+        signature = _safe_signature(inspect.signature(func))
+    except (TypeError, ValueError):
+        signature = "(*args, **kwargs)"
+    prefix = "async def" if inspect.iscoroutinefunction(target) else "def"
+    doc = getattr(target, "__doc__", None) if inspect.isroutine(target) else None
+    doc = doc if doc is not None else getattr(func, "__doc__", None)
+    return "\n".join([f"{prefix} {name}{signature}:", *_docstring_lines(doc), "    ..."])
+
+
+def _text_stub(source: str) -> str:
+    node = parse_function_text(source).node
+    prefix = "async def" if isinstance(node, ast.AsyncFunctionDef) else "def"
+    returns = f" -> {ast.unparse(node.returns)}" if node.returns else ""
+    header = f"{prefix} {node.name}({ast.unparse(node.args)}){returns}:"
+    return "\n".join([header, *_docstring_lines(ast.get_docstring(node, clean=True)), "    ..."])
+
+
+def to_stub(func: object) -> str:
+    """Return a stub of ``func`` (signature, docstring, ``...``) as valid Python source.
+
+    Accepts plain functions, ``FunctionWithRequirements``, ``FunctionWithRequirementsStr``
+    (also autogen's, by duck typing) and source strings. Raises
+    :class:`~kernel_bridge.errors.FunctionsError` when a source string does not parse.
+    """
+    if isinstance(func, str):
+        stub = _text_stub(func)
+    elif isinstance(getattr(func, "func", None), str):
+        stub = _text_stub(getattr(func, "func"))  # noqa: B009
+    elif callable(func):
+        inner = getattr(func, "func", None)
+        if (
+            not hasattr(func, "__wrapped__")
+            and callable(inner)
+            and hasattr(func, "python_packages")
+        ):
+            func = inner  # autogen's FunctionWithRequirements made without update_wrapper
+        stub = _callable_stub(func)  # type: ignore[arg-type]
+    else:
+        raise FunctionsError(f"cannot make a stub of {func!r}: it is not a function")
+    if not _parses(stub):
+        raise FunctionsError(f"the stub made for {func!r} is not valid Python:\n{stub}")
+    return stub
+
+
+def format_functions_for_prompt(
+    functions: Sequence[object],
+    prompt_template: str = FUNCTION_PROMPT_TEMPLATE,
+    module_name: str = "functions",
+) -> str:
+    """Fill ``prompt_template`` with the stubs of ``functions`` (``$functions``, blank-line
+    separated) and ``module_name`` (``$module_name``); called to build LLM prompts.
+
+    Functions that cannot be stubbed (broken source strings) are left out: they are not
+    in the functions module either (see ``FunctionsModule.problems``).
+    """
+    stubs = []
+    for func in functions:
+        try:
+            stubs.append(to_stub(func))
+        except FunctionsError:
+            continue
+    return string.Template(prompt_template).safe_substitute(
+        functions="\n\n".join(stubs), module_name=module_name
+    )
