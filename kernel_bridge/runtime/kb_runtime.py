@@ -1,0 +1,1388 @@
+# ruff: noqa: SIM105, SIM108, SIM115, B905, RUF007
+# (stdlib only, Python 3.8+: no itertools.pairwise, no zip(strict=))
+"""kernel_bridge runtime: runs notebook code where the code lives.
+
+One standard-library-only file (Python 3.8+).  It speaks the NDJSON protocol described
+in docs/runtime-protocol.md over private copies of the process's original stdin and
+stdout, and turns everything written to fd 1/2 into ``stream`` messages while code runs.
+Start it with ``python3 -u kb_runtime.py [--cwd DIR] [--linger]`` or through the
+bootstrap program (see kernel_bridge.runtime.BOOTSTRAP_CODE).
+"""
+
+import ast
+import base64
+import builtins
+import codecs
+import fcntl
+import inspect
+import io
+import json
+import linecache
+import os
+import queue
+import re
+import select
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import termios
+import threading
+import time
+import traceback
+import types
+
+PROTOCOL_VERSION = 1
+_READ_SIZE = 65536
+_THIS_FILE = (lambda: None).__code__.co_filename
+_SHELLS = ("bash", "sh", "shell")
+_POWERSHELLS = ("pwsh", "powershell", "ps1")
+_EOF_MESSAGE = (
+    "stdin is not available from this frontend: input() cannot be answered here "
+    "(the notebook client did not allow stdin)"
+)
+_TEXT_MIME_RE = re.compile(r"^(text/|application/(.*\+)?(json|javascript|xml|x-latex))|svg")
+
+
+def _diag(text):
+    """Write a diagnostic line to the runtime's own stderr (never the protocol)."""
+    try:
+        fd = _STATE.get("diag_fd", 2)
+        os.write(fd, ("kb_runtime: " + text.rstrip("\n") + "\n").encode("utf-8", "replace"))
+    except Exception:
+        pass
+
+
+_STATE = {}
+
+
+def _write_all(fd, data):
+    view = memoryview(data)
+    while view:
+        try:
+            n = os.write(fd, view)
+        except InterruptedError:
+            continue
+        view = view[n:]
+
+
+def _json_line(msg):
+    try:
+        text = json.dumps(msg, ensure_ascii=False, separators=(",", ":"), default=_json_default)
+        return (text + "\n").encode("utf-8")
+    except (UnicodeEncodeError, ValueError, TypeError, RecursionError):
+        pass
+    try:
+        text = json.dumps(msg, ensure_ascii=True, separators=(",", ":"), default=_json_default)
+        return (text + "\n").encode("ascii")
+    except Exception as exc:  # last resort: say what failed, keep the protocol alive
+        fallback = {"type": msg.get("type", "error"), "id": msg.get("id")}
+        if msg.get("type") == "stream":
+            fallback.update(name=msg.get("name", "stderr"), text="<unencodable output>")
+        else:
+            _diag("could not encode message %r: %r" % (msg.get("type"), exc))
+            if msg.get("type") not in ("done", "reply", "ready"):
+                return b""
+            for key in ("status", "exit_code", "matches", "cursor_start", "cursor_end"):
+                if key in msg:
+                    fallback[key] = msg[key]
+        return (json.dumps(fallback) + "\n").encode("ascii")
+
+
+def _json_default(obj):
+    if isinstance(obj, (bytes, bytearray)):
+        return base64.b64encode(bytes(obj)).decode("ascii")
+    if isinstance(obj, (set, frozenset, tuple)):
+        return list(obj)
+    try:
+        return str(obj)
+    except Exception:
+        return "<unprintable %s>" % type(obj).__name__
+
+
+class _FdWriter(io.RawIOBase):
+    """A raw writer for an fd that always writes everything (write-through stdout/stderr)."""
+
+    def __init__(self, fd):
+        super().__init__()
+        self._fd = fd
+
+    def writable(self):
+        return True
+
+    def fileno(self):
+        return self._fd
+
+    def isatty(self):
+        return False
+
+    def write(self, data):
+        _write_all(self._fd, data)
+        return len(data)
+
+
+def _text_stream(fd):
+    stream = io.TextIOWrapper(
+        _FdWriter(fd), encoding="utf-8", errors="replace", line_buffering=True, write_through=True
+    )
+    return stream
+
+
+class _Channel:
+    """The protocol channel plus the fd 1/2 pipe forwarder."""
+
+    def __init__(self, in_fd, out_fd, prefix):
+        self.in_fd = in_fd
+        self.out_fd = out_fd
+        self.prefix = prefix
+        self.write_lock = threading.Lock()
+        self.dead = False
+        # Pipes for fd 1 and fd 2.
+        self.pipes = {}
+        self.cond = threading.Condition(threading.Lock())
+        self.read_counts = {}
+        self.decoders = {}
+
+    def send(self, msg):
+        """Write one message line; the whole line under the write lock."""
+        data = _json_line(msg)
+        if not data or self.dead:
+            return
+        with self.write_lock:
+            try:
+                _write_all(self.out_fd, data)
+            except OSError as exc:
+                self.dead = True
+                _diag("protocol output closed (%s)" % exc)
+
+    # ---- fd 1/2 forwarding -------------------------------------------------------
+    def setup_pipes(self):
+        for fd, name in ((1, "stdout"), (2, "stderr")):
+            r, w = os.pipe()
+            os.dup2(w, fd)  # fd 1/2 are inheritable: children write into the pipes
+            keep = w  # private, non-inheritable write end (for re-pointing fd 1/2)
+            st = os.fstat(w)
+            self.pipes[name] = (r, keep, fd, (st.st_dev, st.st_ino))
+            self.read_counts[r] = 0
+            self.decoders[r] = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        t = threading.Thread(target=self._pump, name="kb-output", daemon=True)
+        t.start()
+
+    def repair_fds(self):
+        """Point fd 1/2 back at the pipes if user code closed or redirected them."""
+        for name in ("stdout", "stderr"):
+            _r, keep, fd, ident = self.pipes[name]
+            try:
+                st = os.fstat(fd)
+                if (st.st_dev, st.st_ino) == ident:
+                    continue
+            except OSError:
+                pass
+            try:
+                os.dup2(keep, fd)
+            except OSError as exc:
+                _diag("cannot restore fd %d: %s" % (fd, exc))
+
+    def _pump(self):
+        names = {}
+        poller = select.poll()
+        for name, (r, _k, _fd, _i) in self.pipes.items():
+            names[r] = name
+            poller.register(r, select.POLLIN)
+        while True:
+            try:
+                events = poller.poll()
+            except InterruptedError:
+                continue
+            except Exception as exc:  # pragma: no cover - should never happen
+                _diag("output poll failed: %r" % exc)
+                time.sleep(0.1)
+                continue
+            for fd, _ev in events:
+                with self.cond:
+                    try:
+                        data = os.read(fd, _READ_SIZE)
+                    except (BlockingIOError, InterruptedError):
+                        continue
+                    except OSError as exc:
+                        _diag("output read failed: %r" % exc)
+                        continue
+                    self.read_counts[fd] += len(data)
+                    text = self.decoders[fd].decode(data)
+                    if text:
+                        self.send({"type": "stream", "name": names[fd], "text": text})
+                    self.cond.notify_all()
+
+    def drain(self):
+        """Return once everything written to fd 1/2 so far has been sent as streams."""
+        with self.cond:
+            targets = []
+            for r, _k, _fd, _i in self.pipes.values():
+                buf = bytearray(4)
+                try:
+                    fcntl.ioctl(r, termios.FIONREAD, buf, True)
+                    pending = struct.unpack("i", bytes(buf))[0]
+                except OSError:
+                    pending = 0
+                if pending:
+                    targets.append((r, self.read_counts[r] + pending))
+            deadline = None
+            while targets:
+                targets = [(r, n) for r, n in targets if self.read_counts[r] < n]
+                if not targets:
+                    break
+                if deadline is None:
+                    deadline = time.monotonic() + 30.0
+                elif time.monotonic() > deadline:
+                    _diag("output drain timed out")
+                    break
+                self.cond.wait(1.0)
+
+    # ---- input -------------------------------------------------------------------
+    def lines(self):
+        """Yield the protocol input lines (bytes), the salvaged prefix first."""
+        buf = self.prefix
+        self.prefix = b""
+        while True:
+            nl = buf.find(b"\n")
+            while nl >= 0:
+                yield buf[:nl]
+                buf = buf[nl + 1 :]
+                nl = buf.find(b"\n")
+            try:
+                chunk = os.read(self.in_fd, _READ_SIZE)
+            except InterruptedError:
+                continue
+            except OSError as exc:
+                _diag("protocol input failed: %s" % exc)
+                chunk = b""
+            if not chunk:
+                if buf.strip():
+                    yield buf
+                return
+            buf += chunk
+
+
+def _take_over_stdio():
+    """Move the original fd 0/1 to private fds and route fd 1/2 into pipes."""
+    prefix = b""
+    # The bootstrap read the source through sys.stdin.buffer, which may hold bytes of
+    # the first requests already: take them (and only then the fd).
+    stdin = getattr(sys, "stdin", None)
+    buffer = getattr(stdin, "buffer", None) if stdin is not None else None
+    if buffer is not None:
+        try:
+            fl = fcntl.fcntl(0, fcntl.F_GETFL)
+            fcntl.fcntl(0, fcntl.F_SETFL, fl | os.O_NONBLOCK)
+            try:
+                while True:
+                    try:
+                        chunk = buffer.read1(_READ_SIZE)
+                    except BlockingIOError:
+                        break
+                    if not chunk:
+                        break
+                    prefix += chunk
+            finally:
+                fcntl.fcntl(0, fcntl.F_SETFL, fl)
+        except (OSError, ValueError, AttributeError):
+            pass
+    in_fd = os.dup(0)
+    out_fd = os.dup(1)
+    diag_fd = os.dup(2)
+    _STATE["diag_fd"] = diag_fd
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    return in_fd, out_fd, prefix
+
+
+def _install_std_streams():
+    sys.stdout = _text_stream(1)
+    sys.stderr = _text_stream(2)
+    try:
+        sys.stdin = open(os.devnull, "r")
+    except OSError:
+        pass
+
+
+# ---------------------------------------------------------------------------------------
+# rich output helpers (plain-Python path)
+
+
+def _encode_data(data):
+    """Make a mime bundle JSON-ready: bytes become base64 (binary) or text."""
+    out = {}
+    for key, value in data.items():
+        if isinstance(value, (bytes, bytearray)):
+            if _TEXT_MIME_RE.search(key):
+                value = bytes(value).decode("utf-8", "replace")
+            else:
+                value = base64.b64encode(bytes(value)).decode("ascii")
+        out[str(key)] = value
+    return out
+
+
+_REPR_METHODS = (
+    ("_repr_html_", "text/html"),
+    ("_repr_markdown_", "text/markdown"),
+    ("_repr_svg_", "image/svg+xml"),
+    ("_repr_png_", "image/png"),
+    ("_repr_jpeg_", "image/jpeg"),
+    ("_repr_latex_", "text/latex"),
+    ("_repr_json_", "application/json"),
+    ("_repr_javascript_", "application/javascript"),
+    ("_repr_pdf_", "application/pdf"),
+)
+
+
+def _safe_repr(obj):
+    try:
+        return repr(obj)
+    except Exception as exc:
+        return "<%s object (repr failed: %s)>" % (type(obj).__name__, type(exc).__name__)
+
+
+def _report_repr_error(name):
+    try:
+        sys.stderr.write("Exception in %s:\n%s" % (name, traceback.format_exc()))
+    except Exception:
+        pass
+
+
+def _format_plain(obj, include=None, exclude=None):
+    """Return (data, metadata) for obj from repr and its _repr_*_ methods."""
+    data = {}
+    metadata = {}
+    if not inspect.isclass(obj):
+        cls = type(obj)
+        if getattr(cls, "_repr_mimebundle_", None) is not None:
+            try:
+                bundle = obj._repr_mimebundle_(include=include, exclude=exclude)
+                md = {}
+                if isinstance(bundle, tuple):
+                    bundle, md = bundle[0], (bundle[1] if len(bundle) > 1 else {})
+                if isinstance(bundle, dict):
+                    data.update(bundle)
+                if isinstance(md, dict):
+                    metadata.update(md)
+            except Exception:
+                _report_repr_error("_repr_mimebundle_")
+        for method, mime in _REPR_METHODS:
+            if mime in data or getattr(cls, method, None) is None:
+                continue
+            try:
+                value = getattr(obj, method)()
+            except Exception:
+                _report_repr_error(method)
+                continue
+            if value is None:
+                continue
+            if isinstance(value, tuple) and len(value) == 2:
+                value, md = value
+                if isinstance(md, dict):
+                    metadata[mime] = md
+            data[mime] = value
+    if "text/plain" not in data:
+        data["text/plain"] = _safe_repr(obj)
+    if include:
+        data = {k: v for k, v in data.items() if k in include or k == "text/plain"}
+    if exclude:
+        data = {k: v for k, v in data.items() if k not in exclude}
+    return _encode_data(data), metadata
+
+
+def _value_json(value):
+    if value is None or type(value) in (bool, int, float):
+        if type(value) is float and (value != value or value in (float("inf"), float("-inf"))):
+            return False, None
+        try:
+            json.dumps(value)
+        except (ValueError, OverflowError):
+            return False, None
+        return True, value
+    return False, None
+
+
+class DisplayHandle:
+    """A handle on a display with a display_id (returned by display(display_id=...))."""
+
+    def __init__(self, display_id=None):
+        if display_id is None or display_id is True:
+            display_id = os.urandom(16).hex()
+        self.display_id = display_id
+
+    def __repr__(self):
+        return "<%s display_id=%s>" % (self.__class__.__name__, self.display_id)
+
+    def display(self, obj, **kwargs):
+        """Show obj in a new output tied to this display_id."""
+        display(obj, display_id=self.display_id, **kwargs)
+
+    def update(self, obj, **kwargs):
+        """Replace every output tied to this display_id with obj."""
+        display(obj, display_id=self.display_id, update=True, **kwargs)
+
+
+def display(
+    *objs,
+    include=None,
+    exclude=None,
+    metadata=None,
+    transient=None,
+    display_id=None,
+    raw=False,
+    clear=False,
+    update=False,
+    **kwargs,
+):
+    """Send rich display messages for objs (IPython.display.display-compatible)."""
+    runtime = _STATE.get("runtime")
+    if transient and not display_id:
+        display_id = transient.get("display_id")
+    if update and not display_id:
+        raise TypeError("display_id required for update")
+    handle = None
+    if display_id:
+        handle = display_id if isinstance(display_id, DisplayHandle) else DisplayHandle(display_id)
+        display_id = handle.display_id
+    if clear:
+        clear_output(wait=True)
+    if runtime is None:
+        for obj in objs:
+            print(_safe_repr(obj))
+        return handle
+    for obj in objs:
+        if raw:
+            data, md = _encode_data(dict(obj)), {}
+        else:
+            data, md = _format_plain(obj, include=include, exclude=exclude)
+        if metadata:
+            md = dict(md)
+            md.update(metadata)
+        runtime.publish_display(data, md, display_id, update)
+    return handle
+
+
+def update_display(obj, display_id=None, **kwargs):
+    """Update the outputs tied to display_id with obj."""
+    kwargs.pop("update", None)
+    return display(obj, display_id=display_id, update=True, **kwargs)
+
+
+def clear_output(wait=False):
+    """Clear the cell's output (now, or at the next output when wait=True)."""
+    runtime = _STATE.get("runtime")
+    if runtime is not None:
+        runtime.publish_clear(wait)
+
+
+class _MimeObject:
+    def __init__(self, data=None, url=None, filename=None, metadata=None):
+        if data is None and filename is not None:
+            with open(filename, "rb" if self.binary else "r") as f:
+                data = f.read()
+        self.data = data
+        self.metadata = metadata
+
+    binary = False
+
+
+def _make_display_module():
+    mod = types.ModuleType("kb_display")
+    mod.__doc__ = "Minimal IPython.display-compatible helpers of the kernel_bridge runtime."
+
+    def _simple(mime, method, binary=False):
+        class _Obj(_MimeObject):
+            pass
+
+        _Obj.binary = binary
+
+        def _repr(self):
+            return self.data
+
+        setattr(_Obj, method, _repr)
+        return _Obj
+
+    mod.display = display
+    mod.update_display = update_display
+    mod.clear_output = clear_output
+    mod.DisplayHandle = DisplayHandle
+    mod.HTML = _simple("text/html", "_repr_html_")
+    mod.Markdown = _simple("text/markdown", "_repr_markdown_")
+    mod.SVG = _simple("image/svg+xml", "_repr_svg_")
+    mod.Latex = _simple("text/latex", "_repr_latex_")
+    mod.JSON = _simple("application/json", "_repr_json_")
+    mod.Javascript = _simple("application/javascript", "_repr_javascript_")
+    png = _simple("image/png", "_repr_png_", binary=True)
+    jpeg = _simple("image/jpeg", "_repr_jpeg_", binary=True)
+
+    def Image(data=None, url=None, filename=None, format=None, metadata=None, **kw):
+        fmt = (format or (filename or "").rsplit(".", 1)[-1] or "png").lower()
+        cls = jpeg if fmt in ("jpg", "jpeg") else png
+        return cls(data=data, url=url, filename=filename, metadata=metadata)
+
+    mod.Image = Image
+    return mod
+
+
+# ---------------------------------------------------------------------------------------
+# cursor helpers
+
+
+_NAME_RE = re.compile(r"[A-Za-z_][\w.]*$")
+
+
+def _line_at_cursor(code, cursor_pos):
+    start = code.rfind("\n", 0, cursor_pos) + 1
+    end = code.find("\n", cursor_pos)
+    if end < 0:
+        end = len(code)
+    return code[start:end], start
+
+
+def _token_at_cursor(code, cursor_pos):
+    """The dotted name at the cursor, or the called name when the cursor is in a call."""
+    cursor_pos = max(0, min(cursor_pos, len(code)))
+    m = re.match(r"\w*", code[cursor_pos:])
+    end = cursor_pos + (m.end() if m else 0)
+    m = _NAME_RE.search(code[:end])
+    if m and m.group(0).strip("."):
+        return m.group(0).strip(".")
+    depth = 0
+    for i in range(cursor_pos - 1, -1, -1):
+        ch = code[i]
+        if ch == ")":
+            depth += 1
+        elif ch == "(":
+            if depth == 0:
+                m = _NAME_RE.search(code[:i].rstrip())
+                return m.group(0).strip(".") if m else ""
+            depth -= 1
+    return ""
+
+
+def _resolve(name, namespace):
+    parts = name.split(".")
+    if parts[0] in namespace:
+        obj = namespace[parts[0]]
+    elif hasattr(builtins, parts[0]):
+        obj = getattr(builtins, parts[0])
+    else:
+        raise KeyError(name)
+    for part in parts[1:]:
+        try:
+            obj = getattr(obj, part)
+        except Exception:
+            raise KeyError(name) from None
+    return obj
+
+
+def _plain_inspect_text(name, obj, detail_level):
+    lines = []
+    lines.append("Name:      %s" % name)
+    lines.append("Type:      %s" % type(obj).__name__)
+    text = _safe_repr(obj)
+    if len(text) > 2000:
+        text = text[:2000] + "..."
+    lines.append("String form: %s" % text)
+    if callable(obj):
+        try:
+            lines.append("Signature: %s%s" % (name.rsplit(".", 1)[-1], inspect.signature(obj)))
+        except (TypeError, ValueError):
+            pass
+    try:
+        doc = inspect.getdoc(obj)
+    except Exception:
+        doc = None
+    if doc:
+        lines.append("Docstring:\n" + doc)
+    if detail_level and detail_level > 0:
+        try:
+            source = inspect.getsource(obj)
+            lines.append("Source:\n" + source)
+        except Exception:
+            pass
+        try:
+            lines.append("File:      %s" % inspect.getfile(obj))
+        except Exception:
+            pass
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------
+# the runtime
+
+
+class _ShellInterrupted(Exception):
+    pass
+
+
+class Runtime:
+    """The runtime: channel, namespace, request loop."""
+
+    def __init__(self, channel, linger):
+        self.channel = channel
+        self.linger = linger
+        self.requests = queue.Queue()
+        self.inputs = queue.Queue()
+        self.input_waiting = False
+        self.eof = False
+        self.busy = False  # True while user Python code runs (KeyboardInterrupt allowed)
+        self.critical = 0  # > 0 while a protocol message is being written by the main thread
+        self.pending_interrupt = False
+        self.shell_procs = {}
+        self.shell_interrupted = None
+        self.main_ident = threading.get_ident()
+        self.shell = None
+        self.namespace = None
+        self.cell_count = 0
+        self.loop = None
+        self.sigint_handler = self._on_sigint
+
+    # ---- messages ---------------------------------------------------------------
+    def send(self, msg):
+        """Send from the main thread; an interrupt arriving meanwhile is deferred."""
+        self.critical += 1
+        try:
+            self.channel.send(msg)
+        finally:
+            self.critical -= 1
+        if self.pending_interrupt and self.critical == 0:
+            self.pending_interrupt = False
+            if self.busy:
+                raise KeyboardInterrupt
+
+    def flush_std(self):
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                if stream is not None:
+                    stream.flush()
+            except Exception:
+                pass
+
+    def sync_output(self):
+        """Flush and forward all pending fd 1/2 output (keeps messages in order)."""
+        self.flush_std()
+        self.critical += 1
+        try:
+            self.channel.drain()
+        finally:
+            self.critical -= 1
+        if self.pending_interrupt and self.critical == 0:
+            self.pending_interrupt = False
+            if self.busy:
+                raise KeyboardInterrupt
+
+    def publish_display(self, data, metadata, display_id, update):
+        """Send a display message (called by display() in user code)."""
+        self.sync_output()
+        self.send(
+            {
+                "type": "display",
+                "data": data,
+                "metadata": metadata or {},
+                "display_id": display_id or None,
+                "update": bool(update),
+            }
+        )
+
+    def publish_clear(self, wait):
+        """Send a clear_output message."""
+        self.sync_output()
+        self.send({"type": "clear_output", "wait": bool(wait)})
+
+    def publish_result(self, data, metadata, value):
+        """Send the result message for the cell's last expression value."""
+        self.sync_output()
+        msg = {"type": "result", "data": data, "metadata": metadata or {}}
+        ok, vj = _value_json(value)
+        if ok:
+            msg["value_json"] = vj
+        self.send(msg)
+
+    def publish_error(self, ename, evalue, tb):
+        """Send an error message."""
+        self.sync_output()
+        self.send({"type": "error", "ename": ename, "evalue": evalue, "traceback": tb})
+
+    # ---- signals / interrupts ---------------------------------------------------
+    def _on_sigint(self, signum, frame):
+        for pid in list(self.shell_procs):
+            try:
+                os.killpg(pid, signal.SIGINT)
+            except OSError:
+                pass
+        if self.shell_procs and self.shell_interrupted is None:
+            self.shell_interrupted = time.monotonic()
+            if self.critical == 0:
+                raise _ShellInterrupted()
+            return
+        if not self.busy:
+            return
+        if self.critical:
+            self.pending_interrupt = True
+            return
+        raise KeyboardInterrupt
+
+    def interrupt_from_message(self):
+        """Called by the input thread on an interrupt message."""
+        if not (self.busy or self.shell_procs or self.input_waiting):
+            return
+        if self.busy:
+            for pid in _child_pids():
+                if pid not in self.shell_procs:
+                    try:
+                        os.kill(pid, signal.SIGINT)
+                    except OSError:
+                        pass
+        try:
+            signal.pthread_kill(self.main_ident, signal.SIGINT)
+        except (OSError, AttributeError):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    def kill_shells(self):
+        """Kill the process groups of running shell commands."""
+        for pid in list(self.shell_procs):
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except OSError:
+                pass
+
+    # ---- input ------------------------------------------------------------------
+    def request_input(self, prompt="", password=False):
+        """input()/getpass(): ask the host and wait for input_reply."""
+        self.sync_output()
+        while True:
+            try:
+                self.inputs.get_nowait()
+            except queue.Empty:
+                break
+        if self.eof:
+            raise EOFError(_EOF_MESSAGE)
+        self.input_waiting = True
+        try:
+            self.send({"type": "input_request", "prompt": str(prompt), "password": bool(password)})
+            reply = self.inputs.get()
+        finally:
+            self.input_waiting = False
+        if reply.get("interrupted"):
+            raise KeyboardInterrupt
+        if reply.get("eof") or "value" not in reply:
+            raise EOFError(_EOF_MESSAGE)
+        value = reply.get("value")
+        return value if isinstance(value, str) else str(value)
+
+    # ---- input thread -----------------------------------------------------------
+    def read_requests(self):
+        """Body of the input thread: dispatch protocol lines."""
+        for line in self.channel.lines():
+            if not line.strip():
+                continue
+            try:
+                msg = json.loads(line.decode("utf-8", "replace"))
+                if not isinstance(msg, dict):
+                    raise ValueError("not an object")
+            except ValueError as exc:
+                _diag("bad protocol line ignored: %s" % exc)
+                continue
+            kind = msg.get("type")
+            if kind == "interrupt":
+                self.interrupt_from_message()
+            elif kind == "input_reply":
+                if self.input_waiting:
+                    self.inputs.put(msg)
+            elif kind == "shutdown":
+                self.kill_shells()
+                os._exit(0)
+            else:
+                self.requests.put(msg)
+        # EOF
+        self.eof = True
+        if not self.linger:
+            self.kill_shells()
+            os._exit(0)
+        if self.input_waiting:
+            self.inputs.put({"eof": True})
+
+    # ---- main loop --------------------------------------------------------------
+    def serve(self):
+        """Handle requests one at a time, forever."""
+        while True:
+            try:
+                msg = self.requests.get()
+            except KeyboardInterrupt:
+                continue
+            try:
+                self.handle(msg)
+            except KeyboardInterrupt:
+                pass
+            except BaseException as exc:  # the runtime never dies because of a request
+                _diag("request failed: %s" % traceback.format_exc())
+                if msg.get("id") is not None and msg.get("type") != "execute":
+                    try:
+                        self.channel.send({"type": "reply", "id": msg.get("id"), "error": str(exc)})
+                    except Exception:
+                        pass
+
+    def handle(self, msg):
+        """Dispatch one request from the host."""
+        kind = msg.get("type")
+        if kind == "execute":
+            self.execute(msg)
+        elif kind == "complete":
+            self.reply_guarded(msg, self.complete)
+        elif kind == "inspect":
+            self.reply_guarded(msg, self.inspect)
+        elif msg.get("id") is not None:
+            self.channel.send(
+                {"type": "reply", "id": msg["id"], "error": "unknown request type %r" % (kind,)}
+            )
+
+    def reply_guarded(self, msg, func):
+        try:
+            content = func(msg)
+        except Exception as exc:
+            content = {"error": "%s: %s" % (type(exc).__name__, exc)}
+        content["type"] = "reply"
+        content["id"] = msg.get("id")
+        self.channel.send(content)
+
+    def execute(self, msg):
+        """Run one execute request and always end it with done."""
+        status, exit_code = "error", 1
+        try:
+            self.prepare_cell()
+            language = str(msg.get("language") or "python").lower()
+            code = msg.get("code") or ""
+            if not isinstance(code, str):
+                code = str(code)
+            if language in _SHELLS or language in _POWERSHELLS:
+                status, exit_code = self.run_shell(code, language)
+            elif language in ("python", "python3", "ipython", "py"):
+                ok = self.run_python(
+                    code, bool(msg.get("silent", False)), bool(msg.get("store_history", True))
+                )
+                status, exit_code = ("ok", 0) if ok else ("error", 1)
+            else:
+                self.publish_error(
+                    "ValueError",
+                    "unsupported language %r (use python, bash, sh or pwsh)" % language,
+                    [],
+                )
+        except BaseException as exc:
+            if not isinstance(exc, KeyboardInterrupt):
+                _diag("execute failed: %s" % traceback.format_exc())
+            try:
+                self.busy = False
+                self.publish_error(type(exc).__name__, str(exc), [])
+            except BaseException:
+                pass
+            status, exit_code = "error", 1
+        finally:
+            self.busy = False
+            self.pending_interrupt = False
+        for _ in range(3):
+            try:
+                self.sync_output()
+                break
+            except BaseException:
+                continue
+        self.channel.send(
+            {"type": "done", "id": msg.get("id"), "status": status, "exit_code": exit_code}
+        )
+
+    def prepare_cell(self):
+        """Undo damage from earlier cells: fds, sys.stdout, the SIGINT handler."""
+        self.channel.repair_fds()
+        for name, fd in (("stdout", 1), ("stderr", 2)):
+            stream = getattr(sys, name, None)
+            try:
+                broken = stream is None or stream.closed
+            except Exception:
+                broken = True
+            if broken:
+                setattr(sys, name, _text_stream(fd))
+        try:
+            if signal.getsignal(signal.SIGINT) is not self.sigint_handler:
+                signal.signal(signal.SIGINT, self.sigint_handler)
+        except (ValueError, OSError):
+            pass
+
+    # ---- shell -----------------------------------------------------------------------
+    def run_shell(self, code, language):
+        if language in _POWERSHELLS:
+            exe = shutil.which("pwsh") or shutil.which("powershell")
+            if not exe:
+                self.publish_error(
+                    "FileNotFoundError",
+                    "PowerShell (pwsh) is not installed where the code runs; install it or "
+                    "use language bash/sh",
+                    [],
+                )
+                return "error", 127
+            argv = [exe, "-NoProfile", "-NonInteractive", "-Command", code]
+        else:
+            exe = None if language in ("sh", "shell") else shutil.which("bash")
+            argv = [exe, "-c", code] if exe else ["/bin/sh", "-c", code]
+        self.shell_interrupted = None
+        try:
+            proc = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, cwd=os.getcwd(), start_new_session=True
+            )
+        except OSError as exc:
+            self.publish_error(type(exc).__name__, str(exc), [])
+            return "error", 127
+        self.shell_procs[proc.pid] = proc
+        try:
+            while True:
+                try:
+                    if self.shell_interrupted is None:
+                        rc = proc.wait()
+                    else:
+                        rc = proc.wait(timeout=0.1)
+                    break
+                except (_ShellInterrupted, KeyboardInterrupt):
+                    continue
+                except subprocess.TimeoutExpired:
+                    if time.monotonic() - self.shell_interrupted > 2.0:
+                        try:
+                            os.killpg(proc.pid, signal.SIGKILL)
+                        except OSError:
+                            pass
+        finally:
+            self.shell_procs.pop(proc.pid, None)
+            self.shell_interrupted = None
+        if rc < 0:
+            rc = 128 - rc
+        return ("ok" if rc == 0 else "error"), rc
+
+    # ---- python ----------------------------------------------------------------------
+    def run_python(self, code, silent, store_history):
+        if self.shell is not None:
+            return self.run_ipython(code, silent, store_history)
+        return self.run_plain(code, silent, store_history)
+
+    def run_plain(self, code, silent, store_history):
+        self.cell_count += 1
+        filename = "<cell-%d>" % self.cell_count
+        linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
+        ns = self.namespace
+        flags = getattr(ast, "PyCF_ALLOW_TOP_LEVEL_AWAIT", 0)
+        error = None
+        try:
+            tree = compile(code, filename, "exec", ast.PyCF_ONLY_AST | flags, dont_inherit=True)
+            last = None
+            if tree.body and isinstance(tree.body[-1], ast.Expr) and not silent:
+                last = ast.Expression(tree.body.pop().value)
+            body = compile(tree, filename, "exec", flags, dont_inherit=True)
+            last_code = compile(last, filename, "eval", flags, dont_inherit=True) if last else None
+        except BaseException as exc:
+            self.report_exception(exc, syntax=True)
+            return False
+        self.busy = True
+        try:
+            try:
+                self.run_code(body, ns)
+                if last_code is not None:
+                    value = self.run_code(last_code, ns)
+                    if value is not None:
+                        builtins._ = value
+                        ns["_"] = value
+                        data, md = _format_plain(value)
+                        self.publish_result(data, md, value)
+            finally:
+                self.busy = False
+        except BaseException as exc:
+            error = exc
+        if error is not None:
+            self.report_exception(error)
+            return False
+        return True
+
+    def run_code(self, code_obj, ns):
+        if code_obj.co_flags & inspect.CO_COROUTINE:
+            if self.loop is None:
+                import asyncio
+
+                self.loop = asyncio.new_event_loop()
+            return self.loop.run_until_complete(eval(code_obj, ns))
+        return eval(code_obj, ns)
+
+    def report_exception(self, exc, syntax=False):
+        try:
+            ename = type(exc).__name__
+            try:
+                evalue = str(exc)
+            except Exception:
+                evalue = "<unprintable %s>" % ename
+            if syntax and isinstance(exc, SyntaxError):
+                lines = traceback.format_exception_only(type(exc), exc)
+            else:
+                tb = exc.__traceback__
+                frames = []
+                while tb is not None:
+                    if tb.tb_frame.f_code.co_filename != _THIS_FILE:
+                        frames.append(tb)
+                    tb = tb.tb_next
+                for a, b in zip(frames, frames[1:]):
+                    a.tb_next = b
+                if frames:
+                    frames[-1].tb_next = None
+                    tb = frames[0]
+                else:
+                    tb = None
+                lines = traceback.format_exception(type(exc), exc, tb)
+            tb_list = [line.rstrip("\n") for line in lines]
+            self.publish_error(ename, evalue, tb_list)
+        except BaseException as exc2:
+            _diag("could not report an exception: %r" % exc2)
+            try:
+                self.channel.send(
+                    {"type": "error", "ename": type(exc).__name__, "evalue": "", "traceback": []}
+                )
+            except Exception:
+                pass
+
+    def run_ipython(self, code, silent, store_history):
+        shell = self.shell
+        shell._kb_error = False
+        self.busy = True
+        try:
+            try:
+                result = shell.run_cell(code, store_history=store_history, silent=silent)
+            finally:
+                self.busy = False
+        except BaseException as exc:
+            self.report_exception(exc)
+            return False
+        if result.error_before_exec is not None or result.error_in_exec is not None:
+            return False
+        return not shell._kb_error
+
+    # ---- complete / inspect ------------------------------------------------------
+    def complete(self, msg):
+        code = msg.get("code") or ""
+        cursor_pos = msg.get("cursor_pos")
+        if cursor_pos is None:
+            cursor_pos = len(code)
+        line, offset = _line_at_cursor(code, cursor_pos)
+        line_cursor = cursor_pos - offset
+        if self.shell is not None:
+            return self.complete_ipython(code, cursor_pos, line, line_cursor)
+        import rlcompleter
+
+        m = re.search(r"[\w.]*$", line[:line_cursor])
+        text = m.group(0) if m else ""
+        matches = []
+        if text:
+            completer = rlcompleter.Completer(self.namespace)
+            state = 0
+            while state < 10000:
+                match = completer.complete(text, state)
+                if match is None:
+                    break
+                if match.endswith("("):
+                    match = match[:-1]
+                if match not in matches:
+                    matches.append(match)
+                state += 1
+        return {
+            "matches": matches,
+            "cursor_start": cursor_pos - len(text),
+            "cursor_end": cursor_pos,
+            "metadata": {},
+        }
+
+    def complete_ipython(self, code, cursor_pos, line, line_cursor):
+        try:
+            from IPython.core.completer import provisionalcompleter, rectify_completions
+
+            with provisionalcompleter():
+                raw = self.shell.Completer.completions(code, cursor_pos)
+                comps = list(rectify_completions(code, raw))
+        except Exception:
+            txt, matches = self.shell.complete("", line, line_cursor)
+            return {
+                "matches": list(matches),
+                "cursor_start": cursor_pos - len(txt),
+                "cursor_end": cursor_pos,
+                "metadata": {},
+            }
+        if not comps:
+            return {
+                "matches": [],
+                "cursor_start": cursor_pos,
+                "cursor_end": cursor_pos,
+                "metadata": {},
+            }
+        types_ = [
+            {
+                "start": c.start,
+                "end": c.end,
+                "text": c.text,
+                "type": c.type,
+                "signature": c.signature,
+            }
+            for c in comps
+        ]
+        return {
+            "matches": [c.text for c in comps],
+            "cursor_start": comps[0].start,
+            "cursor_end": comps[0].end,
+            "metadata": {"_jupyter_types_experimental": types_},
+        }
+
+    def inspect(self, msg):
+        code = msg.get("code") or ""
+        cursor_pos = msg.get("cursor_pos")
+        if cursor_pos is None:
+            cursor_pos = len(code)
+        detail = int(msg.get("detail_level") or 0)
+        if self.shell is not None:
+            from IPython.utils.tokenutil import token_at_cursor
+
+            name = token_at_cursor(code, cursor_pos)
+            try:
+                bundle = self.shell.object_inspect_mime(name, detail_level=detail)
+            except KeyError:
+                return {"found": False, "data": {}, "metadata": {}}
+            bundle = dict(bundle)
+            if not getattr(self.shell, "enable_html_pager", False):
+                bundle.pop("text/html", None)
+            return {"found": True, "data": _encode_data(bundle), "metadata": {}}
+        name = _token_at_cursor(code, cursor_pos)
+        if not name:
+            return {"found": False, "data": {}, "metadata": {}}
+        try:
+            obj = _resolve(name, self.namespace)
+        except KeyError:
+            return {"found": False, "data": {}, "metadata": {}}
+        return {
+            "found": True,
+            "data": {"text/plain": _plain_inspect_text(name, obj, detail)},
+            "metadata": {},
+        }
+
+    # ---- setup ---------------------------------------------------------------------
+    def setup_namespace(self, use_ipython):
+        """Create the user namespace (IPython shell or a plain __main__ module)."""
+        builtins.input = _input
+        import getpass
+
+        getpass.getpass = _getpass
+        sys.modules["kb_display"] = _make_display_module()
+        if use_ipython:
+            try:
+                self.shell = _make_ipython_shell(self)
+                self.namespace = self.shell.user_ns
+                return
+            except Exception:
+                _diag("IPython unavailable, using plain Python: %s" % traceback.format_exc())
+                self.shell = None
+        main = types.ModuleType("__main__")
+        main.__dict__["__builtins__"] = builtins
+        sys.modules["__main__"] = main
+        self.namespace = main.__dict__
+        builtins.display = display
+        builtins.update_display = update_display
+        builtins.clear_output = clear_output
+
+
+def _input(prompt=""):
+    """input() replacement: asks the host through input_request."""
+    runtime = _STATE["runtime"]
+    return runtime.request_input(prompt, password=False)
+
+
+def _getpass(prompt="Password: ", stream=None):
+    """getpass.getpass() replacement: asks the host through input_request."""
+    runtime = _STATE["runtime"]
+    return runtime.request_input(prompt, password=True)
+
+
+def _child_pids():
+    """Direct children of this process (Linux /proc; empty elsewhere)."""
+    me = os.getpid()
+    pids = []
+    try:
+        with open("/proc/%d/task/%d/children" % (me, me)) as f:
+            return [int(p) for p in f.read().split()]
+    except (OSError, ValueError):
+        pass
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return pids
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry, "rb") as f:
+                stat = f.read()
+            ppid = int(stat[stat.rindex(b")") + 2 :].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == me:
+            pids.append(int(entry))
+    return pids
+
+
+# ---------------------------------------------------------------------------------------
+# IPython integration
+
+
+def _make_ipython_shell(runtime):
+    from IPython.core.displayhook import DisplayHook
+    from IPython.core.displaypub import DisplayPublisher
+    from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
+
+    class KBDisplayPublisher(DisplayPublisher):
+        """Sends display_data / update_display_data / clear_output to the host."""
+
+        def publish(self, data, metadata=None, source=None, *, transient=None, update=False, **kw):
+            display_id = (transient or {}).get("display_id")
+            runtime.publish_display(_encode_data(data), metadata or {}, display_id, update)
+
+        def clear_output(self, wait=False):
+            runtime.publish_clear(wait)
+
+    class KBDisplayHook(DisplayHook):
+        """Sends the last expression's value as a result message."""
+
+        _kb_value = None
+
+        def __call__(self, result=None):
+            self._kb_value = result
+            try:
+                return super().__call__(result)
+            finally:
+                self._kb_value = None
+
+        def start_displayhook(self):
+            pass
+
+        def write_output_prompt(self):
+            pass
+
+        def write_format_data(self, format_dict, md_dict=None):
+            if format_dict:
+                runtime.publish_result(_encode_data(format_dict), md_dict or {}, self._kb_value)
+
+        def finish_displayhook(self):
+            pass
+
+    class KBShell(InteractiveShell):
+        """IPython shell whose output goes to the kernel_bridge host."""
+
+        _kb_error = False
+
+        def _showtraceback(self, etype, evalue, stb):
+            self._kb_error = True
+            try:
+                value = str(evalue)
+            except Exception:
+                value = "<unprintable %s>" % getattr(etype, "__name__", "exception")
+            runtime.publish_error(str(getattr(etype, "__name__", etype)), value, list(stb))
+
+        def enable_gui(self, gui=None):
+            pass
+
+        def init_io(self):
+            pass
+
+    KBShell.displayhook_class = KBDisplayHook
+    KBShell.display_pub_class = KBDisplayPublisher
+
+    try:
+        import importlib.util
+
+        if importlib.util.find_spec("matplotlib_inline") is not None:
+            os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    except Exception:
+        pass
+    config = Config()
+    config.HistoryManager.enabled = False
+    config.HistoryManager.hist_file = ":memory:"
+    saved = sys.stdout, sys.stderr
+    capture = io.StringIO()
+    sys.stdout = sys.stderr = capture
+    try:
+        shell = KBShell.instance(config=config)
+    finally:
+        sys.stdout, sys.stderr = saved
+        if capture.getvalue():
+            _diag(capture.getvalue())
+    from IPython import display as ipd
+
+    mod = sys.modules["kb_display"]
+    for name in ("display", "update_display", "clear_output", "HTML", "Markdown", "Image", "SVG"):
+        setattr(mod, name, getattr(ipd, name))
+    import builtins as _b
+
+    _b.display = ipd.display
+    _b.update_display = ipd.update_display
+    _b.clear_output = ipd.clear_output
+    return shell
+
+
+# ---------------------------------------------------------------------------------------
+# entry point
+
+
+def _parse_args(argv):
+    cwd = None
+    linger = False
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--cwd" and i + 1 < len(argv):
+            cwd = argv[i + 1]
+            i += 2
+            continue
+        if arg.startswith("--cwd="):
+            cwd = arg[len("--cwd=") :]
+        elif arg == "--linger":
+            linger = True
+        else:
+            _diag("ignoring unknown option %r" % arg)
+        i += 1
+    return cwd, linger
+
+
+def main(argv=None):
+    """Start the runtime: take over stdio, send ready, serve requests."""
+    cwd, linger = _parse_args(sys.argv[1:] if argv is None else argv)
+    if cwd:
+        os.makedirs(cwd, exist_ok=True)
+        os.chdir(cwd)
+    sys.argv = [sys.argv[0] if sys.argv else ""]
+    os.environ["PYTHONUNBUFFERED"] = "1"
+    in_fd, out_fd, prefix = _take_over_stdio()
+    channel = _Channel(in_fd, out_fd, prefix)
+    channel.setup_pipes()
+    _install_std_streams()
+    runtime = Runtime(channel, linger)
+    _STATE["runtime"] = runtime
+    signal.signal(signal.SIGINT, runtime.sigint_handler)
+    reader = threading.Thread(target=runtime.read_requests, name="kb-input", daemon=True)
+    reader.start()
+    use_ipython = not os.environ.get("KB_RUNTIME_NO_IPYTHON")
+    runtime.setup_namespace(use_ipython)
+    channel.send(
+        {
+            "type": "ready",
+            "pid": os.getpid(),
+            "python": sys.version.split()[0],
+            "ipython": runtime.shell is not None,
+            "cwd": os.getcwd(),
+            "protocol": PROTOCOL_VERSION,
+        }
+    )
+    runtime.serve()
+
+
+if __name__ == "__main__":
+    main()
