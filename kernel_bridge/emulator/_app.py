@@ -1,0 +1,540 @@
+"""The emulator's ASGI application (starlette): the dynamic-sessions data plane.
+
+Routes are matched on the end of the path, so any pool prefix works
+(``/subscriptions/S/resourceGroups/R/sessionPools/P/code/execute`` and ``/code/execute``
+alike). 2024-02-02-preview (what the public Python clients speak)::
+
+    POST code/execute            GET files            POST files/upload
+    GET  files/content/{name}
+
+2024-10-02-preview and later (a subset)::
+
+    POST executions              GET executions/{id}
+    GET  session                 DELETE session
+
+Test-only admin routes under ``/_emulator/`` (same token rules): ``GET stats``,
+``POST faults`` (a JSON list of :class:`~kernel_bridge.emulator.Fault`),
+``DELETE faults``, ``POST expire`` (expire every idle session now).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from ..events import Event, Finished
+from ._auth import TokenChecker
+from ._faults import Fault, FaultQueue
+from ._results import fold_events
+from ._sessions import EmulatedSession, PoolFull, SessionManager
+
+__all__ = ["EmulatorState", "create_app"]
+
+_log = logging.getLogger(__name__)
+
+V2024 = frozenset({"2024-02-02-preview", "2024-08-02-preview"})
+V_EXECUTIONS = frozenset({"2024-10-02-preview", "2025-02-02-preview", "2025-10-02-preview"})
+V_SESSION = frozenset({"2025-02-02-preview", "2025-10-02-preview"})
+_IDENTIFIER = re.compile(r"^[A-Za-z0-9_\-|&^%$#(){}\[\];<>]{4,128}$")
+_FILENAME_FORBIDDEN = re.compile(r"[/\\\x00-\x1f]")
+
+
+class DroppedConnection(Exception):
+    """Raised after the response headers to make the server close the connection."""
+
+
+@dataclass
+class EmulatorState:
+    """Everything the routes share: sessions, faults, token record, counters."""
+
+    sessions: SessionManager
+    tokens: TokenChecker
+    faults: FaultQueue = field(default_factory=FaultQueue)
+    execution_cap: float = 220.0
+    max_upload_bytes: int = 128 * 1024 * 1024
+    success_status: int = 200
+    executions: int = 0
+    """Executions that actually ran (started running code)."""
+    requests: int = 0
+    _results: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def _now_iso(when: float | None = None) -> str:
+    stamp = dt.datetime.fromtimestamp(time.time() if when is None else when, dt.timezone.utc)
+    return stamp.strftime("%Y-%m-%dT%H:%M:%S.%f") + "0Z"
+
+
+def _azure_error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse(
+        {"error": {"code": code, "message": message}},
+        status_code=status,
+        headers={"x-ms-error-code": code},
+    )
+
+
+def _valid_filename(name: str) -> bool:
+    return bool(name) and name not in (".", "..") and not _FILENAME_FORBIDDEN.search(name)
+
+
+def _normalise_filename(name: str) -> str:
+    for prefix in ("/mnt/data/", "mnt/data/"):
+        if name.startswith(prefix):
+            return name[len(prefix) :]
+    return name
+
+
+class _Routes:
+    """The request handlers, bound to one :class:`EmulatorState`."""
+
+    def __init__(self, state: EmulatorState) -> None:
+        self.state = state
+
+    # -- dispatch ------------------------------------------------------------------
+
+    async def dispatch(self, request: Request) -> Response:
+        """Match the path's end against the known routes and run the handler."""
+        raw = request.scope.get("raw_path") or request.url.path.encode()
+        path = raw.decode("latin-1").split("?", 1)[0].rstrip("/")
+        method = request.method
+        if path.startswith("/_emulator/"):
+            if not self.state.tokens.check(request.headers.get("authorization")):
+                return Response(status_code=401)
+            return await self._admin(request, path[len("/_emulator/") :])
+        routes: list[tuple[str, str, str, Callable[..., Awaitable[Response]]]] = [
+            ("POST", r"/code/execute", "execute", self.execute_2024),
+            ("POST", r"/files/upload", "upload", self.upload),
+            ("GET", r"/files/content/(?P<name>[^/]+)", "download", self.download),
+            ("GET", r"/files", "list", self.list_files),
+            ("POST", r"/executions", "execute", self.execute_new),
+            ("GET", r"/executions/(?P<execution>[^/]+)", "execute", self.get_execution),
+            ("GET", r"/session", "session", self.get_session),
+            ("DELETE", r"/session", "session", self.delete_session),
+        ]
+        for route_method, pattern, operation, handler in routes:
+            match = re.search(pattern + "$", path)
+            if match is None:
+                continue
+            if route_method != method:
+                continue
+            args = {k: unquote(v) for k, v in match.groupdict().items()}
+            return await self._guarded(request, operation, handler, args)
+        return _azure_error(404, "NotFound", f"No route for {method} {request.url.path}.")
+
+    async def _guarded(
+        self,
+        request: Request,
+        operation: str,
+        handler: Callable[..., Awaitable[Response]],
+        args: dict[str, str],
+    ) -> Response:
+        self.state.requests += 1
+        if not self.state.tokens.check(request.headers.get("authorization")):
+            return Response(status_code=401)
+        fault = self.state.faults.take(operation)
+        if fault is not None and fault.delay:
+            await asyncio.sleep(fault.delay)
+        if fault is not None and not fault.after and (fault.status or fault.drop):
+            return self._fault_response(fault)
+        response = await handler(request, **args)
+        if fault is not None and fault.after and (fault.status or fault.drop):
+            return self._fault_response(fault)
+        return response
+
+    @staticmethod
+    def _fault_response(fault: Fault) -> Response:
+        if fault.drop:
+            return _DropResponse()
+        status = fault.status or 500
+        headers = {}
+        if fault.retry_after is not None:
+            headers["Retry-After"] = f"{fault.retry_after:g}"
+        if status == 401:
+            return Response(status_code=401, headers=headers)
+        response = _azure_error(status, "InjectedFault", f"Injected fault: HTTP {status}.")
+        response.headers.update(headers)
+        return response
+
+    # -- validation helpers ----------------------------------------------------------
+
+    def _check_query(self, request: Request, versions: frozenset[str]) -> Response | str:
+        version = request.query_params.get("api-version")
+        if not version:
+            return _azure_error(400, "MissingApiVersionParameter", "The api-version query "
+                                "parameter (?api-version=) is required for all requests.")
+        if version not in versions:
+            return _azure_error(400, "UnsupportedApiVersion", f"The api-version '{version}' "
+                                f"is not supported here; use one of {sorted(versions)}.")
+        identifier = request.query_params.get("identifier")
+        if not identifier:
+            return _azure_error(400, "MissingIdentifier",
+                                "The identifier query parameter is required.")
+        if not _IDENTIFIER.match(identifier):
+            return _azure_error(400, "InvalidIdentifier", "The session identifier must be 4 "
+                                "to 128 letters, digits or - _ | & ^ % $ # ( ) { } [ ] ; < >.")
+        return identifier
+
+    async def _session(self, identifier: str) -> EmulatedSession | Response:
+        try:
+            return await self.state.sessions.get(identifier)
+        except PoolFull:
+            return _azure_error(404, "SessionPoolFull", "No session could be allocated: the "
+                                "session pool reached its maximum number of sessions.")
+
+    # -- execution -------------------------------------------------------------------
+
+    async def _run(self, session: EmulatedSession, code: str, timeout: float) -> dict[str, Any]:
+        session.busy += 1
+        started = time.monotonic()
+        try:
+            async with session.lock:
+                self.state.executions += 1
+                events: list[Event] = []
+                try:
+                    async for event in session.executor.execute(code, timeout=timeout):
+                        events.append(event)
+                except Exception as exc:  # the runtime could not start
+                    _log.warning("session runtime failed: %s", exc)
+                    from ..events import Error
+
+                    events += [Error(type(exc).__name__, str(exc), []), Finished(1)]
+        finally:
+            session.busy -= 1
+            session.touch()
+        folded = fold_events(events)
+        folded["executionTimeInMilliseconds"] = int((time.monotonic() - started) * 1000)
+        return folded
+
+    def _timeout(self, body: dict[str, Any]) -> float | Response:
+        requested = body.get("timeoutInSeconds")
+        if requested is None:
+            return self.state.execution_cap
+        if not isinstance(requested, int | float) or isinstance(requested, bool) or requested <= 0:
+            return _azure_error(400, "InvalidTimeout", "timeoutInSeconds must be a positive number.")
+        return float(min(requested, self.state.execution_cap))
+
+    @staticmethod
+    async def _json(request: Request) -> dict[str, Any] | Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            return _azure_error(400, "InvalidRequestBody", "The request body must be JSON.")
+        if not isinstance(body, dict):
+            return _azure_error(400, "InvalidRequestBody", "The request body must be an object.")
+        return body
+
+    def _headers(self, session: EmulatedSession, folded: dict[str, Any]) -> dict[str, str]:
+        ms = str(folded.get("executionTimeInMilliseconds", 0))
+        return {
+            "operation-id": str(uuid.uuid4()),
+            "x-ms-session-guid": session.guid,
+            "x-ms-container-execution-duration": ms,
+            "x-ms-execution-request-time": ms,
+            "x-ms-overall-execution-time": ms,
+        }
+
+    async def execute_2024(self, request: Request) -> Response:
+        """``POST code/execute`` (2024-02-02-preview): the ``properties`` envelope."""
+        identifier = self._check_query(request, V2024)
+        if isinstance(identifier, Response):
+            return identifier
+        body = await self._json(request)
+        if isinstance(body, Response):
+            return body
+        props = body.get("properties")
+        if not isinstance(props, dict):
+            return _azure_error(400, "InvalidRequestBody",
+                                "The request body must have a `properties` object.")
+        code = props.get("code")
+        if not isinstance(code, str):
+            return _azure_error(400, "InvalidRequestBody", "`Code` field is required in the request")
+        for key, allowed in (("codeInputType", "inline"), ("executionType", "synchronous")):
+            value = props.get(key, allowed)
+            if not isinstance(value, str) or value.lower() != allowed:
+                return _azure_error(400, "InvalidRequestBody",
+                                    f"`{key}` must be '{allowed}' (got {value!r}).")
+        timeout = self._timeout(props)
+        if isinstance(timeout, Response):
+            return timeout
+        session = await self._session(identifier)
+        if isinstance(session, Response):
+            return session
+        folded = await self._run(session, code, timeout)
+        payload = {
+            "$id": "1",
+            "properties": {
+                "$id": "2",
+                "status": folded["status"],
+                "stdout": folded["stdout"],
+                "stderr": folded["stderr"],
+                "result": folded["result"],
+                "executionTimeInMilliseconds": folded["executionTimeInMilliseconds"],
+            },
+        }
+        return JSONResponse(payload, status_code=self.state.success_status,
+                            headers=self._headers(session, folded))
+
+    async def execute_new(self, request: Request) -> Response:
+        """``POST executions`` (2024-10-02-preview and later): the execution resource."""
+        identifier = self._check_query(request, V_EXECUTIONS)
+        if isinstance(identifier, Response):
+            return identifier
+        body = await self._json(request)
+        if isinstance(body, Response):
+            return body
+        code = body.get("code")
+        if not isinstance(code, str):
+            return _azure_error(400, "InvalidRequestBody", "`Code` field is required in the request")
+        timeout = self._timeout(body)
+        if isinstance(timeout, Response):
+            return timeout
+        session = await self._session(identifier)
+        if isinstance(session, Response):
+            return session
+        folded = await self._run(session, code, timeout)
+        execution_id = str(uuid.uuid4())
+        resource = {
+            "id": execution_id,
+            "identifier": identifier,
+            "executionType": "Synchronous",
+            "status": "Succeeded" if folded["status"] == "Success" else "Failed",
+            "result": {
+                "stdout": folded["stdout"],
+                "stderr": folded["stderr"],
+                "executionResult": folded["result"],
+                "executionTimeInMilliseconds": folded["executionTimeInMilliseconds"],
+            },
+        }
+        self.state._results[execution_id] = resource
+        version = request.query_params.get("api-version")
+        status = 202 if version == "2024-10-02-preview" else 200
+        headers = self._headers(session, folded)
+        headers["operation-id"] = execution_id
+        return JSONResponse(resource, status_code=status, headers=headers)
+
+    async def get_execution(self, request: Request, execution: str) -> Response:
+        """``GET executions/{id}``: a finished execution's resource."""
+        identifier = self._check_query(request, V_EXECUTIONS)
+        if isinstance(identifier, Response):
+            return identifier
+        resource = self.state._results.get(execution)
+        if resource is None or resource["identifier"] != identifier:
+            return _azure_error(404, "ExecutionNotFound",
+                                f"No execution available for operation Id: {execution}")
+        return JSONResponse(resource)
+
+    # -- sessions --------------------------------------------------------------------
+
+    async def get_session(self, request: Request) -> Response:
+        """``GET session`` (2025-02-02-preview): the session's times."""
+        identifier = self._check_query(request, V_SESSION)
+        if isinstance(identifier, Response):
+            return identifier
+        session = self.state.sessions.find(identifier)
+        if session is None:
+            return _azure_error(404, "SessionNotFound", "No such session.")
+        session.touch()
+        return JSONResponse({
+            "identifier": identifier,
+            "createdAt": _now_iso(session.created_at),
+            "lastAccessedAt": _now_iso(session.last_access),
+            "expireAt": _now_iso(session.last_access + self.state.sessions.cooldown),
+            "etag": session.guid,
+        })
+
+    async def delete_session(self, request: Request) -> Response:
+        """``DELETE session`` (2025-02-02-preview): destroy the session now (204)."""
+        identifier = self._check_query(request, V_SESSION)
+        if isinstance(identifier, Response):
+            return identifier
+        if not await self.state.sessions.delete(identifier):
+            return _azure_error(404, "SessionNotFound", "No such session.")
+        return Response(status_code=204)
+
+    # -- files -----------------------------------------------------------------------
+
+    @staticmethod
+    def _file_entry(path: Any, n: int) -> dict[str, Any]:
+        stat = path.stat()
+        return {
+            "$id": str(n),
+            "properties": {
+                "$id": str(n + 1),
+                "filename": path.name,
+                "size": stat.st_size,
+                "lastModifiedTime": _now_iso(stat.st_mtime),
+            },
+        }
+
+    def _listing(self, paths: list[Any]) -> JSONResponse:
+        return JSONResponse({
+            "$id": "1",
+            "value": [self._file_entry(p, 2 + 2 * i) for i, p in enumerate(paths)],
+        })
+
+    async def list_files(self, request: Request) -> Response:
+        """``GET files``: the files in the session's /mnt/data."""
+        identifier = self._check_query(request, V2024)
+        if isinstance(identifier, Response):
+            return identifier
+        session = await self._session(identifier)
+        if isinstance(session, Response):
+            return session
+        files = sorted(p for p in session.data_dir.iterdir() if p.is_file())
+        return self._listing(files)
+
+    async def download(self, request: Request, name: str) -> Response:
+        """``GET files/content/{name}``: the file's bytes."""
+        identifier = self._check_query(request, V2024)
+        if isinstance(identifier, Response):
+            return identifier
+        name = _normalise_filename(name)
+        if not _valid_filename(name):
+            return _azure_error(400, "InvalidFileName", "The file name is not valid.")
+        session = await self._session(identifier)
+        if isinstance(session, Response):
+            return session
+        path = session.data_dir / name
+        if not path.is_file():
+            return _azure_error(404, "FileNotFound", f"The file '{name}' does not exist.")
+        data = await asyncio.to_thread(path.read_bytes)
+        return Response(data, media_type="application/octet-stream")
+
+    async def upload(self, request: Request) -> Response:
+        """``POST files/upload``: multipart part ``file`` written to /mnt/data."""
+        identifier = self._check_query(request, V2024)
+        if isinstance(identifier, Response):
+            return identifier
+        limit = self.state.max_upload_bytes
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > limit:
+            return _azure_error(413, "RequestEntityTooLarge",
+                                f"The upload exceeds the {limit} byte limit.")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                return _azure_error(413, "RequestEntityTooLarge",
+                                    f"The upload exceeds the {limit} byte limit.")
+            chunks.append(chunk)
+        request._body = b"".join(chunks)  # lets request.form() parse what was read
+        try:
+            form = await request.form(max_files=100)
+        except Exception:
+            return _azure_error(400, "InvalidRequestBody",
+                                "The body must be multipart/form-data with a part named 'file'.")
+        uploads = [u for u in form.getlist("file") if not isinstance(u, str)]
+        if not uploads:
+            return _azure_error(400, "InvalidRequestBody",
+                                "The body must be multipart/form-data with a part named 'file'.")
+        session = await self._session(identifier)
+        if isinstance(session, Response):
+            return session
+        written = []
+        for upload in uploads:
+            name = _normalise_filename(upload.filename or "")
+            if not _valid_filename(name):
+                return _azure_error(400, "InvalidFileName",
+                                    "Each uploaded part needs a valid file name (no path).")
+            data = await upload.read()
+            target = session.data_dir / name
+            await asyncio.to_thread(target.write_bytes, data)
+            written.append(target)
+        session.touch()
+        return self._listing(written)
+
+    # -- admin -----------------------------------------------------------------------
+
+    async def _admin(self, request: Request, what: str) -> Response:
+        state = self.state
+        if what == "stats" and request.method == "GET":
+            return JSONResponse(stats(state))
+        if what == "faults" and request.method == "POST":
+            try:
+                body = await request.json()
+                items = body if isinstance(body, list) else [body]
+                faults = [Fault.from_json(item) for item in items]
+            except (ValueError, TypeError) as exc:
+                return _azure_error(400, "InvalidFault", str(exc))
+            state.faults.add(*faults)
+            return JSONResponse({"queued": len(state.faults.pending())})
+        if what == "faults" and request.method == "DELETE":
+            state.faults.clear()
+            return Response(status_code=204)
+        if what == "expire" and request.method == "POST":
+            state.sessions.cooldown, saved = 0.0, state.sessions.cooldown
+            try:
+                await state.sessions.reap()
+            finally:
+                state.sessions.cooldown = saved
+            return Response(status_code=204)
+        return _azure_error(404, "NotFound", f"Unknown admin route {what!r}.")
+
+
+def stats(state: EmulatorState) -> dict[str, Any]:
+    """The counters tests read: executions, sessions, and token uses (fingerprints)."""
+    return {
+        "executions": state.executions,
+        "requests": state.requests,
+        "sessions_created": state.sessions.created,
+        "sessions_expired": state.sessions.expired,
+        "live_sessions": len(state.sessions.live()),
+        "faults_pending": len(state.faults.pending()),
+        "tokens": [
+            {
+                "fingerprint": use.fingerprint,
+                "expires_at": use.expires_at,
+                "used_at": use.used_at,
+                "accepted": use.accepted,
+                "reason": use.reason,
+            }
+            for use in state.tokens.snapshot()
+        ],
+    }
+
+
+class _DropResponse(Response):
+    """Sends the response headers, then makes the server drop the connection."""
+
+    def __init__(self) -> None:
+        super().__init__(status_code=200, headers={"content-length": "1000"})
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-length", b"1000")]})
+        raise DroppedConnection("emulator fault: connection dropped on purpose")
+
+
+def create_app(state: EmulatorState) -> Starlette:
+    """Build the ASGI app serving ``state``'s pool; the reaper runs while it is served."""
+    routes = _Routes(state)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        reaper = asyncio.ensure_future(state.sessions.reaper())
+        try:
+            yield
+        finally:
+            reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reaper
+            await state.sessions.close()
+
+    return Starlette(
+        routes=[Route("/{path:path}", routes.dispatch, methods=["GET", "POST", "DELETE", "PUT"])],
+        lifespan=lifespan,
+    )

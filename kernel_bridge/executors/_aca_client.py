@@ -1,0 +1,505 @@
+"""HTTP client of the ACA dynamic sessions data plane (api-version 2024-02-02-preview).
+
+One :class:`ACAClient` per executor keeps one ``httpx.AsyncClient`` open, so connections
+are reused. It builds URLs with every part percent-encoded, adds the bearer token from a
+:class:`~kernel_bridge.executors._aca_credentials.TokenCache`, and handles faults:
+
+- 401: the token is refreshed once and the request sent once more;
+- 429 and 503: retried with backoff, honouring ``Retry-After`` (the service refused the
+  request, so it did not run);
+- a connection that could not be opened: retried (nothing was sent);
+- a connection lost *after* the request was sent, or a timeout: a code execution is
+  **not** sent again (it may have run; running it twice could repeat side effects); reads
+  (file list, download) are retried;
+- any other status: :class:`~kernel_bridge.errors.RemoteServiceError` naming the status and
+  what to check (403: the Session Executor role; 404 for a new session: pool full).
+
+Session identifiers are secrets (anyone with a token and the identifier reaches the
+session): they never appear in logs or messages except as :func:`redact` shows them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import random
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlencode, urlsplit
+
+import httpx
+
+from ..errors import ConfigurationError, RemoteServiceError
+from ._aca_credentials import TokenCache
+
+__all__ = [
+    "DEFAULT_API_VERSION",
+    "EXECUTION_CAP_SECONDS",
+    "SESSION_API_VERSION",
+    "ACAClient",
+    "RetryPolicy",
+    "build_url",
+    "redact",
+]
+
+DEFAULT_API_VERSION = "2024-02-02-preview"
+"""The api-version every public Python client speaks for code execution."""
+SESSION_API_VERSION = "2025-02-02-preview"
+"""The first api-version with ``DELETE session`` (used best-effort on restart and stop)."""
+EXECUTION_CAP_SECONDS = 220
+"""The service's limit for one execution; HTTP timeouts are set above it."""
+_DEFAULT_HTTP_TIMEOUT = 240.0
+_USER_AGENT = "kernel-bridge (Language=Python)"
+
+_log = logging.getLogger(__name__)
+_IDENTIFIER_IN_URL = re.compile(r"(identifier=)[^&\s\"']+")
+
+
+def redact(identifier: str) -> str:
+    """Return a session identifier shortened for logs and messages (``abcd…``)."""
+    return identifier[:4] + "…" if len(identifier) > 4 else "…"
+
+
+class _RedactIdentifiers(logging.Filter):
+    """Removes session identifiers from httpx's request log lines (``identifier=…``)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.args:
+            record.msg = _IDENTIFIER_IN_URL.sub(r"\1<redacted>", record.getMessage())
+            record.args = None
+        elif isinstance(record.msg, str):
+            record.msg = _IDENTIFIER_IN_URL.sub(r"\1<redacted>", record.msg)
+        return True
+
+
+def _install_log_filter() -> None:
+    for name in ("httpx", "httpcore"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _RedactIdentifiers) for f in logger.filters):
+            logger.addFilter(_RedactIdentifiers())
+
+
+def build_url(
+    endpoint: str,
+    path: str,
+    query: Mapping[str, str],
+    path_args: tuple[str, ...] = (),
+) -> str:
+    """Join ``endpoint``, ``path`` and percent-encoded ``path_args`` and ``query``.
+
+    ``build_url(ep, "files/content", {...}, ("a b.txt",))`` gives
+    ``ep/files/content/a%20b.txt?api-version=...&identifier=...``. The endpoint's own
+    path (``/subscriptions/.../sessionPools/<pool>``) is kept: joining never uses an
+    RFC 3986 resolver, which would drop it.
+    """
+    base = endpoint.rstrip("/")
+    parts = [path.strip("/")] if path else []
+    parts += [quote(arg, safe="") for arg in path_args]
+    url = base + "/" + "/".join(parts)
+    return url + "?" + urlencode(dict(query), quote_via=quote, safe="")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how long to retry refused requests (429/503, connect failures)."""
+
+    max_retries: int = 4
+    """Retries after the first attempt."""
+    base_delay: float = 0.5
+    """First backoff delay in seconds (doubled on each retry, with jitter)."""
+    max_delay: float = 30.0
+    """Longest single wait, also the cap on a ``Retry-After`` value."""
+
+    def backoff(self, attempt: int) -> float:
+        """Delay before retry number ``attempt`` (1-based) when no Retry-After was given."""
+        delay: float = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
+        return delay * (0.75 + random.random() / 2)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+class ACAClient:
+    """Speaks to one session pool; one instance per executor, closed by :meth:`aclose`.
+
+    ``endpoint`` is the pool management endpoint
+    (``https://<region>.dynamicsessions.io/subscriptions/.../sessionPools/<pool>``).
+    """
+
+    def __init__(
+        self,
+        endpoint: str,
+        tokens: TokenCache,
+        *,
+        api_version: str = DEFAULT_API_VERSION,
+        http_timeout: float = _DEFAULT_HTTP_TIMEOUT,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        parts = urlsplit(endpoint)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ConfigurationError(
+                "pool_management_endpoint must be an http(s) URL such as "
+                "https://<region>.dynamicsessions.io/subscriptions/<sub>/resourceGroups/<rg>"
+                "/sessionPools/<pool> (copy it from the session pool's overview page)."
+            )
+        if parts.query:
+            raise ConfigurationError(
+                "pool_management_endpoint must not contain a query string ('?...')."
+            )
+        self.endpoint = endpoint.rstrip("/")
+        self.api_version = api_version
+        self.tokens = tokens
+        self.retry = retry or RetryPolicy()
+        self.http_timeout = http_timeout
+        self._host = parts.netloc
+        self._http: httpx.AsyncClient | None = None
+        _install_log_filter()
+
+    # -- public operations -------------------------------------------------------------
+
+    async def execute(
+        self,
+        identifier: str,
+        code: str,
+        *,
+        timeout_seconds: int | None = None,
+        new_session: bool = False,
+        wait: float | None = None,
+    ) -> dict[str, Any]:
+        """POST ``code/execute`` and return the response's ``properties``.
+
+        ``new_session`` says that no request has succeeded on this identifier yet (a 404
+        then means the pool is full). ``wait`` is the HTTP read timeout (default above
+        the service's 220 s cap). Never re-sends the code once it may have arrived.
+        """
+        body: dict[str, Any] = {
+            "properties": {
+                "codeInputType": "inline",
+                "executionType": "synchronous",
+                "code": code,
+            }
+        }
+        if timeout_seconds is not None:
+            body["properties"]["timeoutInSeconds"] = timeout_seconds
+        response = await self._send(
+            "POST",
+            "code/execute",
+            identifier,
+            json_body=body,
+            replayable=False,
+            operation="code execution",
+            new_session=new_session,
+            read_timeout=wait,
+        )
+        try:
+            payload = response.json()
+        except ValueError as exc:
+            raise RemoteServiceError(
+                f"The ACA service answered the code execution with HTTP "
+                f"{response.status_code} but not with JSON; check pool_management_endpoint.",
+                status=response.status_code,
+            ) from exc
+        properties = payload.get("properties") if isinstance(payload, dict) else None
+        if not isinstance(properties, dict):
+            raise RemoteServiceError(
+                "The ACA service's answer to the code execution has no `properties` object; "
+                "check that pool_management_endpoint is a Python code-interpreter pool.",
+                status=response.status_code,
+            )
+        return properties
+
+    async def upload(self, identifier: str, name: str, data: bytes) -> None:
+        """POST ``files/upload`` with one multipart part ``file`` named ``name``."""
+        await self._send(
+            "POST",
+            "files/upload",
+            identifier,
+            files={"file": (name, data, "application/octet-stream")},
+            replayable=True,
+            operation=f"upload of {name!r}",
+        )
+
+    async def list_files(self, identifier: str) -> list[dict[str, Any]]:
+        """GET ``files`` and return each entry's ``properties`` (filename, size, ...)."""
+        response = await self._send(
+            "GET", "files", identifier, replayable=True, operation="file listing"
+        )
+        try:
+            payload = response.json()
+        except ValueError as exc:
+            raise RemoteServiceError(
+                "The ACA service's file listing is not JSON.", status=response.status_code
+            ) from exc
+        entries = payload.get("value", []) if isinstance(payload, dict) else []
+        if isinstance(entries, dict):  # the "$values" wrapper seen in 2024
+            entries = entries.get("$values", [])
+        result: list[dict[str, Any]] = []
+        for entry in entries if isinstance(entries, list) else []:
+            if isinstance(entry, dict):
+                props = entry.get("properties", entry)
+                if isinstance(props, dict):
+                    result.append(props)
+        return result
+
+    async def download(self, identifier: str, name: str) -> bytes:
+        """GET ``files/content/{name}`` and return the bytes."""
+        response = await self._send(
+            "GET",
+            "files/content",
+            identifier,
+            path_args=(name,),
+            replayable=True,
+            operation=f"download of {name!r}",
+        )
+        return response.content
+
+    async def delete_session(self, identifier: str) -> bool:
+        """Best effort ``DELETE session`` (api-version 2025-02-02-preview); True if deleted.
+
+        Called on restart and stop. Pools or gateways that do not know the route answer
+        4xx; that is not an error (the session then expires after the pool's cooldown).
+        """
+        try:
+            response = await self._send(
+                "DELETE",
+                "session",
+                identifier,
+                replayable=True,
+                operation="session deletion",
+                api_version=SESSION_API_VERSION,
+                raise_for_status=False,
+                read_timeout=5.0,
+                retries=0,
+            )
+        except RemoteServiceError as exc:
+            _log.debug("could not delete ACA session %s: %s", redact(identifier), exc)
+            return False
+        ok = response.is_success
+        _log.debug(
+            "DELETE session %s -> HTTP %d", redact(identifier), response.status_code
+        )
+        return ok
+
+    async def aclose(self) -> None:
+        """Close the HTTP connections (called by the executor's stop)."""
+        if self._http is not None:
+            http, self._http = self._http, None
+            await http.aclose()
+
+    # -- machinery ---------------------------------------------------------------------
+
+    def _client(self) -> httpx.AsyncClient:
+        if self._http is None:
+            self._http = httpx.AsyncClient(
+                timeout=httpx.Timeout(self.http_timeout, connect=15.0),
+                headers={"User-Agent": _USER_AGENT},
+                follow_redirects=False,
+            )
+        return self._http
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        identifier: str,
+        *,
+        operation: str,
+        replayable: bool,
+        path_args: tuple[str, ...] = (),
+        json_body: Any = None,
+        files: Any = None,
+        new_session: bool = False,
+        api_version: str | None = None,
+        raise_for_status: bool = True,
+        read_timeout: float | None = None,
+        retries: int | None = None,
+    ) -> httpx.Response:
+        url = build_url(
+            self.endpoint,
+            path,
+            {"api-version": api_version or self.api_version, "identifier": identifier},
+            path_args,
+        )
+        max_retries = self.retry.max_retries if retries is None else retries
+        timeout = httpx.Timeout(read_timeout or self.http_timeout, connect=15.0)
+        attempt = 0
+        refreshed = False
+        while True:
+            token = await self.tokens.get()
+            try:
+                response = await self._client().request(
+                    method,
+                    url,
+                    headers={"Authorization": f"Bearer {token}"},
+                    json=json_body,
+                    files=files,
+                    timeout=timeout,
+                )
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+                # Nothing was sent: safe to try again for any request.
+                if attempt < max_retries:
+                    attempt += 1
+                    delay = self.retry.backoff(attempt)
+                    _log.info(
+                        "ACA %s: could not connect (%s); retry %d/%d in %.1f s",
+                        operation, type(exc).__name__, attempt, max_retries, delay,
+                    )
+                    await asyncio.sleep(delay)
+                    continue
+                raise RemoteServiceError(
+                    f"Could not connect to the ACA session pool at {self._host} for the "
+                    f"{operation} ({type(exc).__name__}); check pool_management_endpoint "
+                    "and the network.",
+                    status=0,
+                ) from exc
+            except httpx.TimeoutException as exc:
+                if replayable and attempt < max_retries:
+                    attempt += 1
+                    await asyncio.sleep(self.retry.backoff(attempt))
+                    continue
+                raise RemoteServiceError(
+                    f"The ACA service did not answer the {operation} within "
+                    f"{timeout.read:.0f} s. "
+                    + (
+                        "The code may still be running in the session; it was not sent "
+                        "again, so nothing runs twice."
+                        if not replayable
+                        else "Try again later."
+                    ),
+                    status=0,
+                ) from exc
+            except httpx.TransportError as exc:
+                if replayable and attempt < max_retries:
+                    attempt += 1
+                    await asyncio.sleep(self.retry.backoff(attempt))
+                    continue
+                raise RemoteServiceError(
+                    f"The connection to the ACA service was lost during the {operation} "
+                    f"({type(exc).__name__}). "
+                    + (
+                        "The code may or may not have run in the session; it was not sent "
+                        "again so that nothing runs twice. Check the session's state "
+                        "before running the cell again."
+                        if not replayable
+                        else "Check the network and try again."
+                    ),
+                    status=0,
+                ) from exc
+            status = response.status_code
+            _log.debug("ACA %s -> HTTP %d", operation, status)
+            if status == 401 and not refreshed:
+                refreshed = True
+                _log.info("ACA %s: token rejected (401); refreshing it once", operation)
+                await self.tokens.refresh(rejected=token)
+                continue
+            if status in (429, 503) and attempt < max_retries:
+                attempt += 1
+                hinted = _retry_after(response)
+                delay = (
+                    min(hinted, self.retry.max_delay)
+                    if hinted is not None
+                    else self.retry.backoff(attempt)
+                )
+                _log.info(
+                    "ACA %s: HTTP %d; retry %d/%d in %.1f s",
+                    operation, status, attempt, max_retries, delay,
+                )
+                await asyncio.sleep(delay)
+                continue
+            if status >= 500 and replayable and attempt < max_retries:
+                attempt += 1
+                await asyncio.sleep(self.retry.backoff(attempt))
+                continue
+            if response.is_success or not raise_for_status:
+                return response
+            raise self._error(response, operation, new_session, refreshed)
+
+    def _error(
+        self, response: httpx.Response, operation: str, new_session: bool, refreshed: bool
+    ) -> RemoteServiceError:
+        status = response.status_code
+        where = f"The ACA session pool at {self._host} answered the {operation} with HTTP {status}"
+        detail = _error_detail(response)
+        if status == 401:
+            hint = (
+                "the access token was rejected even after a refresh: check that the "
+                "credential is for the right tenant and that the token's audience is "
+                "https://dynamicsessions.io (a static KERNEL_BRIDGE_ACA_TOKEN may have "
+                "expired)."
+            )
+        elif status == 403:
+            hint = (
+                "the identity is not allowed to use this pool: assign it the "
+                "'Azure ContainerApps Session Executor' role on the session pool "
+                "(role assignments can take a few minutes to apply)."
+            )
+        elif status == 404 and new_session and operation == "code execution":
+            hint = (
+                "no new session could be allocated: the session pool is full (it reached "
+                "maxConcurrentSessions). Wait for idle sessions to expire, stop other "
+                "kernels, or raise the pool's maxConcurrentSessions."
+            )
+        elif status == 404:
+            hint = (
+                "not found: check pool_management_endpoint (it ends with "
+                "/sessionPools/<pool>), or the file name."
+            )
+        elif status == 413:
+            hint = "the request is too large (the service accepts files up to 128 MB)."
+        elif status == 400:
+            hint = "the service rejected the request as invalid."
+        elif status == 429:
+            hint = "the service is throttling requests and kept doing so; try again later."
+        elif status >= 500:
+            hint = (
+                "the service failed. "
+                + (
+                    "The code may or may not have run; it was not sent again so that "
+                    "nothing runs twice."
+                    if operation == "code execution"
+                    else "Try again later."
+                )
+            )
+        else:
+            hint = "an unexpected answer."
+        message = f"{where}: {hint}"
+        if detail:
+            message += f" Service said: {detail}"
+        return RemoteServiceError(message, status=status)
+
+
+def _error_detail(response: httpx.Response) -> str:
+    """A short, secret-free excerpt of an error body (Azure.Core error or plain text)."""
+    text = ""
+    try:
+        payload = response.json()
+    except ValueError:
+        text = response.text
+    else:
+        if isinstance(payload, dict):
+            error = payload.get("error")
+            if isinstance(error, dict):
+                text = f"{error.get('code', '')}: {error.get('message', '')}".strip(": ")
+            else:
+                text = str(payload.get("message", ""))
+        elif isinstance(payload, str):
+            text = payload
+    text = " ".join(text.split())
+    text = re.sub(r"[0-9a-fA-F-]{16,}", "<redacted>", text)  # never echo identifiers
+    return text[:300]

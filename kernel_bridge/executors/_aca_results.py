@@ -1,0 +1,101 @@
+"""Turn a ``code/execute`` response's ``properties`` into kernel_bridge events.
+
+Mapping (aca-api.md §1.4, §7)::
+
+    stdout                      -> Stream("stdout")
+    stderr (status Success)     -> Stream("stderr")
+    result 42 / True / 1.5      -> Result(text/plain "42", value_json=42)
+    result "text"               -> Result(text/plain "text")     ("" means no value)
+    result {type: image, ...}   -> Display(image/<format>)
+    status Failure              -> Error(ename, evalue, traceback) parsed from stderr
+
+Newer api-versions name the value ``executionResult`` and the status ``Failed``; both
+are read too.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from ..events import Display, Error, OutputEvent, Result, Stream
+
+__all__ = ["ParsedExecution", "parse_properties", "parse_traceback", "strip_ansi"]
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+_EXCEPTION_LINE = re.compile(r"^([A-Za-z_][\w.]*)(?::\s?(.*))?$")
+_TIMEOUT_NAMES = frozenset({"TimeoutError", "Timeout", "asyncio.TimeoutError"})
+
+
+def strip_ansi(text: str) -> str:
+    """Remove ANSI colour escapes (IPython tracebacks carry them)."""
+    return _ANSI.sub("", text)
+
+
+@dataclass(frozen=True)
+class ParsedExecution:
+    """The events of one execution and its seed-style exit code (0, 1 or 124)."""
+
+    events: list[OutputEvent]
+    exit_code: int
+    failed: bool
+    error: Error | None
+
+
+def parse_traceback(stderr: str) -> Error:
+    """Build an :class:`Error` from traceback text: the last ``Name: value`` line names it."""
+    lines = strip_ansi(stderr).rstrip().splitlines()
+    ename, evalue = "RemoteExecutionError", "the ACA service reported a failure without details"
+    for line in reversed(lines):
+        stripped = line.strip()
+        if not stripped:
+            continue
+        match = _EXCEPTION_LINE.match(stripped)
+        if match and not stripped.startswith(("File ", "Cell ")):
+            ename, evalue = match.group(1), (match.group(2) or "")
+        else:
+            ename, evalue = "RemoteExecutionError", stripped
+        break
+    return Error(ename=ename, evalue=evalue, traceback=stderr.rstrip("\n").splitlines())
+
+
+def _is_failure(status: Any) -> bool:
+    return isinstance(status, str) and ("Fail" in status or status.lower() == "error")
+
+
+def _result_events(value: Any) -> list[OutputEvent]:
+    if value is None or value == "":
+        return []
+    if isinstance(value, dict) and value.get("type") == "image" and "base64_data" in value:
+        fmt = str(value.get("format") or "png").lower()
+        mime = "image/svg+xml" if fmt == "svg" else f"image/{'jpeg' if fmt == 'jpg' else fmt}"
+        return [Display(data={mime: value["base64_data"], "text/plain": f"<{fmt} image>"})]
+    if isinstance(value, bool | int | float):
+        return [Result(data={"text/plain": repr(value)}, value_json=value)]
+    if isinstance(value, str):
+        return [Result(data={"text/plain": value})]
+    return [Result(data={"text/plain": json.dumps(value, ensure_ascii=False)})]
+
+
+def parse_properties(properties: dict[str, Any]) -> ParsedExecution:
+    """Map one response's ``properties`` to events, in the order a notebook shows them."""
+    nested = properties.get("result") if isinstance(properties.get("result"), dict) else None
+    if nested is not None and "stdout" in nested:  # 2024-10-02+ execution resource
+        properties = {**nested, "status": properties.get("status")}
+    stdout = str(properties.get("stdout") or "")
+    stderr = str(properties.get("stderr") or "")
+    value = properties.get("result", properties.get("executionResult"))
+    events: list[OutputEvent] = []
+    if stdout:
+        events.append(Stream("stdout", stdout))
+    if _is_failure(properties.get("status")):
+        error = parse_traceback(stderr)
+        events.append(error)
+        exit_code = 124 if error.ename in _TIMEOUT_NAMES else 1
+        return ParsedExecution(events, exit_code, True, error)
+    if stderr:
+        events.append(Stream("stderr", stderr))
+    events.extend(_result_events(value))
+    return ParsedExecution(events, 0, False, None)
