@@ -70,7 +70,7 @@ LOGO_FILES: tuple[str, ...] = ("logo-32x32.png", "logo-64x64.png", "logo-svg.svg
 
 _NAME_RE = re.compile(r"^[a-z0-9._-]+$")
 _MEMORY_RE = re.compile(r"^[0-9]+(\.[0-9]+)?[bkmg]?$", re.IGNORECASE)
-_DOTTED_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+_REFERENCE_RE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
 
 # Which options belong to which executor: (attribute, command-line flag, executor).
 _EXECUTOR_OPTIONS: tuple[tuple[str, str, str], ...] = (
@@ -175,7 +175,11 @@ def _is_path_like(value: str) -> bool:
 
 
 def _resolve_functions(specs: tuple[str, ...]) -> tuple[str, ...]:
-    """Make file entries absolute (they must exist); check the other entries' syntax."""
+    """Make file entries absolute (they must exist); check 'package.module:function' syntax.
+
+    Mirrors the forms kernel_bridge.functions accepts, minus source text (which belongs in
+    a file, not in kernel.json).
+    """
     resolved = []
     for spec in specs:
         if _is_path_like(spec):
@@ -183,17 +187,16 @@ def _resolve_functions(specs: tuple[str, ...]) -> tuple[str, ...]:
             if not path.is_file():
                 raise _error(
                     f"--functions file {spec!r} does not exist (or is not a file); give an "
-                    "existing .py file or an importable 'module:name' spec"
+                    "existing .py file or a 'package.module:function' reference"
                 )
             resolved.append(str(path.resolve()))
-            continue
-        module, _, attr = spec.partition(":")
-        if not _DOTTED_RE.match(module) or (attr and not _DOTTED_RE.match(attr)):
+        elif _REFERENCE_RE.match(spec):
+            resolved.append(spec)
+        else:
             raise _error(
-                f"invalid --functions value {spec!r}: give an existing .py file or an "
-                "importable 'module' / 'module:name' spec"
+                f"invalid --functions value {spec!r}: give an existing .py file or a "
+                "'package.module:function' reference (put function source in a .py file)"
             )
-        resolved.append(spec)
     return tuple(resolved)
 
 
@@ -331,11 +334,13 @@ def kernel_argv(options: SpecOptions, python: str = "python") -> list[str]:
             argv.append(f"{docker}user={options.user}")
         if options.read_only:
             argv.append(f"{docker}read_only=True")
-        if options.volumes:
-            # One JSON literal: traitlets parses a Dict trait from it (repeated key=value
-            # flags would leave the nested {bind, mode} dicts as strings).
-            volumes = {v.host: {"bind": v.container, "mode": v.mode} for v in options.volumes}
-            argv.append(f"{docker}extra_volumes={json.dumps(volumes, sort_keys=True)}")
+        # One flag per volume, HOST={"bind": ..., "mode": ...}: traitlets adds each to the
+        # extra_volumes Dict trait (whose value_trait is a Dict, so the JSON becomes a dict).
+        argv += [
+            f"{docker}extra_volumes={v.host}="
+            + json.dumps({"bind": v.container, "mode": v.mode}, sort_keys=True)
+            for v in options.volumes
+        ]
         if options.init_command is not None:
             argv.append(f"{docker}init_command={options.init_command}")
     else:
