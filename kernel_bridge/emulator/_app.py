@@ -74,7 +74,7 @@ class EmulatorState:
 
 
 def _now_iso(when: float | None = None) -> str:
-    stamp = dt.datetime.fromtimestamp(time.time() if when is None else when, dt.timezone.utc)
+    stamp = dt.datetime.fromtimestamp(time.time() if when is None else when, dt.UTC)
     return stamp.strftime("%Y-%m-%dT%H:%M:%S.%f") + "0Z"
 
 
@@ -173,26 +173,42 @@ class _Routes:
     def _check_query(self, request: Request, versions: frozenset[str]) -> Response | str:
         version = request.query_params.get("api-version")
         if not version:
-            return _azure_error(400, "MissingApiVersionParameter", "The api-version query "
-                                "parameter (?api-version=) is required for all requests.")
+            return _azure_error(
+                400,
+                "MissingApiVersionParameter",
+                "The api-version query parameter (?api-version=) is required for all requests.",
+            )
         if version not in versions:
-            return _azure_error(400, "UnsupportedApiVersion", f"The api-version '{version}' "
-                                f"is not supported here; use one of {sorted(versions)}.")
+            return _azure_error(
+                400,
+                "UnsupportedApiVersion",
+                f"The api-version '{version}' "
+                f"is not supported here; use one of {sorted(versions)}.",
+            )
         identifier = request.query_params.get("identifier")
         if not identifier:
-            return _azure_error(400, "MissingIdentifier",
-                                "The identifier query parameter is required.")
+            return _azure_error(
+                400, "MissingIdentifier", "The identifier query parameter is required."
+            )
         if not _IDENTIFIER.match(identifier):
-            return _azure_error(400, "InvalidIdentifier", "The session identifier must be 4 "
-                                "to 128 letters, digits or - _ | & ^ % $ # ( ) { } [ ] ; < >.")
+            return _azure_error(
+                400,
+                "InvalidIdentifier",
+                "The session identifier must be 4 "
+                "to 128 letters, digits or - _ | & ^ % $ # ( ) { } [ ] ; < >.",
+            )
         return identifier
 
     async def _session(self, identifier: str) -> EmulatedSession | Response:
         try:
             return await self.state.sessions.get(identifier)
         except PoolFull:
-            return _azure_error(404, "SessionPoolFull", "No session could be allocated: the "
-                                "session pool reached its maximum number of sessions.")
+            return _azure_error(
+                404,
+                "SessionPoolFull",
+                "No session could be allocated: the "
+                "session pool reached its maximum number of sessions.",
+            )
 
     # -- execution -------------------------------------------------------------------
 
@@ -223,7 +239,9 @@ class _Routes:
         if requested is None:
             return self.state.execution_cap
         if not isinstance(requested, int | float) or isinstance(requested, bool) or requested <= 0:
-            return _azure_error(400, "InvalidTimeout", "timeoutInSeconds must be a positive number.")
+            return _azure_error(
+                400, "InvalidTimeout", "timeoutInSeconds must be a positive number."
+            )
         return float(min(requested, self.state.execution_cap))
 
     @staticmethod
@@ -256,16 +274,20 @@ class _Routes:
             return body
         props = body.get("properties")
         if not isinstance(props, dict):
-            return _azure_error(400, "InvalidRequestBody",
-                                "The request body must have a `properties` object.")
+            return _azure_error(
+                400, "InvalidRequestBody", "The request body must have a `properties` object."
+            )
         code = props.get("code")
         if not isinstance(code, str):
-            return _azure_error(400, "InvalidRequestBody", "`Code` field is required in the request")
+            return _azure_error(
+                400, "InvalidRequestBody", "`Code` field is required in the request"
+            )
         for key, allowed in (("codeInputType", "inline"), ("executionType", "synchronous")):
             value = props.get(key, allowed)
             if not isinstance(value, str) or value.lower() != allowed:
-                return _azure_error(400, "InvalidRequestBody",
-                                    f"`{key}` must be '{allowed}' (got {value!r}).")
+                return _azure_error(
+                    400, "InvalidRequestBody", f"`{key}` must be '{allowed}' (got {value!r})."
+                )
         timeout = self._timeout(props)
         if isinstance(timeout, Response):
             return timeout
@@ -284,8 +306,9 @@ class _Routes:
                 "executionTimeInMilliseconds": folded["executionTimeInMilliseconds"],
             },
         }
-        return JSONResponse(payload, status_code=self.state.success_status,
-                            headers=self._headers(session, folded))
+        return JSONResponse(
+            payload, status_code=self.state.success_status, headers=self._headers(session, folded)
+        )
 
     async def execute_new(self, request: Request) -> Response:
         """``POST executions`` (2024-10-02-preview and later): the execution resource."""
@@ -297,7 +320,9 @@ class _Routes:
             return body
         code = body.get("code")
         if not isinstance(code, str):
-            return _azure_error(400, "InvalidRequestBody", "`Code` field is required in the request")
+            return _azure_error(
+                400, "InvalidRequestBody", "`Code` field is required in the request"
+            )
         timeout = self._timeout(body)
         if isinstance(timeout, Response):
             return timeout
@@ -332,8 +357,9 @@ class _Routes:
             return identifier
         resource = self.state._results.get(execution)
         if resource is None or resource["identifier"] != identifier:
-            return _azure_error(404, "ExecutionNotFound",
-                                f"No execution available for operation Id: {execution}")
+            return _azure_error(
+                404, "ExecutionNotFound", f"No execution available for operation Id: {execution}"
+            )
         return JSONResponse(resource)
 
     # -- sessions --------------------------------------------------------------------
@@ -347,13 +373,15 @@ class _Routes:
         if session is None:
             return _azure_error(404, "SessionNotFound", "No such session.")
         session.touch()
-        return JSONResponse({
-            "identifier": identifier,
-            "createdAt": _now_iso(session.created_at),
-            "lastAccessedAt": _now_iso(session.last_access),
-            "expireAt": _now_iso(session.last_access + self.state.sessions.cooldown),
-            "etag": session.guid,
-        })
+        return JSONResponse(
+            {
+                "identifier": identifier,
+                "createdAt": _now_iso(session.created_at),
+                "lastAccessedAt": _now_iso(session.last_access),
+                "expireAt": _now_iso(session.last_access + self.state.sessions.cooldown),
+                "etag": session.guid,
+            }
+        )
 
     async def delete_session(self, request: Request) -> Response:
         """``DELETE session`` (2025-02-02-preview): destroy the session now (204)."""
@@ -380,10 +408,12 @@ class _Routes:
         }
 
     def _listing(self, paths: list[Any]) -> JSONResponse:
-        return JSONResponse({
-            "$id": "1",
-            "value": [self._file_entry(p, 2 + 2 * i) for i, p in enumerate(paths)],
-        })
+        return JSONResponse(
+            {
+                "$id": "1",
+                "value": [self._file_entry(p, 2 + 2 * i) for i, p in enumerate(paths)],
+            }
+        )
 
     async def list_files(self, request: Request) -> Response:
         """``GET files``: the files in the session's /mnt/data."""
@@ -421,26 +451,34 @@ class _Routes:
         limit = self.state.max_upload_bytes
         length = request.headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > limit:
-            return _azure_error(413, "RequestEntityTooLarge",
-                                f"The upload exceeds the {limit} byte limit.")
+            return _azure_error(
+                413, "RequestEntityTooLarge", f"The upload exceeds the {limit} byte limit."
+            )
         chunks: list[bytes] = []
         size = 0
         async for chunk in request.stream():
             size += len(chunk)
             if size > limit:
-                return _azure_error(413, "RequestEntityTooLarge",
-                                    f"The upload exceeds the {limit} byte limit.")
+                return _azure_error(
+                    413, "RequestEntityTooLarge", f"The upload exceeds the {limit} byte limit."
+                )
             chunks.append(chunk)
         request._body = b"".join(chunks)  # lets request.form() parse what was read
         try:
             form = await request.form(max_files=100)
         except Exception:
-            return _azure_error(400, "InvalidRequestBody",
-                                "The body must be multipart/form-data with a part named 'file'.")
+            return _azure_error(
+                400,
+                "InvalidRequestBody",
+                "The body must be multipart/form-data with a part named 'file'.",
+            )
         uploads = [u for u in form.getlist("file") if not isinstance(u, str)]
         if not uploads:
-            return _azure_error(400, "InvalidRequestBody",
-                                "The body must be multipart/form-data with a part named 'file'.")
+            return _azure_error(
+                400,
+                "InvalidRequestBody",
+                "The body must be multipart/form-data with a part named 'file'.",
+            )
         session = await self._session(identifier)
         if isinstance(session, Response):
             return session
@@ -448,8 +486,9 @@ class _Routes:
         for upload in uploads:
             name = _normalise_filename(upload.filename or "")
             if not _valid_filename(name):
-                return _azure_error(400, "InvalidFileName",
-                                    "Each uploaded part needs a valid file name (no path).")
+                return _azure_error(
+                    400, "InvalidFileName", "Each uploaded part needs a valid file name (no path)."
+                )
             data = await upload.read()
             target = session.data_dir / name
             await asyncio.to_thread(target.write_bytes, data)
@@ -514,8 +553,13 @@ class _DropResponse(Response):
         super().__init__(status_code=200, headers={"content-length": "1000"})
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-length", b"1000")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-length", b"1000")],
+            }
+        )
         raise DroppedConnection("emulator fault: connection dropped on purpose")
 
 

@@ -79,9 +79,14 @@ class TokenChecker:
             reason = "not the configured token"
         elif expires_at is not None and now >= expires_at:
             reason = "expired"
-        elif claims is not None and "aud" in claims and claims["aud"] not in (
-            AUDIENCE,
-            AUDIENCE + "/",
+        elif (
+            claims is not None
+            and "aud" in claims
+            and claims["aud"]
+            not in (
+                AUDIENCE,
+                AUDIENCE + "/",
+            )
         ):
             reason = "wrong audience"
         use = TokenUse(fingerprint(value), expires_at, now, not reason, reason)

@@ -53,8 +53,20 @@ def mount_namespace_available() -> bool:
     probe = Path(os.environ.get("TMPDIR", "/tmp"))
     try:
         done = subprocess.run(
-            ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", _MOUNT_SCRIPT,
-             str(probe), "test", "-d", "/mnt/data"],
+            [
+                "unshare",
+                "--mount",
+                "--propagation",
+                "private",
+                "--",
+                "sh",
+                "-c",
+                _MOUNT_SCRIPT,
+                str(probe),
+                "test",
+                "-d",
+                "/mnt/data",
+            ],
             capture_output=True,
             timeout=10,
             check=False,
@@ -85,8 +97,17 @@ class LocalBackend:
         from ..executors.local import LocalExecutor
 
         if self.isolated:
-            prefix = ["unshare", "--mount", "--propagation", "private", "--",
-                      "sh", "-c", _MOUNT_SCRIPT, str(data_dir)]
+            prefix = [
+                "unshare",
+                "--mount",
+                "--propagation",
+                "private",
+                "--",
+                "sh",
+                "-c",
+                _MOUNT_SCRIPT,
+                str(data_dir),
+            ]
             return LocalExecutor(python=self.python, cwd=str(home_dir), command_prefix=prefix)
         return LocalExecutor(python=self.python, cwd=str(data_dir))
 

@@ -291,9 +291,7 @@ class ACAClient:
             _log.debug("could not delete ACA session %s: %s", redact(identifier), exc)
             return False
         ok = response.is_success
-        _log.debug(
-            "DELETE session %s -> HTTP %d", redact(identifier), response.status_code
-        )
+        _log.debug("DELETE session %s -> HTTP %d", redact(identifier), response.status_code)
         return ok
 
     async def aclose(self) -> None:
@@ -358,7 +356,11 @@ class ACAClient:
                     delay = self.retry.backoff(attempt)
                     _log.info(
                         "ACA %s: could not connect (%s); retry %d/%d in %.1f s",
-                        operation, type(exc).__name__, attempt, max_retries, delay,
+                        operation,
+                        type(exc).__name__,
+                        attempt,
+                        max_retries,
+                        delay,
                     )
                     await asyncio.sleep(delay)
                     continue
@@ -418,7 +420,11 @@ class ACAClient:
                 )
                 _log.info(
                     "ACA %s: HTTP %d; retry %d/%d in %.1f s",
-                    operation, status, attempt, max_retries, delay,
+                    operation,
+                    status,
+                    attempt,
+                    max_retries,
+                    delay,
                 )
                 await asyncio.sleep(delay)
                 continue
@@ -467,14 +473,11 @@ class ACAClient:
         elif status == 429:
             hint = "the service is throttling requests and kept doing so; try again later."
         elif status >= 500:
-            hint = (
-                "the service failed. "
-                + (
-                    "The code may or may not have run; it was not sent again so that "
-                    "nothing runs twice."
-                    if operation == "code execution"
-                    else "Try again later."
-                )
+            hint = "the service failed. " + (
+                "The code may or may not have run; it was not sent again so that "
+                "nothing runs twice."
+                if operation == "code execution"
+                else "Try again later."
             )
         else:
             hint = "an unexpected answer."

@@ -173,9 +173,11 @@ class TokenCache:
 
     async def _fetch(self) -> str:
         try:
-            answer = self._credential.get_token(self._scope) if _is_async(
-                self._credential
-            ) else await asyncio.to_thread(self._credential.get_token, self._scope)
+            answer = (
+                self._credential.get_token(self._scope)
+                if _is_async(self._credential)
+                else await asyncio.to_thread(self._credential.get_token, self._scope)
+            )
             if inspect.isawaitable(answer):
                 answer = await answer
         except Exception as exc:

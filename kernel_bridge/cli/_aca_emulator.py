@@ -1,0 +1,98 @@
+"""``kernel-bridge aca-emulator``: serve the ACA dynamic-sessions emulator locally.
+
+Prints the pool management endpoint to give the ACA executor (or any public ACA
+client), then serves until interrupted (Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Declare the emulator's options on ``parser`` (called by the CLI table)."""
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    parser.add_argument(
+        "--port", type=int, default=0, help="port to listen on (0, the default, picks a free one)"
+    )
+    parser.add_argument(
+        "--token",
+        default=None,
+        help="the only bearer token accepted (default: any token; expired JWTs are refused). "
+        "Clients read theirs from KERNEL_BRIDGE_ACA_TOKEN.",
+    )
+    parser.add_argument(
+        "--backend",
+        choices=("local", "docker"),
+        default="local",
+        help="where sessions run: local subprocesses (default) or Docker containers",
+    )
+    parser.add_argument(
+        "--cooldown",
+        type=float,
+        default=300.0,
+        help="idle seconds after which a session is replaced by a fresh one (300)",
+    )
+    parser.add_argument(
+        "--max-sessions", type=int, default=600, help="live sessions allowed (600); 404 beyond"
+    )
+    parser.add_argument(
+        "--image", default="python:3-slim", help="image of the docker backend's sessions"
+    )
+    parser.add_argument(
+        "--execution-cap", type=float, default=220.0, help="longest execution in seconds (220)"
+    )
+    parser.add_argument("--verbose", action="store_true", help="log every session event")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Start the emulator, print its endpoint, and serve until interrupted; returns 0."""
+    from ..emulator import Emulator, EmulatorConfig
+
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if args.cooldown <= 0 or args.max_sessions < 1 or args.execution_cap <= 0:
+        print(
+            "kernel-bridge aca-emulator: error: --cooldown and --execution-cap must be "
+            "positive and --max-sessions at least 1",
+            file=sys.stderr,
+        )
+        return 2
+    config = EmulatorConfig(
+        token=args.token,
+        backend=args.backend,
+        cooldown=args.cooldown,
+        max_sessions=args.max_sessions,
+        execution_cap=args.execution_cap,
+        image=args.image,
+    )
+    try:
+        emulator = Emulator(config, host=args.host, port=args.port)
+    except OSError as exc:
+        print(
+            f"kernel-bridge aca-emulator: error: cannot listen on {args.host}:{args.port} "
+            f"({exc.strerror or exc}); choose another --port",
+            file=sys.stderr,
+        )
+        return 1
+    print(emulator.endpoint, flush=True)
+    print(
+        "ACA emulator ready. Use it with:\n"
+        f"  --ACADynamicSessionsCodeExecutor.pool_management_endpoint={emulator.endpoint}\n"
+        "  and KERNEL_BRIDGE_ACA_TOKEN=<"
+        + ("the --token value" if args.token else "any token")
+        + ">. Press Ctrl-C to stop.",
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        emulator.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0

@@ -1,0 +1,674 @@
+"""Azure Container Apps dynamic sessions: cells run in a remote, sandboxed Python session.
+
+:class:`ACADynamicSessionsCodeExecutor` keeps the public surface of the autogen seed
+executor of the same name (constructor, ``execute_code_blocks``, file methods,
+``restart``, ...) and implements the kernel's executor contract. What it does better:
+
+- the token is cached and refreshed before it expires; a 401 refreshes it once;
+- 429/503 are retried honouring ``Retry-After``; a code execution is never sent twice
+  unless the service cannot have received it;
+- a session silently replaced by the service (idle past the pool's cooldown) is
+  detected on the next cell at no extra cost: the cell says state was lost, the
+  functions are injected again and the cell runs on the new session;
+- restart uses a new identifier and deletes the old session (best effort);
+- an interrupt ends the cell at once and says honestly that the remote code may still
+  run (the service has no cancel); the next cell waits for it;
+- session identifiers and tokens never appear in logs or outputs.
+
+The service returns output only when an execution ends: ``capabilities`` says so.
+Facts about the service are in docs/aca.md; points marked [INF] there are inferences.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import math
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+from traitlets import Bool, Float, Int, TraitType, Unicode
+from traitlets.config import LoggingConfigurable
+
+from ..errors import (
+    ConfigurationError,
+    ExecutorClosedError,
+    ExecutorStartError,
+    FunctionsError,
+    RemoteServiceError,
+)
+from ..events import Error, Event, Finished, OutputEvent, Result, StateLost, Stream
+from ._aca_client import (
+    DEFAULT_API_VERSION,
+    EXECUTION_CAP_SECONDS,
+    ACAClient,
+    RetryPolicy,
+    redact,
+)
+from ._aca_credentials import TokenCache, TokenProvider, default_credential
+from ._aca_guard import guard_code, is_marker_error, new_marker, unguard_traceback
+from ._aca_results import ParsedExecution, parse_properties
+from .base import (
+    Completion,
+    ExecutorCapabilities,
+    ExecutorMeta,
+    InputHandler,
+    Inspection,
+    RemoteExecutor,
+)
+
+__all__ = ["ACADynamicSessionsCodeExecutor"]
+
+_SETUP_CODE = """\
+import os as _kb_os
+try:
+    _kb_os.chdir('/mnt/data')
+except OSError:
+    pass
+del _kb_os
+{marker} = None
+"""
+
+_PACKAGES_CODE = (
+    "import importlib.metadata as _kb_m, json as _kb_j, re as _kb_re\n"
+    "print(_kb_j.dumps(sorted({_kb_re.sub(r'[-_.]+', '-', (d.metadata['Name'] or '')).lower()"
+    " for d in _kb_m.distributions()} - {''})))\n"
+    "del _kb_m, _kb_j, _kb_re\n"
+)
+
+_STATE_LOST = (
+    "The Azure Container Apps session behind this kernel was replaced by the service "
+    "(it sat idle longer than the session pool's cooldown period, or the service recycled "
+    "it): all variables, imports and files in /mnt/data from before are gone. The "
+    "user-defined functions were injected again and this cell ran in the new session."
+)
+
+_INTERRUPTED = (
+    "Interrupted. Azure Container Apps sessions cannot be interrupted, so the code may "
+    "still be running in the remote session; its output will not be shown. Variables it "
+    "sets are kept in the session once it finishes. The next cell first waits for it to "
+    "finish (up to {limit:.0f} s); restart the kernel to abandon the session instead."
+)
+
+_TIMED_OUT = (
+    "The execution did not finish within the {timeout:g} s timeout. Azure Container Apps "
+    "sessions cannot be interrupted, so the code may still be running in the remote "
+    "session; its output will not be shown and the next cell first waits for it."
+)
+
+_FILENAME_FORBIDDEN = set('/\\:*?"<>|\x00')
+_CLIENT_GRACE = 10.0
+"""Seconds the client waits past the requested timeout before abandoning the request."""
+
+
+class _PathTrait(TraitType[Path | None, Path | str | None]):
+    """A directory path (str or Path in, Path out), or None."""
+
+    default_value = None
+    allow_none = True
+    info_text = "a directory path"
+
+    def validate(self, obj: Any, value: Any) -> Path | None:
+        if value is None:
+            return None
+        if isinstance(value, str | Path):
+            return Path(value)
+        self.error(obj, value)
+
+
+def _check_filename(name: str) -> str:
+    """Return ``name`` when it is a bare file name (no path, no traversal); else raise."""
+    if (
+        not name
+        or name in (".", "..")
+        or any(ch in _FILENAME_FORBIDDEN or ord(ch) < 32 for ch in name)
+    ):
+        raise ConfigurationError(
+            f"{name!r} is not a valid session file name: use a bare name such as "
+            "'data.csv' (no directories, no '..'); the session keeps files flat in /mnt/data."
+        )
+    return name
+
+
+class ACADynamicSessionsCodeExecutor(RemoteExecutor, LoggingConfigurable, metaclass=ExecutorMeta):
+    """Runs code in an Azure Container Apps dynamic session (Python code interpreter).
+
+    ``pool_management_endpoint`` is the pool's endpoint
+    (``https://<region>.dynamicsessions.io/subscriptions/.../sessionPools/<pool>``, or the
+    one ``kernel-bridge aca-emulator`` prints). ``credential`` is anything with
+    ``get_token(*scopes)``; None means the ``KERNEL_BRIDGE_ACA_TOKEN`` environment
+    variable when set, else ``azure.identity.DefaultAzureCredential``. Configurable from
+    the kernelspec: ``--ACADynamicSessionsCodeExecutor.pool_management_endpoint=URL``.
+    """
+
+    kind = "aca"
+    SUPPORTED_LANGUAGES: ClassVar[list[str]] = ["python"]
+    FUNCTION_PROMPT_TEMPLATE: ClassVar[str] = (
+        "You have access to the following user defined functions.\n\n$functions"
+    )
+
+    pool_management_endpoint = Unicode(
+        "", config=True, help="The session pool's management endpoint (https://...)."
+    )
+    timeout = Int(60, config=True, help="Seconds one code block may run (seed API), >= 1.")
+    work_dir = _PathTrait(
+        config=True, help="Host directory for upload/download (default: a temporary one)."
+    )
+    functions_module = Unicode(
+        "functions", config=True, help="Module name the user-defined functions live in."
+    )
+    suppress_result_output = Bool(
+        False, config=True, help="Leave the value of the last expression out of results."
+    )
+    api_version = Unicode(
+        DEFAULT_API_VERSION, config=True, help="api-version of the data-plane calls."
+    )
+    delete_sessions = Bool(
+        True, config=True, help="DELETE the old session on restart and stop (best effort)."
+    )
+    max_retries = Int(4, config=True, help="Retries of throttled (429/503) requests.")
+    http_timeout = Float(
+        240.0, config=True, help="HTTP read timeout in seconds (above the 220 s cap)."
+    )
+
+    def __init__(
+        self,
+        pool_management_endpoint: str | None = None,
+        credential: TokenProvider | None = None,
+        timeout: int = 60,
+        work_dir: Path | str | None = None,
+        functions: Sequence[object] = (),
+        functions_module: str = "functions",
+        suppress_result_output: bool = False,
+        session_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        explicit: dict[str, Any] = {}
+        if pool_management_endpoint is not None:
+            explicit["pool_management_endpoint"] = pool_management_endpoint
+        if timeout != 60:
+            explicit["timeout"] = timeout
+        if work_dir is not None:
+            explicit["work_dir"] = work_dir
+        if functions_module != "functions":
+            explicit["functions_module"] = functions_module
+        if suppress_result_output:
+            explicit["suppress_result_output"] = True
+        LoggingConfigurable.__init__(self, **explicit, **kwargs)
+        if not isinstance(self.timeout, int) or self.timeout < 1:
+            raise ValueError("Timeout must be greater than or equal to 1.")
+        if not self.pool_management_endpoint:
+            raise ConfigurationError(
+                "The ACA executor needs the session pool's endpoint: set "
+                "--ACADynamicSessionsCodeExecutor.pool_management_endpoint=URL (e.g. "
+                "https://<region>.dynamicsessions.io/subscriptions/<sub>/resourceGroups/"
+                "<rg>/sessionPools/<pool>, or what `kernel-bridge aca-emulator` prints)."
+            )
+        if not self.functions_module.isidentifier():
+            raise ValueError(
+                f"functions_module {self.functions_module!r} is not a Python identifier; "
+                "use a name like 'functions'."
+            )
+        self._owned_work_dir: Path | None = None
+        if self.work_dir is None:
+            self._owned_work_dir = Path(tempfile.mkdtemp(prefix="kb-aca-"))
+            self.work_dir = self._owned_work_dir
+        else:
+            self._work_dir_path().mkdir(parents=True, exist_ok=True)
+        self._functions: list[object] = list(functions)
+        self._tokens = TokenCache(credential if credential is not None else default_credential())
+        self._client = ACAClient(
+            self.pool_management_endpoint,
+            self._tokens,
+            api_version=self.api_version,
+            http_timeout=self.http_timeout,
+            retry=RetryPolicy(max_retries=self.max_retries),
+        )
+        self._session_id = session_id or str(uuid.uuid4())
+        self._established = session_id is not None
+        self._setup_done = False
+        self._marker = new_marker()
+        self._packages: set[str] | None = None
+        self._lock: asyncio.Lock | None = None
+        self._interrupt: asyncio.Event | None = None
+        self._abandoned: asyncio.Task[dict[str, Any]] | None = None
+        self._abandoned_deadline = 0.0
+        self._pending: list[OutputEvent] = []
+        self._closed = False
+
+    # -- seed surface ----------------------------------------------------------------------
+
+    def _work_dir_path(self) -> Path:
+        path = self.work_dir
+        assert isinstance(path, Path)
+        return path
+
+    @property
+    def functions(self) -> list[str]:
+        """Names of the user-defined functions injected at every session start."""
+        module = self._functions_module()
+        return list(module.function_names) if module is not None else []
+
+    def format_functions_for_prompt(self, prompt_template: str = FUNCTION_PROMPT_TEMPLATE) -> str:
+        """Return ``prompt_template`` with ``$functions`` replaced by the function stubs."""
+        from ..functions import format_functions_for_prompt
+
+        return format_functions_for_prompt(
+            self._functions, prompt_template, module_name=self.functions_module
+        )
+
+    async def execute_code_blocks(
+        self, code_blocks: Sequence[object], cancellation_token: object | None = None
+    ) -> Any:
+        """Run code blocks in order in the session (seed API); returns a CodeResult.
+
+        Each block may run ``timeout`` seconds; the first failing block stops the run.
+        """
+        from ._blocks import run_code_blocks
+
+        return await run_code_blocks(
+            self,
+            code_blocks,
+            cancellation_token,
+            timeout=float(self.timeout),
+            work_dir=self._work_dir_path(),
+            supported_languages=list(self.SUPPORTED_LANGUAGES),
+            write_code_files=False,
+            delete_tmp_files=False,
+        )
+
+    # -- contract: lifecycle ---------------------------------------------------------------
+
+    @property
+    def capabilities(self) -> ExecutorCapabilities:
+        """No streaming (output comes when the execution ends), no remote interrupt."""
+        return ExecutorCapabilities(
+            streaming=False, remote_interrupt=False, stdin=False, languages=("python",)
+        )
+
+    def _get_lock(self) -> asyncio.Lock:
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        return self._lock
+
+    async def start(self) -> None:
+        """Allocate the session and inject the functions now (idempotent).
+
+        Raises :class:`ExecutorStartError` when the service refuses or the functions fail.
+        """
+        self._check_open()
+        async with self._get_lock():
+            await self._start_now()
+
+    async def _start_now(self) -> None:
+        if self._setup_done:
+            return
+        events: list[OutputEvent] = []
+        try:
+            ok = await self._setup(events)
+        except RemoteServiceError as exc:
+            raise ExecutorStartError(str(exc)) from exc
+        self._pending.extend(events)
+        if not ok:
+            raise ExecutorStartError(_describe(events))
+
+    async def stop(self) -> None:
+        """Delete the session (best effort, within about 2 s), close connections, clean up."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._interrupt is not None:
+            self._interrupt.set()
+        await self._cancel_abandoned()
+        if self.delete_sessions and self._established:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._client.delete_session(self._session_id), 2.0)
+        with contextlib.suppress(Exception):
+            await self._client.aclose()
+        if self._owned_work_dir is not None:
+            shutil.rmtree(self._owned_work_dir, ignore_errors=True)
+
+    async def restart(self) -> None:
+        """Switch to a new session (new identifier), delete the old one, inject functions."""
+        self._check_open()
+        async with self._get_lock():
+            await self._cancel_abandoned()
+            old, was_established = self._session_id, self._established
+            self._session_id = str(uuid.uuid4())
+            self._established = False
+            self._setup_done = False
+            self._packages = None
+            self._pending.clear()
+            if self.delete_sessions and was_established:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self._client.delete_session(old), 5.0)
+            self.log.info("ACA executor: restarted on a new session %s", redact(self._session_id))
+            await self._start_now()
+
+    async def interrupt(self) -> None:
+        """End the running execution now; the remote code may go on (no remote cancel)."""
+        if self._interrupt is not None:
+            self._interrupt.set()
+
+    async def _cancel_abandoned(self) -> None:
+        task, self._abandoned = self._abandoned, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ExecutorClosedError(
+                "This ACA executor was stopped; create a new one to run more code."
+            )
+
+    # -- session setup ---------------------------------------------------------------------
+
+    def _functions_module(self) -> Any:
+        if not self._functions:
+            return None
+        from ..functions import build_functions_module
+
+        return build_functions_module(list(self._functions), self.functions_module)
+
+    async def _setup(self, events: list[OutputEvent]) -> bool:
+        """Run the session setup (cwd, marker, functions); append what users should see."""
+        marker = new_marker()
+        code = _SETUP_CODE.format(marker=marker)
+        problems: tuple[str, ...] = ()
+        try:
+            module = self._functions_module()
+        except FunctionsError as exc:
+            events.append(Error("FunctionsError", str(exc), [f"FunctionsError: {exc}"]))
+            module = None
+            problems = ("",)
+        if module is not None:
+            problems = tuple(module.problems)
+            if module.function_names:
+                code += module.setup_code(install_packages=False)
+        properties = await self._client.execute(
+            self._session_id, code, new_session=not self._established
+        )
+        self._established = True
+        self._marker = marker
+        self._setup_done = True
+        parsed = parse_properties(properties)
+        ok = not parsed.failed and not problems
+        for event in parsed.events:
+            if isinstance(event, Error):
+                events.append(
+                    Error(
+                        "FunctionsError",
+                        f"the user-defined functions could not be set up in the ACA "
+                        f"session: {event.ename}: {event.evalue}",
+                        event.traceback,
+                    )
+                )
+            elif not isinstance(event, Result):
+                events.append(event)
+        if problems and any(problems):
+            text = (
+                "some user-defined functions could not be injected: "
+                + "; ".join(p for p in problems if p)
+                + ". Fix them and restart the kernel; the others are available."
+            )
+            events.append(Error("FunctionsError", text, [f"FunctionsError: {text}"]))
+        self.log.debug("ACA session %s set up (ok=%s)", redact(self._session_id), ok)
+        return ok
+
+    # -- execution -------------------------------------------------------------------------
+
+    async def execute(
+        self,
+        code: str,
+        *,
+        language: str = "python",
+        timeout: float | None = None,
+        input_handler: InputHandler | None = None,
+        silent: bool = False,
+        store_history: bool = True,
+    ) -> AsyncIterator[Event]:
+        """Run ``code`` in the session and yield its events (all at the end), then Finished.
+
+        Starts the session first when needed. A session replaced by the service yields
+        ``StateLost``, gets the functions again and the cell is re-sent once (it had not
+        run). Service errors become an ``Error`` naming the status and what to check.
+        """
+        if language.strip().lower() not in ("python", "py", "python3"):
+            text = f"unknown language {language}: the ACA executor runs Python only"
+            yield Error("ValueError", text, [f"ValueError: {text}"])
+            yield Finished(1)
+            return
+        if self._closed:
+            text = "This ACA executor was stopped; create a new one to run more code."
+            yield Error("ExecutorClosedError", text, [f"ExecutorClosedError: {text}"])
+            yield Finished(1)
+            return
+        async with self._get_lock():
+            pending, self._pending = self._pending, []
+            for earlier in pending:
+                yield earlier
+            async for event in self._execute_locked(code, timeout):
+                yield event
+
+    async def _execute_locked(self, code: str, timeout: float | None) -> AsyncIterator[Event]:
+        try:
+            if self._abandoned is not None and not self._abandoned.done():
+                yield Stream(
+                    "stderr",
+                    "Waiting for the interrupted execution to finish in the ACA session...\n",
+                )
+                if not await self._wait_abandoned():
+                    text = (
+                        "Interrupted while waiting for the previous (interrupted) execution "
+                        "to finish in the ACA session; this cell did not run."
+                    )
+                    yield Error("KeyboardInterrupt", text, [f"KeyboardInterrupt: {text}"])
+                    yield Finished(1)
+                    return
+            if not self._setup_done:
+                setup_events: list[OutputEvent] = []
+                ok = await self._setup(setup_events)
+                for setup_event in setup_events:
+                    yield setup_event
+                if not ok:
+                    yield Finished(1)
+                    return
+            outcome = await self._send_cell(code, timeout)
+            if isinstance(outcome, list):
+                for event in outcome:
+                    yield event
+                return
+            if is_marker_error(outcome.error, self._marker, _stdout(outcome)):
+                self.log.info(
+                    "ACA session %s was replaced by the service; setting it up again",
+                    redact(self._session_id),
+                )
+                yield StateLost(_STATE_LOST)
+                again: list[OutputEvent] = []
+                ok = await self._setup(again)
+                for setup_event in again:
+                    yield setup_event
+                if not ok:
+                    yield Finished(1)
+                    return
+                outcome = await self._send_cell(code, timeout)
+                if isinstance(outcome, list):
+                    for event in outcome:
+                        yield event
+                    return
+            for output in outcome.events:
+                if self.suppress_result_output and isinstance(output, Result):
+                    continue
+                if isinstance(output, Error):
+                    output = unguard_traceback(output, self._marker)
+                yield output
+            yield Finished(outcome.exit_code)
+        except RemoteServiceError as exc:
+            text = str(exc)
+            self.log.debug("ACA request failed: %s", text)
+            yield Error("RemoteServiceError", text, [f"RemoteServiceError: {text}"])
+            yield Finished(1)
+
+    async def _wait_abandoned(self) -> bool:
+        """Wait for an interrupted request; False when interrupted again meanwhile."""
+        task = self._abandoned
+        assert task is not None
+        self._interrupt = asyncio.Event()
+        waiter = asyncio.ensure_future(self._interrupt.wait())
+        try:
+            remaining = max(1.0, self._abandoned_deadline - time.monotonic())
+            await asyncio.wait(
+                {task, waiter}, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            waiter.cancel()
+            self._interrupt = None
+        interrupted = waiter.done() and not waiter.cancelled()
+        if not task.done():
+            if interrupted:
+                return False
+            await self._cancel_abandoned()  # its HTTP wait is over: stop waiting for it
+            return True
+        self._abandoned = None
+        with contextlib.suppress(BaseException):
+            task.result()  # the result of an abandoned execution is discarded
+        return True
+
+    async def _send_cell(self, code: str, timeout: float | None) -> ParsedExecution | list[Event]:
+        """Send one cell; return its parsed result, or the events ending an abandoned cell."""
+        timeout_seconds = None
+        wait = self.http_timeout
+        if timeout is not None and timeout > 0:
+            timeout_seconds = min(EXECUTION_CAP_SECONDS, max(1, math.ceil(timeout)))
+            wait = min(self.http_timeout, timeout + _CLIENT_GRACE)
+        guarded = guard_code(code, self._marker)
+        task = asyncio.ensure_future(
+            self._client.execute(
+                self._session_id,
+                guarded,
+                timeout_seconds=timeout_seconds,
+                new_session=not self._established,
+                wait=self.http_timeout,
+            )
+        )
+        self._interrupt = asyncio.Event()
+        waiter = asyncio.ensure_future(self._interrupt.wait())
+        try:
+            await asyncio.wait({task, waiter}, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
+            self._interrupt = None
+        if task.done():
+            properties = task.result()  # RemoteServiceError propagates
+            self._established = True
+            return parse_properties(properties)
+        self._abandoned = task
+        self._abandoned_deadline = time.monotonic() + self.http_timeout
+        if waiter.done() and not waiter.cancelled():
+            text = _INTERRUPTED.format(limit=self.http_timeout)
+            return [Error("KeyboardInterrupt", text, [f"KeyboardInterrupt: {text}"]), Finished(1)]
+        text = _TIMED_OUT.format(timeout=timeout or 0)
+        return [Error("TimeoutError", text, [f"TimeoutError: {text}"]), Finished(124)]
+
+    # -- contract: introspection -------------------------------------------------------------
+
+    async def complete(self, code: str, cursor_pos: int) -> Completion:
+        """No completions: asking the remote session would cost a round trip per key."""
+        return Completion([], cursor_pos, cursor_pos)
+
+    async def inspect(self, code: str, cursor_pos: int, detail_level: int = 0) -> Inspection:
+        """No inspection for the same reason as :meth:`complete`."""
+        return Inspection(False)
+
+    # -- files and packages ----------------------------------------------------------------
+
+    def _local_path(self, name: Path | str) -> Path:
+        base = self._work_dir_path().resolve()
+        path = (base / name).resolve()
+        if not path.is_relative_to(base):
+            raise ConfigurationError(
+                f"{str(name)!r} is outside the work_dir {str(base)!r}; use names inside it."
+            )
+        return path
+
+    async def upload_files(
+        self, files: Sequence[Path | str], cancellation_token: object | None = None
+    ) -> None:
+        """Upload files from ``work_dir`` to the session's /mnt/data (by base name)."""
+        self._check_open()
+        for name in files:
+            path = self._local_path(name)
+            if not path.is_file():
+                raise ConfigurationError(f"{str(name)!r} is not a file in {self.work_dir}.")
+            remote = _check_filename(path.name)
+            data = await asyncio.to_thread(path.read_bytes)
+            await self._client.upload(self._session_id, remote, data)
+            self._established = True
+
+    async def download_files(
+        self, files: Sequence[Path | str], cancellation_token: object | None = None
+    ) -> list[str]:
+        """Download files from the session's /mnt/data into ``work_dir``; return the paths."""
+        self._check_open()
+        written: list[str] = []
+        for name in files:
+            remote = _check_filename(str(name).removeprefix("/mnt/data/"))
+            target = self._local_path(remote)
+            data = await self._client.download(self._session_id, remote)
+            await asyncio.to_thread(target.write_bytes, data)
+            written.append(str(target))
+        return written
+
+    async def get_file_list(self, cancellation_token: object | None = None) -> list[str]:
+        """List the file names in the session's /mnt/data."""
+        self._check_open()
+        entries = await self._client.list_files(self._session_id)
+        return [
+            str(e.get("filename", "")).removeprefix("/mnt/data/")
+            for e in entries
+            if e.get("filename")
+        ]
+
+    async def get_available_packages(self, cancellation_token: object | None = None) -> set[str]:
+        """Normalised names of the distributions installed in the session (cached)."""
+        self._check_open()
+        if self._packages is not None:
+            return set(self._packages)
+        out: list[str] = []
+        errors: list[Error] = []
+        async for event in self.execute(_PACKAGES_CODE, silent=True, store_history=False):
+            if isinstance(event, Stream) and event.name == "stdout":
+                out.append(event.text)
+            elif isinstance(event, Error):
+                errors.append(event)
+        if errors:
+            raise RemoteServiceError(
+                "Could not list the packages of the ACA session: "
+                + "; ".join(f"{e.ename}: {e.evalue}" for e in errors)
+            )
+        lines = "".join(out).strip().splitlines()
+        names = json.loads(lines[-1]) if lines else []
+        self._packages = {str(n) for n in names}
+        return set(self._packages)
+
+
+def _stdout(parsed: ParsedExecution) -> str:
+    return "".join(e.text for e in parsed.events if isinstance(e, Stream) and e.name == "stdout")
+
+
+def _describe(events: Sequence[OutputEvent]) -> str:
+    parts: list[str] = []
+    for event in events:
+        if isinstance(event, Error):
+            parts.append(f"{event.ename}: {event.evalue}")
+        elif isinstance(event, Stream):
+            parts.append(event.text.rstrip())
+    return "\n".join(p for p in parts if p) or "the ACA session could not be set up"
