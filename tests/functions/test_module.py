@@ -238,5 +238,5 @@ def test_output_is_byte_identical_across_hash_seeds(tmp_path: Path) -> None:
     imports = [line for line in lines if line.startswith(("import ", "from "))]
     assert imports[0] == "from __future__ import annotations"
     assert imports[1:] == sorted(imports[1:])
-    assert len(imports) == len(set(imports)) == 11
+    assert len(imports) == len(set(imports)) == 11  # the future import is always there
     assert packages == "Alpha,beta,gamma,mid>=2,zeta"
