@@ -1,0 +1,335 @@
+"""Talking to the Docker engine: connecting, images, labels and orphaned containers.
+
+Everything here is blocking (the docker SDK is); the executor calls it through
+``asyncio.to_thread``. ``kernel-bridge gc`` uses :func:`remove_orphans` directly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import socket
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import ConfigurationError, ExecutorStartError
+
+__all__ = [
+    "LABEL_HOST",
+    "LABEL_LINGER",
+    "LABEL_MANAGED",
+    "LABEL_PID",
+    "LABEL_STARTED",
+    "ContainerOwner",
+    "connect",
+    "describe_engine",
+    "ensure_image",
+    "find_orphans",
+    "image_help",
+    "owner_labels",
+    "process_alive",
+    "process_start_time",
+    "remove_orphans",
+    "validate_volumes",
+]
+
+LABEL_MANAGED = "kernel_bridge.managed"
+"""Set to "1" on every container kernel_bridge creates."""
+LABEL_HOST = "kernel_bridge.host"
+"""Hostname of the machine whose kernel process owns the container."""
+LABEL_PID = "kernel_bridge.pid"
+"""Process id of the owning kernel (the process that created the container)."""
+LABEL_STARTED = "kernel_bridge.started"
+"""Start time of that process (guards against a reused pid)."""
+LABEL_LINGER = "kernel_bridge.linger"
+"""Set to "1" when the container should outlive its kernel (``stop_container=False``)."""
+
+_VOLUME_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_VOLUME_MODES = {"ro", "rw", "z", "Z", "shared", "rshared", "slave", "rslave", "private", "rprivate",
+                 "nocopy"}  # fmt: skip
+
+
+def describe_engine() -> str:
+    """Name the engine the SDK will talk to, for error messages (no secrets in it)."""
+    host = os.environ.get("DOCKER_HOST")
+    if host:
+        return f"DOCKER_HOST={host}"
+    return "unix:///var/run/docker.sock (DOCKER_HOST is not set)"
+
+
+def connect(timeout: float = 60.0) -> Any:
+    """Return a ``docker.DockerClient`` for the engine of the environment (``DOCKER_HOST``).
+
+    Raises :class:`ExecutorStartError` naming the engine and what to do when the SDK is
+    missing or no engine answers.
+    """
+    try:
+        import docker
+        from docker.errors import DockerException
+    except ImportError as exc:
+        raise ExecutorStartError(
+            f"docker executor: the docker SDK is not installed ({exc}); install it with "
+            "`pip install 'kernel_bridge[docker]'`"
+        ) from exc
+    try:
+        client = docker.from_env(timeout=int(timeout))
+        client.ping()
+    except DockerException as exc:
+        raise ExecutorStartError(
+            f"docker executor: cannot reach the Docker engine at {describe_engine()}: "
+            f"{_short(exc)}. Start Docker (e.g. `sudo systemctl start docker`, or run "
+            "`dockerd` as root), or point DOCKER_HOST at a running engine "
+            "(e.g. DOCKER_HOST=ssh://user@host or tcp://host:2376 with TLS)."
+        ) from exc
+    return client
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text if len(text) <= 400 else text[:400] + "..."
+
+
+def image_help(image: str) -> str:
+    """Say how a user can provide ``image`` to the engine without a registry."""
+    return (
+        f"Provide the image on that engine: `docker pull {image}` where a registry is "
+        f"reachable, `docker build -t {image} DIR` from a Dockerfile, or `docker load -i "
+        "FILE.tar` from a saved image. Any image with python3 works; one can be built "
+        "without a registry as kernel_bridge's .ci/docker-setup.sh does: `debootstrap "
+        "--variant=minbase --include=python3 bookworm ROOTFS` then "
+        f"`tar -C ROOTFS -c . | docker import - {image}`."
+    )
+
+
+def ensure_image(client: Any, image: str, pull: str, progress: Callable[[str], None]) -> None:
+    """Make sure ``image`` is on the engine, pulling it when ``pull`` allows.
+
+    ``pull``: ``"missing"`` (pull only when absent), ``"always"``, ``"never"``.
+    ``progress`` is called with lines describing the pull (one per layer status change).
+    Raises :class:`ExecutorStartError` naming the image and how to provide it.
+    """
+    from docker.errors import APIError, DockerException, ImageNotFound
+    from docker.utils import parse_repository_tag
+
+    if pull != "always":
+        try:
+            client.images.get(image)
+            return
+        except ImageNotFound:
+            if pull == "never":
+                raise ExecutorStartError(
+                    f"docker executor: the image {image!r} is not on the Docker engine at "
+                    f"{describe_engine()} and pull='never'. {image_help(image)}"
+                ) from None
+        except DockerException as exc:
+            raise ExecutorStartError(
+                f"docker executor: cannot look up the image {image!r} on the Docker engine at "
+                f"{describe_engine()}: {_short(exc)}"
+            ) from exc
+    repository, tag = parse_repository_tag(image)
+    tag = tag or "latest"
+    progress(f"Pulling image {image} (not present on the Docker engine)...\n")
+    seen: dict[str, str] = {}
+    try:
+        for item in client.api.pull(repository, tag=tag, stream=True, decode=True):
+            if not isinstance(item, dict):
+                continue
+            if item.get("error"):
+                raise APIError(str(item["error"]))
+            status = str(item.get("status", ""))
+            layer = str(item.get("id", ""))
+            if status and seen.get(layer) != status:
+                seen[layer] = status
+                progress(f"{layer + ': ' if layer else ''}{status}\n")
+        client.images.get(image)
+    except DockerException as exc:
+        raise ExecutorStartError(
+            f"docker executor: the image {image!r} is not on the Docker engine at "
+            f"{describe_engine()} and pulling it failed: {_short(exc)}. {image_help(image)}"
+        ) from exc
+    progress(f"Pulled image {image}.\n")
+
+
+# -- container owners: which kernel process a container belongs to ---------------------
+
+
+def process_start_time(pid: int) -> str:
+    """Return an opaque start time of process ``pid`` ("" when unknown).
+
+    On Linux it is the start time in clock ticks since boot (field 22 of /proc/PID/stat);
+    elsewhere psutil's create_time when psutil is installed.
+    """
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            data = stat.read().decode("ascii", "replace")
+        return data[data.rindex(")") + 2 :].split()[19]
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        import psutil  # type: ignore[import-untyped, unused-ignore]
+
+        return f"{psutil.Process(pid).create_time():.2f}"
+    except Exception:
+        return ""
+
+
+def process_alive(pid: int, started: str) -> bool:
+    """True when process ``pid`` exists on this host and (if known) started at ``started``."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # exists, owned by someone else
+    if started:
+        now = process_start_time(pid)
+        if now and now != started:
+            return False  # the pid was reused by another process
+    return True
+
+
+@dataclass(frozen=True)
+class ContainerOwner:
+    """The kernel process a container belongs to, read from its labels."""
+
+    host: str
+    pid: int
+    started: str
+    linger: bool
+
+    @classmethod
+    def from_labels(cls, labels: Mapping[str, str]) -> ContainerOwner:
+        """Read the owner from a container's labels."""
+        try:
+            pid = int(labels.get(LABEL_PID, "0"))
+        except ValueError:
+            pid = 0
+        return cls(
+            host=labels.get(LABEL_HOST, ""),
+            pid=pid,
+            started=labels.get(LABEL_STARTED, ""),
+            linger=labels.get(LABEL_LINGER) == "1",
+        )
+
+    def is_gone(self, hostname: str | None = None) -> bool:
+        """True when this is a process of this host and it no longer runs."""
+        if self.host != (hostname or socket.gethostname()):
+            return False  # another machine's kernel: we cannot tell
+        return not process_alive(self.pid, self.started)
+
+
+def owner_labels(*, linger: bool) -> dict[str, str]:
+    """Labels marking a new container as owned by this process."""
+    pid = os.getpid()
+    labels = {
+        LABEL_MANAGED: "1",
+        LABEL_HOST: socket.gethostname(),
+        LABEL_PID: str(pid),
+        LABEL_STARTED: process_start_time(pid),
+    }
+    if linger:
+        labels[LABEL_LINGER] = "1"
+    return labels
+
+
+def _managed(client: Any) -> Iterator[Any]:
+    yield from client.containers.list(all=True, filters={"label": f"{LABEL_MANAGED}=1"})
+
+
+def find_orphans(client: Any, *, include_lingering: bool = False) -> list[Any]:
+    """Return the labelled containers whose kernel process on this host is gone.
+
+    Containers of other hosts and of live kernels are never returned; lingering ones
+    (``stop_container=False``) only with ``include_lingering``.
+    """
+    hostname = socket.gethostname()
+    orphans = []
+    for container in _managed(client):
+        owner = ContainerOwner.from_labels(container.labels or {})
+        if owner.linger and not include_lingering:
+            continue
+        if owner.is_gone(hostname):
+            orphans.append(container)
+    return orphans
+
+
+def remove_orphans(
+    client: Any, *, include_lingering: bool = False, dry_run: bool = False
+) -> list[str]:
+    """Force-remove the orphaned containers (see :func:`find_orphans`); return their names."""
+    from docker.errors import DockerException
+
+    removed: list[str] = []
+    for container in find_orphans(client, include_lingering=include_lingering):
+        if not dry_run:
+            try:
+                container.remove(force=True)
+            except DockerException as exc:
+                if getattr(exc, "status_code", None) not in (404, 409):
+                    raise
+        removed.append(str(container.name))
+    return removed
+
+
+# -- configuration checks ------------------------------------------------------------
+
+
+def validate_volumes(volumes: Mapping[str, Any] | None) -> dict[str, dict[str, str]]:
+    """Check ``extra_volumes`` (``{host_path_or_volume: {"bind": PATH, "mode": MODE}}``).
+
+    Returns a normalised copy; raises :class:`ConfigurationError` naming the bad entry.
+    """
+    example = "e.g. {'/home/user/data': {'bind': '/mnt/data', 'mode': 'ro'}}"
+    result: dict[str, dict[str, str]] = {}
+    if volumes is None:
+        return result
+    if not isinstance(volumes, Mapping):
+        raise ConfigurationError(
+            f"extra_volumes must be a dict of host path -> {{'bind': ..., 'mode': ...}}, "
+            f"not {type(volumes).__name__}; {example}"
+        )
+    for source, spec in volumes.items():
+        where = f"extra_volumes[{source!r}]"
+        if not isinstance(source, str) or not source:
+            raise ConfigurationError(
+                f"{where}: the host path must be a non-empty string; {example}"
+            )
+        if not (os.path.isabs(source) or _VOLUME_NAME.match(source)):
+            raise ConfigurationError(
+                f"{where}: {source!r} is neither an absolute host path nor a volume name; {example}"
+            )
+        if isinstance(spec, str):
+            spec = {"bind": spec}
+        if not isinstance(spec, Mapping) or not isinstance(spec.get("bind"), str):
+            raise ConfigurationError(
+                f"{where}: expected {{'bind': CONTAINER_PATH, 'mode': 'rw'|'ro'}}; {example}"
+            )
+        bind = str(spec["bind"])
+        if not bind.startswith("/"):
+            raise ConfigurationError(
+                f"{where}: the container path {bind!r} must be absolute; {example}"
+            )
+        if bind.rstrip("/") == "/workspace":
+            raise ConfigurationError(
+                f"{where}: /workspace is where work_dir (or bind_dir) is mounted; choose another path"
+            )
+        mode = str(spec.get("mode", "rw"))
+        if not mode or any(part not in _VOLUME_MODES for part in mode.split(",")):
+            raise ConfigurationError(f"{where}: mode {mode!r} must be 'rw' or 'ro'; {example}")
+        unknown = set(spec) - {"bind", "mode"}
+        if unknown:
+            raise ConfigurationError(f"{where}: unknown keys {sorted(unknown)}; {example}")
+        result[source] = {"bind": bind, "mode": mode}
+    return result
+
+
+def remove_container(client: Any, container_id: str) -> None:
+    """Force-remove a container; a missing one (or one being removed) is fine."""
+    from docker.errors import DockerException
+
+    with contextlib.suppress(DockerException):
+        client.api.remove_container(container_id, force=True)

@@ -1,0 +1,278 @@
+"""A runtime running as a container's main process, reached through Docker's attach stream.
+
+The container is created with ``stdin_open`` (so ``StdinOnce``) and no tty, and attached
+*before* it starts, so nothing it writes is lost. Docker multiplexes the container's
+stdout and stderr on the attach socket in frames of an 8-byte header (stream type, 3
+zero bytes, big-endian length) plus payload; a reader thread splits them: stdout is the
+protocol (handed to the event loop line by line), stderr is the runtime's own
+diagnostics (its tail goes into error messages). A second thread follows the engine's
+events for the container (``oom``, ``kill``, ``die``) so :meth:`describe_exit` can say
+how it ended even after ``auto_remove`` deleted it.
+
+When the attach socket closes (the kernel died, or :meth:`close`), Docker closes the
+container's stdin (``StdinOnce``): the runtime reads EOF and exits, the container stops
+and ``auto_remove`` deletes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+import struct
+import threading
+from typing import Any
+
+from ._channel import RuntimeTransport
+
+__all__ = ["ContainerTransport", "describe_exit_code"]
+
+log = logging.getLogger(__name__)
+
+_STDERR_TAIL = 4096
+_EXIT_INFO_WAIT_S = 1.5
+
+
+def describe_exit_code(code: int) -> str:
+    """Word a container exit code: ``exit code 137 (killed by SIGKILL)``."""
+    if code > 128:
+        try:
+            return f"exit code {code} (killed by {signal.Signals(code - 128).name})"
+        except ValueError:
+            pass
+    return f"exit code {code}"
+
+
+class ContainerTransport(RuntimeTransport):
+    """The attach stream of one container whose main process is the runtime.
+
+    Created by :meth:`attach` after the container was created and before it starts.
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        container_id: str,
+        attach_sock: Any,
+        events: Any,
+        *,
+        remove_on_kill: bool,
+        mem_limit: str | None,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self.client = client
+        self.container_id = container_id
+        self._attach = attach_sock
+        self._sock: Any = getattr(attach_sock, "_sock", attach_sock)
+        self._events = events
+        self._remove_on_kill = remove_on_kill
+        self._mem_limit = mem_limit
+        self._loop = loop
+        self._lines: asyncio.Queue[bytes] = asyncio.Queue()
+        self._eof = False
+        self._write_lock = threading.Lock()
+        self._stderr_tail = b""
+        self._oom = False
+        self._kill_signal: str | None = None
+        self._exit_code: int | None = None
+        self._exited = threading.Event()
+        self._closed = False
+        self._reader = threading.Thread(
+            target=self._read_frames, name=f"kb-docker-attach-{container_id[:12]}", daemon=True
+        )
+        self._watcher = threading.Thread(
+            target=self._watch_events, name=f"kb-docker-events-{container_id[:12]}", daemon=True
+        )
+
+    @classmethod
+    def attach(
+        cls, client: Any, container_id: str, *, remove_on_kill: bool, mem_limit: str | None,
+        loop: asyncio.AbstractEventLoop,
+    ) -> ContainerTransport:  # fmt: skip
+        """Subscribe to the container's events and attach to its streams (blocking).
+
+        Call before starting the container; then :meth:`start_threads` after it started.
+        """
+        events = client.api.events(filters={"container": container_id}, decode=True)
+        try:
+            sock = client.api.attach_socket(
+                container_id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1}
+            )
+        except Exception:
+            with contextlib.suppress(Exception):
+                events.close()
+            raise
+        return cls(
+            client, container_id, sock, events, remove_on_kill=remove_on_kill,
+            mem_limit=mem_limit, loop=loop,
+        )  # fmt: skip
+
+    def start_threads(self) -> None:
+        """Start the attach reader and the event watcher."""
+        self._reader.start()
+        self._watcher.start()
+
+    # -- threads -------------------------------------------------------------------
+
+    def _recv_exact(self, n: int) -> bytes | None:
+        data = b""
+        while len(data) < n:
+            chunk = self._sock.recv(n - len(data))
+            if not chunk:
+                return None
+            data += chunk
+        return data
+
+    def _deliver(self, line: bytes) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is closed
+            self._loop.call_soon_threadsafe(self._lines.put_nowait, line)
+
+    def _read_frames(self) -> None:
+        pending = b""
+        try:
+            while True:
+                header = self._recv_exact(8)
+                if header is None:
+                    break
+                kind, size = struct.unpack(">BxxxL", header)
+                payload = self._recv_exact(size) if size else b""
+                if payload is None:
+                    break
+                if kind == 1:
+                    pending += payload
+                    while True:
+                        end = pending.find(b"\n")
+                        if end < 0:
+                            break
+                        self._deliver(pending[: end + 1])
+                        pending = pending[end + 1 :]
+                elif kind == 2:
+                    self._stderr_tail = (self._stderr_tail + payload)[-_STDERR_TAIL:]
+        except OSError as exc:
+            if not self._closed:
+                log.debug("attach stream of %s failed: %s", self.container_id[:12], exc)
+        finally:
+            if pending:
+                self._deliver(pending)
+            self._deliver(b"")
+
+    def _watch_events(self) -> None:
+        try:
+            for event in self._events:
+                action = str(event.get("Action") or event.get("status") or "")
+                attrs = (event.get("Actor") or {}).get("Attributes") or {}
+                if action == "oom":
+                    self._oom = True
+                elif action == "kill":
+                    self._kill_signal = str(attrs.get("signal", "")) or None
+                elif action == "die":
+                    with contextlib.suppress(TypeError, ValueError):
+                        self._exit_code = int(attrs.get("exitCode"))
+                    self._exited.set()
+                elif action == "destroy":
+                    break
+        except Exception as exc:
+            if not self._closed:
+                log.debug("event stream of %s ended: %s", self.container_id[:12], exc)
+        finally:
+            self._exited.set()
+
+    # -- RuntimeTransport ------------------------------------------------------------
+
+    async def read_line(self) -> bytes:
+        """Return the next stdout line of the runtime; ``b""`` once the stream ended."""
+        if self._eof:
+            return b""
+        line = await self._lines.get()
+        if not line:
+            self._eof = True
+        return line
+
+    def _send(self, data: bytes) -> None:
+        with self._write_lock:
+            self._sock.sendall(data)
+
+    async def write(self, data: bytes) -> None:
+        """Send bytes to the runtime's stdin through the attach socket."""
+        if self._closed:
+            raise OSError("the container's attach stream is closed")
+        await asyncio.to_thread(self._send, data)
+
+    async def send_interrupt_signal(self) -> None:
+        """SIGINT to the container's init, which forwards it to the runtime."""
+        from docker.errors import DockerException
+
+        def send() -> None:
+            with contextlib.suppress(DockerException):
+                self.client.api.kill(self.container_id, signal="SIGINT")
+
+        await asyncio.to_thread(send)
+
+    async def kill(self) -> None:
+        """Stop the container at once: force-remove it (or SIGKILL it when it is kept)."""
+        from docker.errors import DockerException
+
+        def kill() -> None:
+            with contextlib.suppress(DockerException):
+                if self._remove_on_kill:
+                    self.client.api.remove_container(self.container_id, force=True)
+                else:
+                    self.client.api.kill(self.container_id)
+
+        await asyncio.to_thread(kill)
+
+    def _inspect_state(self) -> None:
+        from docker.errors import DockerException
+
+        try:
+            state = self.client.api.inspect_container(self.container_id).get("State") or {}
+        except DockerException:
+            return
+        if state.get("Running"):
+            return
+        self._oom = self._oom or bool(state.get("OOMKilled"))
+        with contextlib.suppress(TypeError, ValueError):
+            self._exit_code = int(state.get("ExitCode"))
+        self._exited.set()
+
+    async def describe_exit(self) -> str:
+        """Say how the container ended: exit code, signal, OOMKilled, the runtime's last words."""
+        if not self._exited.is_set():
+            await asyncio.to_thread(self._exited.wait, _EXIT_INFO_WAIT_S)
+        if self._exit_code is None:
+            await asyncio.to_thread(self._inspect_state)
+        if self._oom:
+            limit = f" (mem_limit={self._mem_limit})" if self._mem_limit else ""
+            text = f"OOMKilled: the container ran out of memory{limit}"
+            if self._exit_code is not None:
+                text += f", {describe_exit_code(self._exit_code)}"
+        elif self._exit_code is not None:
+            text = f"the container ended with {describe_exit_code(self._exit_code)}"
+            if self._exit_code == 137 and self._kill_signal in ("9", "SIGKILL"):
+                text += "; it was killed (e.g. `docker kill` or `docker rm -f`)"
+        else:
+            text = "the container's output stream ended"
+        tail = self._stderr_tail.decode("utf-8", "replace").strip()
+        if tail:
+            text += f"; it said: {tail.splitlines()[-1][:300]}"
+        return text
+
+    async def close(self) -> None:
+        """Close the attach socket and the event stream (the threads then end)."""
+        if self._closed:
+            return
+        self._closed = True
+
+        def close() -> None:
+            with contextlib.suppress(OSError):
+                self._sock.shutdown(socket.SHUT_RDWR)
+            with contextlib.suppress(Exception):
+                self._attach.close()
+            with contextlib.suppress(Exception):
+                self._sock.close()
+            with contextlib.suppress(Exception):
+                self._events.close()
+
+        await asyncio.to_thread(close)

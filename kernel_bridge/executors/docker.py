@@ -1,0 +1,598 @@
+"""The Docker executor: cells run in a container whose main process is the runtime.
+
+``DockerCommandLineCodeExecutor`` keeps the public surface of the autogen seed executor
+of the same name (constructor, ``execute_code_blocks``, ``start``/``stop``/``restart``,
+the async context manager, ``bind_dir``/``timeout``/``work_dir``, a serialisable config)
+and improves its behaviour: state is kept between blocks and cells, output streams, an
+interrupt or a cancellation really stops the code without procps/coreutils in the image,
+stop takes well under 2 s, and a container never outlives its kernel. See docs/docker.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, ClassVar
+
+from traitlets import Bool, Dict, Enum, Float, Int, List, TraitType, Unicode
+from traitlets.config import LoggingConfigurable
+
+from ..errors import BridgeError, ConfigurationError, ExecutorStartError
+from ..events import Event, Stream
+from ..functions import FUNCTION_PROMPT_TEMPLATE as _FUNCTION_PROMPT_TEMPLATE
+from ..runtime import bootstrap_argv, bootstrap_payload
+from . import _docker_engine as engine
+from ._blocks import CommandLineCodeResult, run_code_blocks
+from ._channel import RuntimeTransport
+from ._docker_files import CONTAINER_WORKSPACE, download_file, list_files, upload_file
+from ._docker_transport import ContainerTransport
+from ._runtime_executor import RuntimeBackedExecutor
+from .base import ExecutorCapabilities, ExecutorMeta
+
+__all__ = ["DEFAULT_PIDS_LIMIT", "DockerCommandLineCodeExecutor", "DockerConfigurationError"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PIDS_LIMIT = 4096
+"""Default cap on processes in the container (stops fork bombs, allows real work)."""
+
+_LANGUAGES = ("python", "bash", "sh", "shell", "pwsh", "powershell", "ps1")
+_orphans_checked = False
+
+
+class DockerConfigurationError(ConfigurationError, ValueError):
+    """A bad Docker executor option (also a ValueError, as the seed raised)."""
+
+
+class _OptionalPath(TraitType[Path | None, Path | str | None]):
+    """A trait holding a :class:`Path` (str accepted) or None."""
+
+    default_value = None
+    allow_none = True
+    info_text = "a path or None"
+
+    def validate(self, obj: Any, value: Any) -> Path | None:
+        if value is None:
+            return None
+        if isinstance(value, str | os.PathLike):
+            return Path(value)
+        self.error(obj, value)
+
+
+class _BindDir(_OptionalPath):
+    """``bind_dir``: reads as ``work_dir`` when not set, as in the seed."""
+
+    def get(self, obj: Any, cls: Any = None) -> Any:
+        value = super().get(obj, cls)
+        return value if value is not None else getattr(obj, "work_dir", None)
+
+
+def _device_request(item: Any) -> Any:
+    """Turn a DeviceRequest, or a dict in either the API's or the SDK's spelling, into one."""
+    from docker.types import DeviceRequest
+
+    if isinstance(item, DeviceRequest):
+        return item
+    if not isinstance(item, Mapping):
+        raise DockerConfigurationError(
+            f"device_requests items must be docker.types.DeviceRequest or dicts, not {item!r}; "
+            "e.g. [docker.types.DeviceRequest(count=-1, capabilities=[['gpu']])]"
+        )
+    names = {"Driver": "driver", "Count": "count", "DeviceIDs": "device_ids",
+             "Capabilities": "capabilities", "Options": "options"}  # fmt: skip
+    kwargs = {names.get(key, key): value for key, value in item.items()}
+    try:
+        return DeviceRequest(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise DockerConfigurationError(f"invalid device request {dict(item)!r}: {exc}") from exc
+
+
+class DockerCommandLineCodeExecutor(RuntimeBackedExecutor, LoggingConfigurable, metaclass=ExecutorMeta):
+    """Runs code in a Docker container that keeps its state (the seed's API, done better).
+
+    Every constructor argument is also a trait, so the kernel is configured with
+    ``--DockerCommandLineCodeExecutor.image=...`` (and ``mem_limit``, ``cpus``,
+    ``pids_limit``, ``network_mode``, ``user``, ``read_only``, ``pull``, ``environment``).
+    The container is created on first use (or :meth:`start`), labelled as kernel_bridge's
+    and owned by this process; it is removed on :meth:`stop` and when this process dies.
+    """
+
+    kind = "docker"
+
+    SUPPORTED_LANGUAGES: ClassVar[list[str]] = ["bash", "shell", "sh", "pwsh", "powershell", "ps1", "python"]
+    """Block languages ``execute_code_blocks`` accepts (the seed's list)."""
+    FUNCTION_PROMPT_TEMPLATE: ClassVar[str] = _FUNCTION_PROMPT_TEMPLATE
+    """Template for :meth:`format_functions_for_prompt` (``$module_name``, ``$functions``)."""
+
+    image = Unicode("python:3-slim", config=True, help="Image to run (needs python3 and nothing else).")
+    container_name = Unicode(
+        None, allow_none=True, config=True,
+        help="Container name (default autogen-code-exec-<uuid4>, one per executor).",
+    )  # fmt: skip
+    timeout = Int(60, config=True, help="Seconds each execute_code_blocks block may run (at least 1).")
+    work_dir = _OptionalPath(
+        config=True, help="Host directory mounted at /workspace (default: a temp dir made at start)."
+    )
+    bind_dir = _BindDir(
+        config=True,
+        help="work_dir as the Docker engine sees it (docker-in-docker); default work_dir.",
+    )
+    auto_remove = Bool(True, config=True, help="Remove the container once it stops.")
+    stop_container = Bool(
+        True, config=True,
+        help="Stop the container when this process exits, even without stop(). False keeps it running.",
+    )  # fmt: skip
+    device_requests = List(
+        None, allow_none=True, config=True,
+        help="Device requests (GPUs): docker.types.DeviceRequest or dicts like "
+        "{'Driver': 'nvidia', 'Count': -1, 'Capabilities': [['gpu']]}.",
+    )  # fmt: skip
+    functions_module = Unicode("functions", config=True, help="Module name of the functions.")
+    extra_volumes = Dict(
+        None, allow_none=True, config=True,
+        help="Extra mounts: {host_path: {'bind': container_path, 'mode': 'rw'|'ro'}}.",
+    )  # fmt: skip
+    extra_hosts = Dict(
+        None, allow_none=True, config=True, help="Extra /etc/hosts entries: {hostname: ip}."
+    )
+    init_command = Unicode(
+        None, allow_none=True, config=True,
+        help="Shell command run at container start, before the runtime; its exports reach the code.",
+    )  # fmt: skip
+    delete_tmp_files = Bool(False, config=True, help="Delete the block files after execution.")
+    mem_limit = Unicode(None, allow_none=True, config=True, help="Memory limit, e.g. 512m or 2g.")
+    cpus = Float(None, allow_none=True, config=True, help="CPU limit, e.g. 1.5.")
+    pids_limit = Int(
+        DEFAULT_PIDS_LIMIT, allow_none=True, config=True,
+        help="Maximum number of processes in the container (None: the engine's default).",
+    )  # fmt: skip
+    network_mode = Unicode(
+        None, allow_none=True, config=True,
+        help="Network mode: none (no network), bridge, host, or a network name. Default: the engine's.",
+    )  # fmt: skip
+    user = Unicode(None, allow_none=True, config=True, help="user[:group] the code runs as.")
+    read_only = Bool(False, config=True, help="Mount the image's root filesystem read-only.")
+    pull = Enum(
+        ["missing", "always", "never"], "missing", config=True,
+        help="Pull the image when it is missing (default), always, or never.",
+    )  # fmt: skip
+    environment = Dict(
+        value_trait=Unicode(), config=True, help="Extra environment variables for the code."
+    )
+
+    def __init__(
+        self,
+        image: str = "python:3-slim",
+        container_name: str | None = None,
+        *,
+        timeout: int = 60,
+        work_dir: Path | str | None = None,
+        bind_dir: Path | str | None = None,
+        auto_remove: bool = True,
+        stop_container: bool = True,
+        device_requests: Sequence[Any] | None = None,
+        functions: Sequence[object] = [],  # noqa: B006 - the seed's signature
+        functions_module: str = "functions",
+        extra_volumes: Mapping[str, Mapping[str, str]] | None = None,
+        extra_hosts: Mapping[str, str] | None = None,
+        init_command: str | None = None,
+        delete_tmp_files: bool = False,
+        mem_limit: str | None = None,
+        cpus: float | None = None,
+        pids_limit: int | None = DEFAULT_PIDS_LIMIT,
+        network_mode: str | None = None,
+        user: str | None = None,
+        read_only: bool = False,
+        pull: str = "missing",
+        environment: Mapping[str, str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        LoggingConfigurable.__init__(self, **kwargs)
+        RuntimeBackedExecutor.__init__(self)
+        if int(timeout) < 1:
+            raise DockerConfigurationError(f"timeout must be at least 1 second, not {timeout!r}")
+        if not functions_module.isidentifier():
+            raise DockerConfigurationError(
+                f"functions_module {functions_module!r} is not a Python identifier; "
+                "use a name like 'functions'"
+            )
+        if pull not in ("missing", "always", "never"):
+            raise DockerConfigurationError(f"pull must be 'missing', 'always' or 'never', not {pull!r}")
+        try:
+            volumes = engine.validate_volumes(extra_volumes)
+        except ConfigurationError as exc:
+            raise DockerConfigurationError(str(exc)) from None
+        self.image = image
+        self._name_given = container_name is not None
+        self.container_name = container_name or f"autogen-code-exec-{uuid.uuid4()}"
+        self.timeout = int(timeout)
+        self.work_dir = work_dir
+        self.bind_dir = bind_dir
+        self.auto_remove = auto_remove
+        self.stop_container = stop_container
+        self.device_requests = None if device_requests is None else list(device_requests)
+        self._device_requests = [_device_request(d) for d in device_requests or ()]
+        self.functions_module = functions_module
+        self.extra_volumes = volumes if extra_volumes is not None else None
+        self.extra_hosts = None if extra_hosts is None else dict(extra_hosts)
+        self.init_command = init_command
+        self.delete_tmp_files = delete_tmp_files
+        self.mem_limit = None if mem_limit is None else str(mem_limit)
+        self.cpus = None if cpus is None else float(cpus)
+        self.pids_limit = pids_limit
+        self.network_mode = network_mode
+        self.user = user
+        self.read_only = read_only
+        self.pull = pull
+        self.environment = dict(environment or {})
+        self._functions = list(functions)
+        self._temp_dir: str | None = None
+        self._client: Any = None
+        self._transport: ContainerTransport | None = None
+
+    # -- seed-compatible surface -------------------------------------------------------
+
+    @property
+    def capabilities(self) -> ExecutorCapabilities:
+        """Streaming, real interrupts, stdin, python and shell blocks."""
+        return ExecutorCapabilities(streaming=True, remote_interrupt=True, stdin=True, languages=_LANGUAGES)
+
+    @property
+    def container_id(self) -> str | None:
+        """Id of the running container (None when none runs)."""
+        return self._transport.container_id if self._transport is not None and self.runtime_alive else None
+
+    def format_functions_for_prompt(self, prompt_template: str = _FUNCTION_PROMPT_TEMPLATE) -> str:
+        """Describe the functions for an LLM prompt (stubs importable from functions_module)."""
+        from ..functions import format_functions_for_prompt
+
+        return format_functions_for_prompt(self._functions, self.functions_module, prompt_template)
+
+    async def execute_code_blocks(
+        self, code_blocks: Sequence[Any], cancellation_token: Any = None
+    ) -> CommandLineCodeResult:
+        """Run code blocks in order in the container (state kept) and return the seed's result.
+
+        Each block is also written to work_dir (``tmp_code_<sha256>.<ext>`` or its
+        ``# filename:``), removed afterwards with ``delete_tmp_files``. A block that runs
+        past ``timeout`` gives exit code 124 and "\\n Timeout" with its partial output;
+        cancelling the token interrupts the code in the container.
+        """
+        if self.work_dir is None:
+            await self.start()
+        return await run_code_blocks(
+            self,
+            code_blocks,
+            cancellation_token,
+            timeout=float(self.timeout),
+            work_dir=self.work_dir,
+            supported_languages=self.SUPPORTED_LANGUAGES,
+            write_code_files=True,
+            delete_tmp_files=self.delete_tmp_files,
+        )
+
+    async def __aenter__(self) -> DockerCommandLineCodeExecutor:
+        """Start the container (``async with executor:``)."""
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Stop the container."""
+        await self.stop()
+
+    # -- configuration round trip --------------------------------------------------------
+
+    def to_config(self) -> dict[str, Any]:
+        """Return the serialisable settings (JSON-compatible); functions are not included.
+
+        The auto-generated container name and the temporary work_dir are left out, so
+        two executors loaded from one config do not share them.
+        """
+        config: dict[str, Any] = {
+            "image": self.image,
+            "container_name": self.container_name if self._name_given else None,
+            "timeout": self.timeout,
+            "work_dir": str(self.work_dir) if self.work_dir and not self._temp_dir else None,
+            "bind_dir": str(self._trait_values.get("bind_dir")) if self._trait_values.get("bind_dir") else None,
+            "auto_remove": self.auto_remove,
+            "stop_container": self.stop_container,
+            "device_requests": [dict(d) for d in self._device_requests] or None,
+            "functions_module": self.functions_module,
+            "extra_volumes": self.extra_volumes,
+            "extra_hosts": self.extra_hosts,
+            "init_command": self.init_command,
+            "delete_tmp_files": self.delete_tmp_files,
+            "mem_limit": self.mem_limit,
+            "cpus": self.cpus,
+            "pids_limit": self.pids_limit,
+            "network_mode": self.network_mode,
+            "user": self.user,
+            "read_only": self.read_only,
+            "pull": self.pull,
+            "environment": dict(self.environment),
+        }
+        return config
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> DockerCommandLineCodeExecutor:
+        """Build an executor from :meth:`to_config` output (unknown keys are an error)."""
+        return cls(**dict(config))
+
+    _to_config = to_config
+    _from_config = from_config
+
+    # -- RuntimeBackedExecutor hooks -----------------------------------------------------
+
+    def _functions_source(self) -> tuple[Sequence[object], str]:
+        return self._functions, self.functions_module
+
+    async def _get_client(self) -> Any:
+        if self._client is None:
+            self._client = await asyncio.to_thread(engine.connect)
+        return self._client
+
+    def _ensure_work_dir(self) -> Path:
+        if self.work_dir is None:
+            self._temp_dir = tempfile.mkdtemp(prefix="kernel_bridge_docker_")
+            if self.user:  # a non-root user in the container must be able to write there
+                os.chmod(self._temp_dir, 0o777)
+            self.work_dir = Path(self._temp_dir)
+        else:
+            self.work_dir.mkdir(parents=True, exist_ok=True)
+        return self.work_dir
+
+    async def _start_events(self) -> AsyncIterator[Event]:
+        """Connect, reap orphans once, make sure the image exists (pull progress), then start."""
+        global _orphans_checked
+        client = await self._get_client()
+        self._ensure_work_dir()
+        if not _orphans_checked:
+            _orphans_checked = True
+            try:
+                removed = await asyncio.to_thread(engine.remove_orphans, client)
+                if removed:
+                    log.info("removed containers left behind by dead kernels: %s", ", ".join(removed))
+            except Exception as exc:  # never block a start on housekeeping
+                log.debug("orphan check failed: %s", exc)
+        async for event in self._pull_events(client):
+            yield event
+        async for event in super()._start_events():
+            yield event
+
+    async def _pull_events(self, client: Any) -> AsyncIterator[Event]:
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[str] = asyncio.Queue()
+
+        def progress(text: str) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, text)
+
+        task = asyncio.ensure_future(asyncio.to_thread(engine.ensure_image, client, self.image, self.pull, progress))
+        try:
+            while not task.done() or not queue.empty():
+                getter = asyncio.ensure_future(queue.get())
+                await asyncio.wait({task, getter}, return_when=asyncio.FIRST_COMPLETED)
+                if getter.done():
+                    yield Stream("stderr", getter.result())
+                else:
+                    getter.cancel()
+            task.result()
+        finally:
+            if not task.done():
+                task.cancel()
+
+    async def _spawn(self) -> RuntimeTransport:
+        client = await self._get_client()
+        loop = asyncio.get_running_loop()
+        transport = await asyncio.to_thread(self._create_and_start, client, loop)
+        self._transport = transport
+        try:
+            await transport.write(bootstrap_payload())
+        except OSError as exc:
+            log.debug("could not send the runtime to the container: %s", exc)
+        return transport
+
+    def _command(self) -> tuple[list[str], list[str]]:
+        """Return (entrypoint, command) that start the runtime (after init_command)."""
+        options = ["--cwd", CONTAINER_WORKSPACE]
+        if not self.stop_container:
+            options.append("--linger")
+        argv = bootstrap_argv("python3", *options)
+        if self.init_command:
+            # Run in this shell (so exports reach the runtime), without access to the
+            # protocol streams (stdin from /dev/null, stdout to stderr), then exec.
+            script = "{\n" + self.init_command + "\n} </dev/null 1>&2\n" + 'exec "$@"'
+            return ["/bin/sh", "-c", script, "kb-init"], argv
+        return argv[:1], argv[1:]
+
+    def _host_config(self, client: Any) -> Any:
+        bind_dir = self.bind_dir
+        assert bind_dir is not None
+        binds: dict[str, dict[str, str]] = {
+            str(Path(bind_dir).absolute()): {"bind": CONTAINER_WORKSPACE, "mode": "rw"}
+        }
+        binds.update(self.extra_volumes or {})
+        options: dict[str, Any] = {
+            "binds": binds,
+            "init": True,
+            "auto_remove": self.auto_remove,
+            "extra_hosts": dict(self.extra_hosts) if self.extra_hosts else None,
+            "device_requests": list(self._device_requests) or None,
+            "mem_limit": self.mem_limit,
+            "nano_cpus": int(self.cpus * 1e9) if self.cpus else None,
+            "pids_limit": self.pids_limit,
+            "network_mode": self.network_mode,
+            "read_only": self.read_only,
+        }
+        if self.read_only:
+            options["tmpfs"] = {"/tmp": "rw,exec,nosuid,size=1g"}
+        try:
+            return client.api.create_host_config(**{k: v for k, v in options.items() if v is not None})
+        except Exception as exc:  # the SDK validates some values itself
+            raise DockerConfigurationError(f"docker executor: invalid container options: {exc}") from exc
+
+    def _create_and_start(self, client: Any, loop: asyncio.AbstractEventLoop) -> ContainerTransport:
+        """Create, attach to and start the container (blocking; runs in a thread)."""
+        from docker.errors import APIError, DockerException, ImageNotFound
+
+        entrypoint, command = self._command()
+        labels = engine.owner_labels(linger=not self.stop_container)
+        environment = {"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1", **self.environment}
+        host_config = self._host_config(client)
+        for attempt in (1, 2):
+            try:
+                created = client.api.create_container(
+                    self.image,
+                    command=command,
+                    entrypoint=entrypoint,
+                    stdin_open=True,
+                    tty=False,
+                    name=self.container_name,
+                    labels=labels,
+                    working_dir=CONTAINER_WORKSPACE,
+                    environment=environment,
+                    user=self.user or None,
+                    host_config=host_config,
+                )
+                break
+            except ImageNotFound:
+                raise ExecutorStartError(
+                    f"docker executor: the image {self.image!r} is not on the Docker engine at "
+                    f"{engine.describe_engine()}. {engine.image_help(self.image)}"
+                ) from None
+            except APIError as exc:
+                if exc.status_code == 409 and attempt == 1 and self._free_name(client):
+                    continue
+                raise self._create_error(exc) from exc
+            except DockerException as exc:
+                raise ExecutorStartError(f"docker executor: could not create the container: {exc}") from exc
+        container_id = str(created["Id"])
+        try:
+            transport = ContainerTransport.attach(
+                client, container_id, remove_on_kill=self.auto_remove, mem_limit=self.mem_limit, loop=loop
+            )
+        except DockerException as exc:
+            engine.remove_container(client, container_id)
+            raise ExecutorStartError(f"docker executor: could not attach to the container: {exc}") from exc
+        try:
+            client.api.start(container_id)
+        except DockerException as exc:
+            engine.remove_container(client, container_id)
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(transport.close(), loop)
+            raise self._start_error(exc) from exc
+        transport.start_threads()
+        return transport
+
+    def _free_name(self, client: Any) -> bool:
+        """Remove a same-named container if it is ours or its kernel is gone; True if removed."""
+        from docker.errors import DockerException
+
+        try:
+            existing = client.containers.get(self.container_name)
+        except DockerException:
+            return True  # gone meanwhile: retry
+        labels = existing.labels or {}
+        owner = engine.ContainerOwner.from_labels(labels)
+        ours = labels.get(engine.LABEL_MANAGED) == "1" and (
+            owner.pid == os.getpid() or owner.is_gone() or existing.status != "running"
+        )
+        if not ours:
+            return False
+        engine.remove_container(client, existing.id)
+        return True
+
+    def _create_error(self, exc: Any) -> BridgeError:
+        text = str(getattr(exc, "explanation", None) or exc)
+        if exc.status_code == 409:
+            return DockerConfigurationError(
+                f"docker executor: a container named {self.container_name!r} already exists and "
+                f"belongs to a running kernel or to someone else ({text}). Choose another "
+                f"container_name, or remove it with `docker rm -f {self.container_name}`."
+            )
+        if exc.status_code == 400 or "invalid" in text.lower():
+            return DockerConfigurationError(
+                f"docker executor: the Docker engine rejected the container settings: {text}. "
+                "Check extra_volumes, extra_hosts, mem_limit, cpus, network_mode and user."
+            )
+        return ExecutorStartError(f"docker executor: could not create the container: {text}")
+
+    def _start_error(self, exc: Any) -> BridgeError:
+        text = str(getattr(exc, "explanation", None) or exc)
+        lowered = text.lower()
+        if "device" in lowered and (self._device_requests or "driver" in lowered):
+            requests = [dict(d) for d in self._device_requests]
+            return ExecutorStartError(
+                f"docker executor: the Docker engine could not satisfy device_requests={requests}: "
+                f"{text}. Install the device's container toolkit on the engine (e.g. the NVIDIA "
+                "Container Toolkit for GPUs) or drop device_requests."
+            )
+        if "executable file not found" in lowered or "no such file or directory" in lowered:
+            return ExecutorStartError(
+                f"docker executor: the image {self.image!r} cannot run python3 ({text}). "
+                "kernel_bridge needs an image with python3 on its PATH."
+            )
+        if "mount" in lowered or "bind" in lowered or "volume" in lowered:
+            return DockerConfigurationError(
+                f"docker executor: a volume could not be mounted: {text}. Check work_dir, "
+                "bind_dir and extra_volumes."
+            )
+        return ExecutorStartError(f"docker executor: the container did not start: {text}")
+
+    async def _on_stopped(self) -> None:
+        """After the container is gone: remove the temporary work_dir, release the client."""
+        transport, self._transport = self._transport, None
+        if transport is not None:
+            with contextlib.suppress(Exception):
+                await transport.kill()
+            with contextlib.suppress(Exception):
+                await transport.close()
+        if self._temp_dir is not None:
+            temp_dir, self._temp_dir = self._temp_dir, None
+            await asyncio.to_thread(shutil.rmtree, temp_dir, True)
+            self.work_dir = None
+        client, self._client = self._client, None
+        if client is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(client.close)
+
+    # -- files -------------------------------------------------------------------------
+
+    async def _running_container(self) -> tuple[Any, str]:
+        if not self.runtime_alive:
+            await self.start()
+        assert self._transport is not None
+        return self._transport.client, self._transport.container_id
+
+    async def upload_files(self, files: Sequence[Path | str]) -> None:
+        """Copy files from the host work_dir into the container's /workspace (same names)."""
+        client, container_id = await self._running_container()
+        work_dir = self._ensure_work_dir()
+        for name in files:
+            await asyncio.to_thread(upload_file, client, container_id, work_dir, name)
+
+    async def download_files(self, files: Sequence[Path | str]) -> list[str]:
+        """Copy files from the container's /workspace into the host work_dir; return host paths."""
+        client, container_id = await self._running_container()
+        work_dir = self._ensure_work_dir()
+        paths = []
+        for name in files:
+            paths.append(str(await asyncio.to_thread(download_file, client, container_id, work_dir, name)))
+        return paths
+
+    async def get_file_list(self) -> list[str]:
+        """List the files under the container's /workspace (relative names)."""
+        client, container_id = await self._running_container()
+        return await asyncio.to_thread(list_files, client, container_id)
