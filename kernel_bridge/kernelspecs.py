@@ -69,6 +69,7 @@ RESOURCES_DIR: Path = Path(__file__).resolve().parent / "resources"
 LOGO_FILES: tuple[str, ...] = ("logo-32x32.png", "logo-64x64.png", "logo-svg.svg")
 
 _NAME_RE = re.compile(r"^[a-z0-9._-]+$")
+_VOLUME_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _MEMORY_RE = re.compile(r"^[0-9]+(\.[0-9]+)?[bkmg]?$", re.IGNORECASE)
 _REFERENCE_RE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
 
@@ -109,19 +110,30 @@ class VolumeSpec:
 def parse_volume(text: str) -> VolumeSpec:
     """Parse ``HOST:CONTAINER[:ro|rw]``; called for every ``--volume`` before anything is written.
 
-    A relative host path is made absolute (against the current directory); the container
-    path must be absolute. Raises ConfigurationError naming the bad value.
+    As with ``docker run -v``, a HOST starting with ``/``, ``.`` or ``~`` is a path (made
+    absolute against the current directory) and a bare name is a named Docker volume. The
+    container path must be absolute. Raises ConfigurationError naming the bad value.
     """
     parts = text.split(":")
     hint = "expected HOST:CONTAINER or HOST:CONTAINER:ro|rw, e.g. ./data:/data:ro"
     if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
         raise _error(f"invalid --volume {text!r}: {hint}")
+    host, container = parts[0], parts[1]
     mode = parts[2] if len(parts) == 3 else "rw"
     if mode not in ("ro", "rw"):
         raise _error(f"invalid --volume {text!r}: mode {mode!r} must be 'ro' or 'rw'")
-    if not parts[1].startswith("/"):
-        raise _error(f"invalid --volume {text!r}: the container path {parts[1]!r} must be absolute")
-    return VolumeSpec(host=os.path.abspath(parts[0]), container=parts[1], mode=mode)
+    if not container.startswith("/"):
+        raise _error(
+            f"invalid --volume {text!r}: the container path {container!r} must be absolute"
+        )
+    if host.startswith(("/", ".", "~")):
+        host = os.path.abspath(os.path.expanduser(host))
+    elif not _VOLUME_NAME_RE.match(host):
+        raise _error(
+            f"invalid --volume {text!r}: {host!r} is neither a path (start it with /, ./ "
+            "or ~) nor a Docker volume name"
+        )
+    return VolumeSpec(host=host, container=container, mode=mode)
 
 
 @dataclass(frozen=True)
@@ -153,7 +165,7 @@ class SpecOptions:
     init_command: str | None = None
     # aca
     endpoint: str | None = None
-    timeout: float | None = None
+    timeout: int | None = None
 
 
 def validate_kernel_name(name: str) -> str:
@@ -287,7 +299,10 @@ def validate_options(options: SpecOptions) -> SpecOptions:
                 "fragment (kernel.json is not a place for secrets; the token is obtained "
                 "from the environment when the kernel runs)"
             )
-        _positive(options.timeout, "--timeout")
+        if options.timeout is not None and options.timeout < 1:
+            raise _error(
+                f"invalid --timeout {options.timeout!r}: give a whole number of seconds >= 1"
+            )
     return _replace(options, changes)
 
 
@@ -347,7 +362,7 @@ def kernel_argv(options: SpecOptions, python: str = "python") -> list[str]:
         aca = "--ACADynamicSessionsCodeExecutor."
         argv.append(f"{aca}pool_management_endpoint={options.endpoint}")
         if options.timeout is not None:
-            argv.append(f"{aca}timeout={_fmt(options.timeout)}")
+            argv.append(f"{aca}timeout={options.timeout}")
     argv += list(options.kernel_args)
     return argv
 

@@ -95,7 +95,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="HOST:CONTAINER[:ro|rw]",
-        help="extra bind mount; repeatable",
+        help="extra mount (a host path, or a named volume); repeatable",
     )
     docker.add_argument(
         "--init-command", metavar="CMD", help="shell command run at container start"
@@ -105,7 +105,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     aca.add_argument(
         "--endpoint", metavar="URL", help="the session pool's management endpoint (required)"
     )
-    aca.add_argument("--timeout", type=float, metavar="S", help="seconds per request")
+    aca.add_argument(
+        "--timeout", type=int, metavar="S", help="seconds one cell may run remotely (>= 1)"
+    )
 
 
 def _location(args: argparse.Namespace) -> tuple[bool, str | None]:

@@ -52,7 +52,7 @@ class DockerCommandLineCodeExecutor(Configurable):
 
 class ACADynamicSessionsCodeExecutor(Configurable):
     pool_management_endpoint = Unicode(config=True)
-    timeout = Float(config=True)
+    timeout = Int(config=True)
 
 
 class LocalExecutor(Configurable):
@@ -146,7 +146,7 @@ def test_docker_spec_flags_parse_as_traitlets(
         "install", "--executor", "docker", "--name", "kb-docker", "--prefix", str(prefix),
         "--image", "kb-python:latest", "--memory", "2G", "--cpus", "1.5", "--pids-limit", "128",
         "--network", "none", "--user-id", "1000:1000", "--read-only",
-        "--volume", "data:/data:ro", "--volume", "/srv/x:/x",
+        "--volume", "./data:/data:ro", "--volume", "/srv/x:/x", "--volume", "cache:/cache",
         "--init-command", "pip install -q rich", "--cell-timeout", "60",
     )  # fmt: skip
     assert result.code == 0, result.err
@@ -167,6 +167,7 @@ def test_docker_spec_flags_parse_as_traitlets(
     assert docker["extra_volumes"] == {
         str(tmp_path / "data"): {"bind": "/data", "mode": "ro"},
         "/srv/x": {"bind": "/x", "mode": "rw"},
+        "cache": {"bind": "/cache", "mode": "rw"},
     }
     assert docker["init_command"] == "pip install -q rich"
 
@@ -185,7 +186,7 @@ def test_aca_spec_has_endpoint_and_no_secrets(
     assert "env" not in spec
     flags = parse_flags(spec["argv"])
     assert flags["ACADynamicSessionsCodeExecutor"]["pool_management_endpoint"] == endpoint
-    assert flags["ACADynamicSessionsCodeExecutor"]["timeout"] == 90.0
+    assert flags["ACADynamicSessionsCodeExecutor"]["timeout"] == 90
     text = (prefix / "share/jupyter/kernels/kernel-bridge-aca/kernel.json").read_text()
     assert "super-secret-token-value" not in text
 
@@ -242,6 +243,9 @@ BAD_INPUTS: list[tuple[list[str], list[str]]] = [
         ["'/a:/b:rx'", "'ro' or 'rw'"],
     ),
     (["--executor", "docker", "--image", "i", "--volume", ":/b"], ["':/b'"]),
+    (["--executor", "docker", "--image", "i", "--volume", "a b:/b"], ["'a b:/b'", "volume name"]),
+    (["--executor", "aca", "--endpoint", "https://x/p", "--timeout", "0"], ["--timeout", "0"]),
+    (["--executor", "aca", "--endpoint", "https://x/p", "--timeout", "1.5"], ["'1.5'"]),
     (["--executor", "docker", "--image", "i", "--memory", "lots"], ["'lots'", "2g"]),
     (["--executor", "docker", "--image", "i", "--cpus", "0"], ["--cpus", "0"]),
     (["--executor", "docker", "--image", "i", "--pids-limit", "-3"], ["--pids-limit", "-3"]),
