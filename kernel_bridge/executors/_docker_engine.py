@@ -47,8 +47,19 @@ LABEL_LINGER = "kernel_bridge.linger"
 """Set to "1" when the container should outlive its kernel (``stop_container=False``)."""
 
 _VOLUME_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_VOLUME_MODES = {"ro", "rw", "z", "Z", "shared", "rshared", "slave", "rslave", "private", "rprivate",
-                 "nocopy"}  # fmt: skip
+_VOLUME_MODES = {
+    "ro",
+    "rw",
+    "z",
+    "Z",
+    "shared",
+    "rshared",
+    "slave",
+    "rslave",
+    "private",
+    "rprivate",
+    "nocopy",
+}
 
 
 def describe_engine() -> str:
@@ -315,7 +326,8 @@ def validate_volumes(volumes: Mapping[str, Any] | None) -> dict[str, dict[str, s
             )
         if bind.rstrip("/") == "/workspace":
             raise ConfigurationError(
-                f"{where}: /workspace is where work_dir (or bind_dir) is mounted; choose another path"
+                f"{where}: /workspace is where work_dir (or bind_dir) is mounted; "
+                "choose another path"
             )
         mode = str(spec.get("mode", "rw"))
         if not mode or any(part not in _VOLUME_MODES for part in mode.split(",")):

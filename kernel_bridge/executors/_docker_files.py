@@ -89,7 +89,7 @@ def download_file(client: Any, container_id: str, work_dir: Path, name: Path | s
 
     relative = container_relative(name)
     target = work_dir.resolve() / relative
-    host_relative(work_dir, relative)  # the same name must stay inside work_dir too
+    host_relative(work_dir, str(relative))  # the same name must stay inside work_dir too
     try:
         stream, _stat = client.api.get_archive(container_id, f"{CONTAINER_WORKSPACE}/{relative}")
     except NotFound:

@@ -88,9 +88,14 @@ class ContainerTransport(RuntimeTransport):
 
     @classmethod
     def attach(
-        cls, client: Any, container_id: str, *, remove_on_kill: bool, mem_limit: str | None,
+        cls,
+        client: Any,
+        container_id: str,
+        *,
+        remove_on_kill: bool,
+        mem_limit: str | None,
         loop: asyncio.AbstractEventLoop,
-    ) -> ContainerTransport:  # fmt: skip
+    ) -> ContainerTransport:
         """Subscribe to the container's events and attach to its streams (blocking).
 
         Call before starting the container; then :meth:`start_threads` after it started.
@@ -105,9 +110,14 @@ class ContainerTransport(RuntimeTransport):
                 events.close()
             raise
         return cls(
-            client, container_id, sock, events, remove_on_kill=remove_on_kill,
-            mem_limit=mem_limit, loop=loop,
-        )  # fmt: skip
+            client,
+            container_id,
+            sock,
+            events,
+            remove_on_kill=remove_on_kill,
+            mem_limit=mem_limit,
+            loop=loop,
+        )
 
     def start_threads(self) -> None:
         """Start the attach reader and the event watcher."""
@@ -169,7 +179,7 @@ class ContainerTransport(RuntimeTransport):
                     self._kill_signal = str(attrs.get("signal", "")) or None
                 elif action == "die":
                     with contextlib.suppress(TypeError, ValueError):
-                        self._exit_code = int(attrs.get("exitCode"))
+                        self._exit_code = int(attrs.get("exitCode", ""))
                     self._exited.set()
                 elif action == "destroy":
                     break
@@ -234,7 +244,7 @@ class ContainerTransport(RuntimeTransport):
             return
         self._oom = self._oom or bool(state.get("OOMKilled"))
         with contextlib.suppress(TypeError, ValueError):
-            self._exit_code = int(state.get("ExitCode"))
+            self._exit_code = int(state.get("ExitCode", ""))
         self._exited.set()
 
     async def describe_exit(self) -> str:

@@ -86,16 +86,23 @@ def _device_request(item: Any) -> Any:
             f"device_requests items must be docker.types.DeviceRequest or dicts, not {item!r}; "
             "e.g. [docker.types.DeviceRequest(count=-1, capabilities=[['gpu']])]"
         )
-    names = {"Driver": "driver", "Count": "count", "DeviceIDs": "device_ids",
-             "Capabilities": "capabilities", "Options": "options"}  # fmt: skip
-    kwargs = {names.get(key, key): value for key, value in item.items()}
+    names = {
+        "Driver": "driver",
+        "Count": "count",
+        "DeviceIDs": "device_ids",
+        "Capabilities": "capabilities",
+        "Options": "options",
+    }
+    kwargs = {names.get(str(key), str(key)): value for key, value in item.items()}
     try:
         return DeviceRequest(**kwargs)
     except (TypeError, ValueError) as exc:
         raise DockerConfigurationError(f"invalid device request {dict(item)!r}: {exc}") from exc
 
 
-class DockerCommandLineCodeExecutor(RuntimeBackedExecutor, LoggingConfigurable, metaclass=ExecutorMeta):
+class DockerCommandLineCodeExecutor(
+    RuntimeBackedExecutor, LoggingConfigurable, metaclass=ExecutorMeta
+):
     """Runs code in a Docker container that keeps its state (the seed's API, done better).
 
     Every constructor argument is also a trait, so the kernel is configured with
@@ -107,19 +114,34 @@ class DockerCommandLineCodeExecutor(RuntimeBackedExecutor, LoggingConfigurable, 
 
     kind = "docker"
 
-    SUPPORTED_LANGUAGES: ClassVar[list[str]] = ["bash", "shell", "sh", "pwsh", "powershell", "ps1", "python"]
+    SUPPORTED_LANGUAGES: ClassVar[list[str]] = [
+        "bash",
+        "shell",
+        "sh",
+        "pwsh",
+        "powershell",
+        "ps1",
+        "python",
+    ]
     """Block languages ``execute_code_blocks`` accepts (the seed's list)."""
     FUNCTION_PROMPT_TEMPLATE: ClassVar[str] = _FUNCTION_PROMPT_TEMPLATE
     """Template for :meth:`format_functions_for_prompt` (``$module_name``, ``$functions``)."""
 
-    image = Unicode("python:3-slim", config=True, help="Image to run (needs python3 and nothing else).")
+    image = Unicode(
+        "python:3-slim", config=True, help="Image to run (needs python3 and nothing else)."
+    )
     container_name = Unicode(
-        None, allow_none=True, config=True,
+        None,
+        allow_none=True,
+        config=True,
         help="Container name (default autogen-code-exec-<uuid4>, one per executor).",
-    )  # fmt: skip
-    timeout = Int(60, config=True, help="Seconds each execute_code_blocks block may run (at least 1).")
+    )
+    timeout = Int(
+        60, config=True, help="Seconds each execute_code_blocks block may run (at least 1)."
+    )
     work_dir = _OptionalPath(
-        config=True, help="Host directory mounted at /workspace (default: a temp dir made at start)."
+        config=True,
+        help="Host directory mounted at /workspace (default: a temp dir made at start).",
     )
     bind_dir = _BindDir(
         config=True,
@@ -127,43 +149,59 @@ class DockerCommandLineCodeExecutor(RuntimeBackedExecutor, LoggingConfigurable, 
     )
     auto_remove = Bool(True, config=True, help="Remove the container once it stops.")
     stop_container = Bool(
-        True, config=True,
-        help="Stop the container when this process exits, even without stop(). False keeps it running.",
-    )  # fmt: skip
-    device_requests = List(
-        None, allow_none=True, config=True,
+        True,
+        config=True,
+        help="Stop the container when this process exits, even without stop(); "
+        "False keeps it running.",
+    )
+    device_requests: List[Any] = List(
+        None,
+        allow_none=True,
+        config=True,
         help="Device requests (GPUs): docker.types.DeviceRequest or dicts like "
         "{'Driver': 'nvidia', 'Count': -1, 'Capabilities': [['gpu']]}.",
-    )  # fmt: skip
+    )
     functions_module = Unicode("functions", config=True, help="Module name of the functions.")
     extra_volumes = Dict(
-        None, allow_none=True, config=True,
+        None,
+        allow_none=True,
+        config=True,
         help="Extra mounts: {host_path: {'bind': container_path, 'mode': 'rw'|'ro'}}.",
-    )  # fmt: skip
+    )
     extra_hosts = Dict(
         None, allow_none=True, config=True, help="Extra /etc/hosts entries: {hostname: ip}."
     )
     init_command = Unicode(
-        None, allow_none=True, config=True,
-        help="Shell command run at container start, before the runtime; its exports reach the code.",
-    )  # fmt: skip
+        None,
+        allow_none=True,
+        config=True,
+        help="Shell command run at container start, before the runtime; "
+        "its exports reach the code.",
+    )
     delete_tmp_files = Bool(False, config=True, help="Delete the block files after execution.")
     mem_limit = Unicode(None, allow_none=True, config=True, help="Memory limit, e.g. 512m or 2g.")
     cpus = Float(None, allow_none=True, config=True, help="CPU limit, e.g. 1.5.")
     pids_limit = Int(
-        DEFAULT_PIDS_LIMIT, allow_none=True, config=True,
+        DEFAULT_PIDS_LIMIT,
+        allow_none=True,
+        config=True,
         help="Maximum number of processes in the container (None: the engine's default).",
-    )  # fmt: skip
+    )
     network_mode = Unicode(
-        None, allow_none=True, config=True,
-        help="Network mode: none (no network), bridge, host, or a network name. Default: the engine's.",
-    )  # fmt: skip
+        None,
+        allow_none=True,
+        config=True,
+        help="Network mode: none (no network), bridge, host, or a network name; "
+        "default: the engine's.",
+    )
     user = Unicode(None, allow_none=True, config=True, help="user[:group] the code runs as.")
     read_only = Bool(False, config=True, help="Mount the image's root filesystem read-only.")
     pull = Enum(
-        ["missing", "always", "never"], "missing", config=True,
+        ["missing", "always", "never"],
+        "missing",
+        config=True,
         help="Pull the image when it is missing (default), always, or never.",
-    )  # fmt: skip
+    )
     environment = Dict(
         value_trait=Unicode(), config=True, help="Extra environment variables for the code."
     )
@@ -179,7 +217,7 @@ class DockerCommandLineCodeExecutor(RuntimeBackedExecutor, LoggingConfigurable, 
         auto_remove: bool = True,
         stop_container: bool = True,
         device_requests: Sequence[Any] | None = None,
-        functions: Sequence[object] = [],  # noqa: B006 - the seed's signature
+        functions: Sequence[object] = [],
         functions_module: str = "functions",
         extra_volumes: Mapping[str, Mapping[str, str]] | None = None,
         extra_hosts: Mapping[str, str] | None = None,
@@ -205,7 +243,9 @@ class DockerCommandLineCodeExecutor(RuntimeBackedExecutor, LoggingConfigurable, 
                 "use a name like 'functions'"
             )
         if pull not in ("missing", "always", "never"):
-            raise DockerConfigurationError(f"pull must be 'missing', 'always' or 'never', not {pull!r}")
+            raise DockerConfigurationError(
+                f"pull must be 'missing', 'always' or 'never', not {pull!r}"
+            )
         try:
             volumes = engine.validate_volumes(extra_volumes)
         except ConfigurationError as exc:
@@ -218,11 +258,11 @@ class DockerCommandLineCodeExecutor(RuntimeBackedExecutor, LoggingConfigurable, 
         self.bind_dir = bind_dir
         self.auto_remove = auto_remove
         self.stop_container = stop_container
-        self.device_requests = None if device_requests is None else list(device_requests)
+        self.device_requests = None if device_requests is None else list(device_requests)  # type: ignore[assignment]
         self._device_requests = [_device_request(d) for d in device_requests or ()]
         self.functions_module = functions_module
-        self.extra_volumes = volumes if extra_volumes is not None else None
-        self.extra_hosts = None if extra_hosts is None else dict(extra_hosts)
+        self.extra_volumes = volumes if extra_volumes is not None else None  # type: ignore[assignment]
+        self.extra_hosts = None if extra_hosts is None else dict(extra_hosts)  # type: ignore[assignment]
         self.init_command = init_command
         self.delete_tmp_files = delete_tmp_files
         self.mem_limit = None if mem_limit is None else str(mem_limit)
@@ -243,12 +283,18 @@ class DockerCommandLineCodeExecutor(RuntimeBackedExecutor, LoggingConfigurable, 
     @property
     def capabilities(self) -> ExecutorCapabilities:
         """Streaming, real interrupts, stdin, python and shell blocks."""
-        return ExecutorCapabilities(streaming=True, remote_interrupt=True, stdin=True, languages=_LANGUAGES)
+        return ExecutorCapabilities(
+            streaming=True, remote_interrupt=True, stdin=True, languages=_LANGUAGES
+        )
 
     @property
     def container_id(self) -> str | None:
         """Id of the running container (None when none runs)."""
-        return self._transport.container_id if self._transport is not None and self.runtime_alive else None
+        return (
+            self._transport.container_id
+            if self._transport is not None and self.runtime_alive
+            else None
+        )
 
     def format_functions_for_prompt(self, prompt_template: str = _FUNCTION_PROMPT_TEMPLATE) -> str:
         """Describe the functions for an LLM prompt (stubs importable from functions_module)."""
@@ -306,7 +352,9 @@ class DockerCommandLineCodeExecutor(RuntimeBackedExecutor, LoggingConfigurable, 
             "container_name": self.container_name if self._name_given else None,
             "timeout": self.timeout,
             "work_dir": str(self.work_dir) if self.work_dir and not self._temp_dir else None,
-            "bind_dir": str(self._trait_values.get("bind_dir")) if self._trait_values.get("bind_dir") else None,
+            "bind_dir": str(self._trait_values.get("bind_dir"))
+            if self._trait_values.get("bind_dir")
+            else None,
             "auto_remove": self.auto_remove,
             "stop_container": self.stop_container,
             "device_requests": [dict(d) for d in self._device_requests] or None,
@@ -364,7 +412,9 @@ class DockerCommandLineCodeExecutor(RuntimeBackedExecutor, LoggingConfigurable, 
             try:
                 removed = await asyncio.to_thread(engine.remove_orphans, client)
                 if removed:
-                    log.info("removed containers left behind by dead kernels: %s", ", ".join(removed))
+                    log.info(
+                        "removed containers left behind by dead kernels: %s", ", ".join(removed)
+                    )
             except Exception as exc:  # never block a start on housekeeping
                 log.debug("orphan check failed: %s", exc)
         async for event in self._pull_events(client):
@@ -379,7 +429,9 @@ class DockerCommandLineCodeExecutor(RuntimeBackedExecutor, LoggingConfigurable, 
         def progress(text: str) -> None:
             loop.call_soon_threadsafe(queue.put_nowait, text)
 
-        task = asyncio.ensure_future(asyncio.to_thread(engine.ensure_image, client, self.image, self.pull, progress))
+        task = asyncio.ensure_future(
+            asyncio.to_thread(engine.ensure_image, client, self.image, self.pull, progress)
+        )
         try:
             while not task.done() or not queue.empty():
                 getter = asyncio.ensure_future(queue.get())
@@ -439,9 +491,13 @@ class DockerCommandLineCodeExecutor(RuntimeBackedExecutor, LoggingConfigurable, 
         if self.read_only:
             options["tmpfs"] = {"/tmp": "rw,exec,nosuid,size=1g"}
         try:
-            return client.api.create_host_config(**{k: v for k, v in options.items() if v is not None})
+            return client.api.create_host_config(
+                **{k: v for k, v in options.items() if v is not None}
+            )
         except Exception as exc:  # the SDK validates some values itself
-            raise DockerConfigurationError(f"docker executor: invalid container options: {exc}") from exc
+            raise DockerConfigurationError(
+                f"docker executor: invalid container options: {exc}"
+            ) from exc
 
     def _create_and_start(self, client: Any, loop: asyncio.AbstractEventLoop) -> ContainerTransport:
         """Create, attach to and start the container (blocking; runs in a thread)."""
@@ -477,15 +533,23 @@ class DockerCommandLineCodeExecutor(RuntimeBackedExecutor, LoggingConfigurable, 
                     continue
                 raise self._create_error(exc) from exc
             except DockerException as exc:
-                raise ExecutorStartError(f"docker executor: could not create the container: {exc}") from exc
+                raise ExecutorStartError(
+                    f"docker executor: could not create the container: {exc}"
+                ) from exc
         container_id = str(created["Id"])
         try:
             transport = ContainerTransport.attach(
-                client, container_id, remove_on_kill=self.auto_remove, mem_limit=self.mem_limit, loop=loop
+                client,
+                container_id,
+                remove_on_kill=self.auto_remove,
+                mem_limit=self.mem_limit,
+                loop=loop,
             )
         except DockerException as exc:
             engine.remove_container(client, container_id)
-            raise ExecutorStartError(f"docker executor: could not attach to the container: {exc}") from exc
+            raise ExecutorStartError(
+                f"docker executor: could not attach to the container: {exc}"
+            ) from exc
         try:
             client.api.start(container_id)
         except DockerException as exc:
@@ -589,7 +653,9 @@ class DockerCommandLineCodeExecutor(RuntimeBackedExecutor, LoggingConfigurable, 
         work_dir = self._ensure_work_dir()
         paths = []
         for name in files:
-            paths.append(str(await asyncio.to_thread(download_file, client, container_id, work_dir, name)))
+            paths.append(
+                str(await asyncio.to_thread(download_file, client, container_id, work_dir, name))
+            )
         return paths
 
     async def get_file_list(self) -> list[str]:
