@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--include-lingering",
         action="store_true",
-        help="also remove orphans created with stop_container=False (meant to outlive their kernel)",
+        help="also remove orphans made with stop_container=False (meant to outlive their kernel)",
     )
 
 
