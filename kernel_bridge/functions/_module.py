@@ -127,8 +127,8 @@ def build_functions_module(
     Accepts plain callables, ``with_requirements``-decorated functions,
     ``FunctionWithRequirements(Str)`` (ours or autogen's) and source strings. The
     output is deterministic: ``from __future__ import annotations`` then the imports
-    deduplicated and sorted, functions in the given order, decorators removed. Raises :class:`FunctionsError` when ``module_name`` is
-    not a Python identifier.
+    deduplicated and sorted, functions in the given order, decorators removed.
+    Raises :class:`FunctionsError` when ``module_name`` is not a Python identifier.
     """
     if not isinstance(module_name, str) or not module_name.isidentifier():
         raise FunctionsError(

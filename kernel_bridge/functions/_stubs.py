@@ -60,28 +60,35 @@ def _docstring_lines(doc: str | None) -> list[str]:
     return out
 
 
-class _Placeholder:
+class _Verbatim:
+    """Renders as the given text in a signature (an unquoted annotation, ``...``)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
     def __repr__(self) -> str:
-        return "..."
+        return self.text
+
+
+def _annotation(annotation: Any, empty: Any) -> Any:
+    """Unquote string annotations (``'int'`` -> ``int``); drop unrepresentable ones."""
+    if annotation is empty:
+        return annotation
+    if isinstance(annotation, str):
+        return _Verbatim(annotation) if _parses(annotation, "eval") else empty
+    return annotation if _parses(inspect.formatannotation(annotation), "eval") else empty
 
 
 def _safe_signature(sig: inspect.Signature) -> str:
-    """Render ``sig``, dropping annotations and defaults that are not valid Python."""
-    text = str(sig)
-    if _parses(f"def f{text}: ..."):
-        return text
+    """Render ``sig`` as valid Python: string annotations unquoted, annotations and
+    defaults that are not valid Python dropped (a default becomes ``...``)."""
     params = []
     for p in sig.parameters.values():
-        if p.annotation is not p.empty and not _parses(
-            inspect.formatannotation(p.annotation), "eval"
-        ):
-            p = p.replace(annotation=p.empty)
+        p = p.replace(annotation=_annotation(p.annotation, p.empty))
         if p.default is not p.empty and not _parses(repr(p.default), "eval"):
-            p = p.replace(default=_Placeholder())
+            p = p.replace(default=_Verbatim("..."))
         params.append(p)
-    ret = sig.return_annotation
-    if ret is not sig.empty and not _parses(inspect.formatannotation(ret), "eval"):
-        ret = sig.empty
+    ret = _annotation(sig.return_annotation, sig.empty)
     text = str(sig.replace(parameters=params, return_annotation=ret))
     return text if _parses(f"def f{text}: ...") else "(*args, **kwargs)"
 
