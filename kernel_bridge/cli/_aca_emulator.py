@@ -7,6 +7,7 @@ client), then serves until interrupted (Ctrl-C).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 
@@ -91,8 +92,6 @@ def run(args: argparse.Namespace) -> int:
         file=sys.stderr,
         flush=True,
     )
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         emulator.serve_forever()
-    except KeyboardInterrupt:
-        pass
     return 0

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ._app import EmulatorState, create_app, stats
+from ._app import DroppedConnection, EmulatorState, create_app, stats
 from ._auth import TokenChecker
 from ._backends import Backend, make_backend
 from ._config import DEFAULT_POOL_PATH, EmulatorConfig
@@ -23,6 +23,20 @@ from ._sessions import SessionManager
 __all__ = ["Emulator"]
 
 _log = logging.getLogger(__name__)
+
+
+class _QuietDrops(logging.Filter):
+    """Hides uvicorn's traceback for connections the fault injection drops on purpose."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, DroppedConnection)
+
+
+def _install_quiet_drops() -> None:
+    logger = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, _QuietDrops) for f in logger.filters):
+        logger.addFilter(_QuietDrops())
 
 
 class Emulator:
@@ -66,6 +80,7 @@ class Emulator:
             success_status=self.config.success_status,
         )
         self.app = create_app(self.state)
+        _install_quiet_drops()
         self._socket = socket.socket(
             socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM
         )
