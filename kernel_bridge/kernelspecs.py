@@ -349,13 +349,12 @@ def kernel_argv(options: SpecOptions, python: str = "python") -> list[str]:
             argv.append(f"{docker}user={options.user}")
         if options.read_only:
             argv.append(f"{docker}read_only=True")
-        # One flag per volume, HOST={"bind": ..., "mode": ...}: traitlets adds each to the
-        # extra_volumes Dict trait (whose value_trait is a Dict, so the JSON becomes a dict).
-        argv += [
-            f"{docker}extra_volumes={v.host}="
-            + json.dumps({"bind": v.container, "mode": v.mode}, sort_keys=True)
-            for v in options.volumes
-        ]
+        if options.volumes:
+            # One JSON object for all volumes: traitlets parses it into the extra_volumes
+            # Dict trait with nested {bind, mode} dicts whatever the trait's value_trait
+            # (repeated HOST=VALUE flags would leave those values as strings).
+            volumes = {v.host: {"bind": v.container, "mode": v.mode} for v in options.volumes}
+            argv.append(f"{docker}extra_volumes={json.dumps(volumes, sort_keys=True)}")
         if options.init_command is not None:
             argv.append(f"{docker}init_command={options.init_command}")
     else:

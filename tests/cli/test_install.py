@@ -10,8 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from traitlets import Bool, Dict, Float, Int, List, Unicode
-from traitlets.config import Application, Configurable
 
 from kernel_bridge.kernelspecs import LOGO_FILES, RESOURCES_DIR
 
@@ -28,60 +26,27 @@ def tree(path: Path) -> list[str]:
     return sorted(str(p.relative_to(path)) for p in path.rglob("*")) if path.exists() else []
 
 
-# --- toy traitlets classes named like the real ones: prove the flags parse -------------
-
-
-class BridgeKernel(Configurable):
-    executor = Unicode("local", config=True)
-    functions = List(Unicode(), config=True)
-    functions_module = Unicode("functions", config=True)
-    cell_timeout = Float(0.0, config=True)
-
-
-class DockerCommandLineCodeExecutor(Configurable):
-    image = Unicode(config=True)
-    mem_limit = Unicode(config=True)
-    cpus = Float(config=True)
-    pids_limit = Int(config=True)
-    network_mode = Unicode(config=True)
-    user = Unicode(config=True)
-    read_only = Bool(False, config=True)
-    extra_volumes = Dict(key_trait=Unicode(), value_trait=Dict(value_trait=Unicode()), config=True)
-    init_command = Unicode(config=True)
-
-
-class ACADynamicSessionsCodeExecutor(Configurable):
-    pool_management_endpoint = Unicode(config=True)
-    timeout = Int(config=True)
-
-
-class LocalExecutor(Configurable):
-    python = Unicode(config=True)
-    cwd = Unicode(config=True)
-
-
-class _App(Application):
-    classes = [BridgeKernel, DockerCommandLineCodeExecutor, ACADynamicSessionsCodeExecutor]
+# --- parse the flags with the kernel's own application: traits must exist and be typed ---
 
 
 def parse_flags(argv: list[str]) -> dict[str, dict[str, Any]]:
-    """Parse a kernel.json argv's flags the way traitlets will in the kernel process."""
+    """Parse a kernel.json argv's flags exactly as ``python -m kernel_bridge`` will."""
+    from kernel_bridge.kernelapp import BridgeKernelApp
+
     assert argv[:5] == HEAD
-    app = _App()
+    app = BridgeKernelApp()
     with warnings.catch_warnings():
-        warnings.simplefilter("error")  # no deprecated command-line forms
+        warnings.simplefilter("error")
+        # the one JSON object form for a Dict trait is the only deprecated form we use
+        warnings.filterwarnings("ignore", message="--extra_volumes=", category=DeprecationWarning)
         app.parse_command_line(argv[5:])
+    classes = {cls.__name__: cls for cls in app.classes}
     out: dict[str, dict[str, Any]] = {}
-    for cls in (
-        BridgeKernel,
-        DockerCommandLineCodeExecutor,
-        ACADynamicSessionsCodeExecutor,
-        LocalExecutor,
-    ):
-        obj = cls(config=app.config)
-        out[cls.__name__] = {
-            k: getattr(obj, k) for k in obj.trait_names() if k not in ("config", "parent", "log")
-        }
+    for section, values in app.config.items():
+        assert section in classes, f"{section} is not a configurable class of the kernel"
+        unknown = set(values) - set(classes[section].class_trait_names(config=True))
+        assert not unknown, f"{section} has no configurable traits {unknown}"
+        out[section] = dict(values)
     return out
 
 
