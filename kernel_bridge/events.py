@@ -46,7 +46,7 @@ class Stream:
 
 @dataclass(frozen=True)
 class Display:
-    """A rich output (``display()``, a matplotlib figure, ...); ``update`` re-renders ``display_id``."""
+    """A rich output (``display()``, a figure); ``update`` re-renders ``display_id``."""
 
     data: MimeBundle
     metadata: dict[str, Any] = field(default_factory=dict)

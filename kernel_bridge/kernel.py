@@ -43,7 +43,7 @@ class BridgeKernel(Kernel):
 
     implementation = "kernel_bridge"
     implementation_version = __version__
-    language_info = {  # noqa: RUF012 - the base class declares it this way
+    language_info = {
         "name": "python",
         "version": "3",
         "mimetype": "text/x-python",
@@ -52,7 +52,7 @@ class BridgeKernel(Kernel):
         "nbconvert_exporter": "python",
         "file_extension": ".py",
     }
-    help_links = [  # noqa: RUF012
+    help_links = [
         {"text": "kernel_bridge", "url": "https://pypi.org/project/kernel_bridge/"},
     ]
 
@@ -159,7 +159,9 @@ class BridgeKernel(Kernel):
                 self._publish(last_error)
             finished = Finished(1)
         if last_error is None and not finished.ok:
-            last_error = Error("ExecutionFailed", f"the execution ended with exit code {finished.exit_code}")
+            last_error = Error(
+                "ExecutionFailed", f"the execution ended with exit code {finished.exit_code}"
+            )
         if last_error is not None:
             return {
                 "status": "error",
@@ -178,7 +180,9 @@ class BridgeKernel(Kernel):
     def _publish(self, event: Event) -> None:
         """Send one event to IOPub, parented to the current request."""
         if isinstance(event, Stream):
-            self.send_response(self.iopub_socket, "stream", {"name": event.name, "text": event.text})
+            self.send_response(
+                self.iopub_socket, "stream", {"name": event.name, "text": event.text}
+            )
         elif isinstance(event, Display):
             content: dict[str, Any] = {"data": event.data, "metadata": event.metadata}
             if event.display_id is not None:
@@ -189,7 +193,11 @@ class BridgeKernel(Kernel):
             self.send_response(
                 self.iopub_socket,
                 "execute_result",
-                {"execution_count": self.execution_count, "data": event.data, "metadata": event.metadata},
+                {
+                    "execution_count": self.execution_count,
+                    "data": event.data,
+                    "metadata": event.metadata,
+                },
             )
         elif isinstance(event, Error):
             self.send_response(
@@ -219,7 +227,9 @@ class BridgeKernel(Kernel):
         def on_sigint(signum: int, frame: object) -> None:
             if self._waiting_for_input:
                 raise KeyboardInterrupt("interrupted while waiting for input")
-            loop.call_soon_threadsafe(lambda: asyncio.ensure_future(self.bridge_session.interrupt()))
+            loop.call_soon_threadsafe(
+                lambda: asyncio.ensure_future(self.bridge_session.interrupt())
+            )
 
         previous = signal.signal(signal.SIGINT, on_sigint)
         try:

@@ -51,7 +51,7 @@ class RuntimeTransport(abc.ABC):
 
     @abc.abstractmethod
     async def send_interrupt_signal(self) -> None:
-        """Deliver SIGINT to the runtime by OS means (used when the protocol message is not enough)."""
+        """Deliver SIGINT to the runtime by OS means (when the protocol message is not heard)."""
 
     @abc.abstractmethod
     async def kill(self) -> None:
@@ -63,7 +63,7 @@ class RuntimeTransport(abc.ABC):
 
     @abc.abstractmethod
     async def close(self) -> None:
-        """Release what the transport holds (pipes, sockets); called once, after the runtime ended."""
+        """Release the transport's pipes or sockets; called once, after the runtime ended."""
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,9 @@ class RuntimeChannel:
         self._pump_task = asyncio.ensure_future(self._pump())
 
     @classmethod
-    async def open(cls, transport: RuntimeTransport, *, startup_timeout: float = 60.0) -> RuntimeChannel:
+    async def open(
+        cls, transport: RuntimeTransport, *, startup_timeout: float = 60.0
+    ) -> RuntimeChannel:
         """Wait for the runtime's ``ready`` message and return the channel.
 
         Raises :class:`RuntimeDiedError` when the runtime ends or stays silent first.
@@ -113,7 +115,8 @@ class RuntimeChannel:
                     line = await transport.read_line()
                     if not line:
                         raise RuntimeDiedError(
-                            f"the runtime exited before it was ready ({await transport.describe_exit()})"
+                            "the runtime exited before it was ready "
+                            f"({await transport.describe_exit()})"
                         )
                     try:
                         msg = json.loads(line)
@@ -335,7 +338,12 @@ class RuntimeChannel:
     async def inspect(self, code: str, cursor_pos: int, detail_level: int = 0) -> Inspection:
         """Ask the runtime for help on the name at the cursor."""
         reply = await self._request(
-            {"type": "inspect", "code": code, "cursor_pos": cursor_pos, "detail_level": detail_level}
+            {
+                "type": "inspect",
+                "code": code,
+                "cursor_pos": cursor_pos,
+                "detail_level": detail_level,
+            }
         )
         if "error" in reply:
             return Inspection(False)

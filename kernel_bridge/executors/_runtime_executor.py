@@ -63,7 +63,7 @@ class RuntimeBackedExecutor(RemoteExecutor):
         :class:`ExecutorStartError` with a message that says what to do.
         """
 
-    async def _on_stopped(self) -> None:  # noqa: B027 - optional hook
+    async def _on_stopped(self) -> None:
         """Release what outlives a runtime (containers, temp dirs); called by :meth:`stop`."""
 
     def _functions_source(self) -> tuple[Sequence[object], str]:
@@ -109,19 +109,27 @@ class RuntimeBackedExecutor(RemoteExecutor):
             return
         transport = await self._spawn()
         try:
-            self._channel = await RuntimeChannel.open(transport, startup_timeout=self.startup_timeout)
+            self._channel = await RuntimeChannel.open(
+                transport, startup_timeout=self.startup_timeout
+            )
         except BridgeError as exc:
             with contextlib.suppress(Exception):
                 await transport.close()
             raise ExecutorStartError(f"{self.kind} executor: {exc}") from exc
-        log.debug("runtime ready: python %s, ipython=%s", self._channel.info.python, self._channel.info.ipython)
+        log.debug(
+            "runtime ready: python %s, ipython=%s",
+            self._channel.info.python,
+            self._channel.info.ipython,
+        )
         if module is None:
             yield Finished(0)
             return
         ok = True
         if module.function_names:
             async for event in self._channel.execute(
-                module.setup_code(install_packages=self.install_packages), silent=False, store_history=False
+                module.setup_code(install_packages=self.install_packages),
+                silent=False,
+                store_history=False,
             ):
                 if isinstance(event, Finished):
                     ok = event.ok

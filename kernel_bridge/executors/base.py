@@ -27,8 +27,8 @@ from ..events import Event
 
 __all__ = [
     "Completion",
-    "ExecutorMeta",
     "ExecutorCapabilities",
+    "ExecutorMeta",
     "InputHandler",
     "Inspection",
     "RemoteExecutor",

@@ -157,7 +157,10 @@ class LocalExecutor(RuntimeBackedExecutor, LoggingConfigurable, metaclass=Execut
         sys.executable, config=True, help="The Python interpreter (3.8+) that runs the cells."
     )
     cwd = Unicode(
-        None, allow_none=True, config=True, help="Working directory of the code (default: the kernel's)."
+        None,
+        allow_none=True,
+        config=True,
+        help="Working directory of the code (default: the kernel's).",
     )
     env = Dict(
         value_trait=Unicode(), config=True, help="Extra environment variables for the runtime."

@@ -1,0 +1,33 @@
+"""A bad configuration is an error in each cell, never a dead kernel."""
+
+from __future__ import annotations
+
+from _support.kernel_client import run_cell, start_kernel
+
+
+def test_unknown_executor_names_bad_value_and_valid_ones() -> None:
+    km, kc = start_kernel("kbtest-bad")
+    try:
+        info = kc.kernel_info(reply=True, timeout=10)
+        assert info["content"]["language_info"]["name"] == "python"
+        for _ in range(2):
+            run = run_cell(kc, "1 + 1")
+            assert run.status == "error"
+            evalue = run.reply["content"]["evalue"]
+            assert "'nope'" in evalue
+            for kind in ("local", "docker", "aca"):
+                assert kind in evalue
+            assert run.of_type("error")
+        assert km.is_alive()
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
+def test_kernel_info_is_immediate_and_honest(kernel: tuple) -> None:
+    _, kc = kernel
+    reply = kc.kernel_info(reply=True, timeout=5)["content"]
+    assert reply["language_info"]["name"] == "python"
+    assert reply["language_info"]["file_extension"] == ".py"
+    assert reply["supported_features"] == []
+    assert reply["implementation"] == "kernel_bridge"

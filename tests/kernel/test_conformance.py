@@ -1,0 +1,47 @@
+"""jupyter_kernel_test's protocol conformance suite against the installed bridge kernelspec."""
+
+from __future__ import annotations
+
+import unittest
+
+import jupyter_kernel_test
+
+
+class LocalBridgeKernelTests(jupyter_kernel_test.KernelTests):
+    """Every conformance sample set: none is skipped for want of a sample."""
+
+    kernel_name = "kbtest-local"
+    language_name = "python"
+    file_extension = ".py"
+
+    code_hello_world = "print('hello, world')"
+    code_stderr = "import sys; print('test', file=sys.stderr)"
+    completion_samples = [
+        {"text": "zi", "matches": {"zip"}},
+    ]
+    complete_code_samples = ["1", "print('hello, world')", "def f(x):\n    return x * 2\n\n\n"]
+    incomplete_code_samples = ["print('''hello", "def f(x):\n    x * 2"]
+    invalid_code_samples = ["import = 7q"]
+    code_generate_error = "raise ValueError('boom')"
+    code_execute_result = [
+        {"code": "1 + 2 + 3", "result": "6"},
+        {"code": "[n * n for n in range(1, 4)]", "result": "[1, 4, 9]"},
+    ]
+    code_display_data = [
+        {
+            "code": (
+                "class H:\n    def _repr_html_(self):\n        return '<b>bridge</b>'\ndisplay(H())"
+            ),
+            "mime": "text/html",
+        },
+        {"code": "display({'text/plain': 'raw'}, raw=True)", "mime": "text/plain"},
+    ]
+    code_inspect_sample = "zip"
+    code_clear_output = (
+        "try:\n    from IPython.display import clear_output\nexcept ImportError:\n    pass\n"
+        "clear_output()"
+    )
+
+
+if __name__ == "__main__":
+    unittest.main()

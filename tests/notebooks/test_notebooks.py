@@ -1,0 +1,123 @@
+"""The shipped notebooks are regression tests: papermill and nbval run them through real kernels."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+NOTEBOOKS = REPO / "notebooks"
+SPECS = ["kbtest-local"]
+"""Kernelspecs the notebooks run against (executor suites extend this list)."""
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(REPO)}
+
+
+@pytest.mark.parametrize("spec", SPECS)
+def test_papermill_parameters_take_effect(spec: str, tmp_path: Path) -> None:
+    out = tmp_path / "out.ipynb"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "papermill",
+            "-k",
+            spec,
+            "-p",
+            "name",
+            "bridge",
+            "-p",
+            "repeat",
+            "3",
+            str(NOTEBOOKS / "parameters.ipynb"),
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    nb = json.loads(out.read_text())
+    injected = [c for c in nb["cells"] if "injected-parameters" in c["metadata"].get("tags", [])]
+    assert injected and 'name = "bridge"' in "".join(injected[0]["source"])
+    text = "".join(
+        "".join(o.get("text", ""))
+        for c in nb["cells"]
+        if c["cell_type"] == "code"
+        for o in c.get("outputs", [])
+    )
+    assert text.count("hello, bridge") == 3
+    results = [
+        o["data"]["text/plain"]
+        for c in nb["cells"]
+        if c["cell_type"] == "code"
+        for o in c.get("outputs", [])
+        if o["output_type"] == "execute_result"
+    ]
+    assert results == [str(len("hello, bridge") * 3)]
+    assert nb["metadata"]["language_info"]["name"] == "python"
+
+
+@pytest.mark.parametrize("spec", SPECS)
+def test_papermill_runs_quickstart_with_its_expected_error(spec: str, tmp_path: Path) -> None:
+    out = tmp_path / "quick.ipynb"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "papermill",
+            "-k",
+            spec,
+            str(NOTEBOOKS / "quickstart.ipynb"),
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    nb = json.loads(out.read_text())
+    errors = [o for c in nb["cells"] for o in c.get("outputs", []) if o["output_type"] == "error"]
+    assert [e["ename"] for e in errors] == ["ZeroDivisionError"]
+
+
+@pytest.mark.parametrize("spec", SPECS)
+def test_nbval_passes_on_the_notebooks(spec: str, tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "--nbval",
+            "--nbval-kernel-name",
+            spec,
+            str(NOTEBOOKS),
+            "-o",
+            "addopts=",
+            "-o",
+            "testpaths=",
+            "--rootdir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=600,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-2000:]
+    assert " passed" in proc.stdout and "failed" not in proc.stdout
