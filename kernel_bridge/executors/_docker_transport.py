@@ -23,6 +23,7 @@ import signal
 import socket
 import struct
 import threading
+import time
 from typing import Any
 
 from ._channel import RuntimeTransport
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 
 _STDERR_TAIL = 4096
 _EXIT_INFO_WAIT_S = 1.5
+_REMOVE_WAIT_S = 1.5
 
 
 def describe_exit_code(code: int) -> str:
@@ -225,11 +227,19 @@ class ContainerTransport(RuntimeTransport):
         from docker.errors import DockerException
 
         def kill() -> None:
-            with contextlib.suppress(DockerException):
-                if self._remove_on_kill:
-                    self.client.api.remove_container(self.container_id, force=True)
-                else:
+            if not self._remove_on_kill:
+                with contextlib.suppress(DockerException):
                     self.client.api.kill(self.container_id)
+                return
+            deadline = time.monotonic() + _REMOVE_WAIT_S
+            with contextlib.suppress(DockerException):
+                self.client.api.remove_container(self.container_id, force=True)
+            while time.monotonic() < deadline:  # Docker's auto_remove may still be at work
+                try:
+                    self.client.api.inspect_container(self.container_id)
+                except DockerException:
+                    return
+                time.sleep(0.05)
 
         await asyncio.to_thread(kill)
 

@@ -16,6 +16,7 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
@@ -576,7 +577,14 @@ class DockerCommandLineCodeExecutor(
         if not ours:
             return False
         engine.remove_container(client, existing.id)
-        return True
+        deadline = time.monotonic() + 10.0
+        while time.monotonic() < deadline:  # auto_remove may still be removing it
+            try:
+                client.api.inspect_container(existing.id)
+            except DockerException:
+                return True
+            time.sleep(0.05)
+        return False
 
     def _create_error(self, exc: Any) -> BridgeError:
         text = str(getattr(exc, "explanation", None) or exc)

@@ -1,0 +1,105 @@
+"""Fixtures for the Docker executor tests: a running engine and the test images.
+
+``docker_ready`` (session) makes sure an engine answers and the two test images exist,
+running ``.ci/docker-setup.sh`` when they do not. Without Docker the tests fail when
+``CI`` is set and are skipped (with the reason) otherwise. After every test module no
+container created by this process may remain.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[3]
+SETUP = REPO / ".ci" / "docker-setup.sh"
+MINIMAL = "kernel-bridge-test/minimal:bookworm"
+RICH = "kernel-bridge-test/rich:bookworm"
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(f"Docker is required in CI: {reason}")
+    pytest.skip(f"Docker unavailable: {reason}")
+
+
+def _ready() -> str | None:
+    """Return None when the engine answers and both images exist, else why not."""
+    try:
+        import docker
+
+        client = docker.from_env(timeout=20)
+        try:
+            client.ping()
+            for image in (MINIMAL, RICH):
+                client.images.get(image)
+        finally:
+            client.close()
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+@pytest.fixture(scope="session")
+def docker_ready() -> None:
+    """Make sure a Docker engine runs and the test images exist (builds them if needed)."""
+    if _ready() is None:
+        return
+    if not SETUP.exists():
+        _unavailable(f"{SETUP} is missing")
+    proc = subprocess.run(
+        ["bash", str(SETUP)], capture_output=True, text=True, timeout=1200, check=False
+    )
+    problem = _ready()
+    if problem is not None:
+        _unavailable(
+            f"{problem}; .ci/docker-setup.sh exited {proc.returncode}: {proc.stderr[-2000:]}"
+        )
+
+
+@pytest.fixture(scope="session")
+def docker_client(docker_ready: None) -> Iterator[Any]:
+    """A docker SDK client for assertions on the engine's state."""
+    import docker
+
+    client = docker.from_env()
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _no_container_left_behind(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After each test module, no container labelled with this process's pid may remain."""
+    yield
+    if _ready() is not None:
+        return
+    import docker
+
+    client = docker.from_env()
+    try:
+        left = client.containers.list(
+            all=True, filters={"label": f"kernel_bridge.pid={os.getpid()}"}
+        )
+        names = [c.name for c in left]
+        for container in left:  # clean up so one failure does not cascade
+            container.remove(force=True)
+    finally:
+        client.close()
+    assert not names, f"containers left behind by {request.module.__name__}: {names}"
+
+
+@pytest.fixture(scope="session")
+def minimal_image(docker_ready: None) -> str:
+    """The python3-only test image (debootstrap minbase)."""
+    return MINIMAL
+
+
+@pytest.fixture(scope="session")
+def rich_image(docker_ready: None) -> str:
+    """The test image with IPython, matplotlib and numpy."""
+    return RICH
