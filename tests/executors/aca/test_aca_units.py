@@ -50,12 +50,16 @@ def test_parse_success_maps_streams_and_values() -> None:
         {"status": "Success", "result": {"type": "image", "format": "png", "base64_data": "QUJD"}}
     ).events
     assert isinstance(image[0], Display) and image[0].data["image/png"] == "QUJD"
-    newer = parse_properties({"status": "Succeeded", "result": {"stdout": "x", "executionResult": 3}})
+    newer = parse_properties(
+        {"status": "Succeeded", "result": {"stdout": "x", "executionResult": 3}}
+    )
     assert newer.events == [Stream("stdout", "x"), Result({"text/plain": "3"}, value_json=3)]
 
 
 def test_parse_failure_names_the_exception() -> None:
-    stderr = "Traceback (most recent call last):\n  File \"<x>\", line 1\n\x1b[31mKeyError\x1b[0m: 'k'\n"
+    stderr = (
+        "Traceback (most recent call last):\n  File \"<x>\", line 1\n\x1b[31mKeyError\x1b[0m: 'k'\n"
+    )
     parsed = parse_properties({"status": "Failure", "stdout": "before\n", "stderr": stderr})
     assert parsed.exit_code == 1
     assert parsed.events[0] == Stream("stdout", "before\n")
