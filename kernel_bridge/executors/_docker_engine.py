@@ -320,9 +320,9 @@ def validate_volumes(volumes: Mapping[str, Any] | None) -> dict[str, dict[str, s
                 f"{where}: expected {{'bind': CONTAINER_PATH, 'mode': 'rw'|'ro'}}; {example}"
             )
         bind = str(spec["bind"])
-        if not bind.startswith("/"):
+        if not bind.startswith("/") or ":" in bind:
             raise ConfigurationError(
-                f"{where}: the container path {bind!r} must be absolute; {example}"
+                f"{where}: the container path {bind!r} must be absolute (without ':'); {example}"
             )
         if bind.rstrip("/") == "/workspace":
             raise ConfigurationError(

@@ -91,7 +91,8 @@ def test_timeout_result_has_the_seed_shape_and_state_stays(minimal_image: str) -
 def test_timeout_of_code_that_ignores_interrupts_replaces_the_runtime(minimal_image: str) -> None:
     stubborn = (
         "import time\nprint('start', flush=True)\n"
-        "while True:\n    try:\n        time.sleep(30)\n    except KeyboardInterrupt:\n        pass\n"
+        "while True:\n    try:\n        time.sleep(30)\n"
+        "    except KeyboardInterrupt:\n        pass\n"
     )
 
     async def main() -> None:

@@ -119,7 +119,9 @@ def test_init_command_runs_once_at_start_and_its_exports_reach_the_code(
 @pytest.mark.parametrize("delete", [True, False])
 def test_delete_tmp_files(minimal_image: str, tmp_path: Path, delete: bool) -> None:
     async def main() -> None:
-        ex = DockerCommandLineCodeExecutor(minimal_image, work_dir=tmp_path, delete_tmp_files=delete)
+        ex = DockerCommandLineCodeExecutor(
+            minimal_image, work_dir=tmp_path, delete_tmp_files=delete
+        )
         async with ex:
             result = await ex.execute_code_blocks(
                 [CodeBlock("print('a')", "python"), CodeBlock("echo b", "sh")], None
