@@ -121,12 +121,16 @@ class DockerBackend:
         self.image = image
 
     def create(self, data_dir: Path, home_dir: Path) -> RemoteExecutor:
-        """A DockerCommandLineCodeExecutor with ``data_dir`` bind-mounted at /mnt/data."""
+        """A DockerCommandLineCodeExecutor with ``data_dir`` bind-mounted at /mnt/data.
+
+        Its own work_dir (``home_dir``, at /workspace) is the code's starting directory,
+        so files written to relative paths do not show up in /mnt/data, as on the service.
+        """
         from ..executors.docker import DockerCommandLineCodeExecutor
 
         executor: RemoteExecutor = DockerCommandLineCodeExecutor(
             image=self.image,
-            work_dir=str(data_dir),
+            work_dir=str(home_dir),
             extra_volumes={str(data_dir): {"bind": "/mnt/data", "mode": "rw"}},
         )
         return executor
