@@ -107,9 +107,7 @@ class BridgeKernel(Kernel):
         cls = executor_class(self.executor)
         values = dict(self.config.get(cls.__name__, {}))
         if self.functions:
-            from .functions import load_function_specs
-
-            values["functions"] = load_function_specs(list(self.functions))
+            values["functions"] = self._load_functions()
             values["functions_module"] = self.functions_module
         try:
             return cls(**values)
@@ -118,6 +116,30 @@ class BridgeKernel(Kernel):
                 f"the {self.executor} executor rejected its configuration: {exc}. "
                 f"Check the --{cls.__name__}.* options in the kernelspec."
             ) from exc
+
+    def _load_functions(self) -> list[object]:
+        """Load the configured function specs; broken ones are reported, the rest kept."""
+        from .errors import FunctionsError
+        from .functions import load_function_specs
+
+        loaded: list[object] = []
+        problems: list[str] = []
+        for spec in self.functions:
+            try:
+                loaded.extend(load_function_specs([spec]))
+            except FunctionsError as exc:
+                problems.append(str(exc))
+        if problems:
+            text = (
+                "some user-defined functions could not be loaded: "
+                + "; ".join(problems)
+                + ". The other functions are available; fix the file (or the "
+                "--BridgeKernel.functions option) and restart the kernel."
+            )
+            self.bridge_session.report_at_next_cell(
+                Error("FunctionsError", text, [f"FunctionsError: {text}"])
+            )
+        return loaded
 
     # -- execute ------------------------------------------------------------------------
 

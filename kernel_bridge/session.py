@@ -27,7 +27,15 @@ class Session:
     def __init__(self, factory: ExecutorFactory, *, cell_timeout: float | None = None) -> None:
         self._factory = factory
         self._executor: RemoteExecutor | None = None
+        self._notices: list[Error] = []
         self.cell_timeout = cell_timeout
+
+    def report_at_next_cell(self, error: Error) -> None:
+        """Show ``error`` in the next cell instead of running it (e.g. a broken function).
+
+        Called by the executor factory when part of the configuration could not be used.
+        """
+        self._notices.append(error)
 
     @property
     def executor(self) -> RemoteExecutor | None:
@@ -50,6 +58,12 @@ class Session:
         """Run a cell and yield its events, ending with ``Finished``; called per execute_request."""
         try:
             executor = self._get_executor()
+            if self._notices:
+                notices, self._notices = self._notices, []
+                for notice in notices:
+                    yield notice
+                yield Finished(1)
+                return
             async for event in executor.execute(
                 code,
                 timeout=self.cell_timeout or None,

@@ -55,6 +55,13 @@ def _make_jupyter_path() -> Path:
     write_kernelspec(root, "kbtest-local", LOCAL_FLAGS)
     write_kernelspec(root, "kbtest-local-msg", LOCAL_FLAGS, interrupt_mode="message")
     write_kernelspec(root, "kbtest-bad", ["--BridgeKernel.executor=nope"])
+    broken = root / "broken_functions.py"
+    broken.write_text("def half(x):\n    return x / 2\n\ndef oops(:\n    pass\n")
+    write_kernelspec(
+        root,
+        "kbtest-broken-functions",
+        [*LOCAL_FLAGS, f"--BridgeKernel.functions={broken}"],
+    )
     return root
 
 

@@ -31,3 +31,18 @@ def test_kernel_info_is_immediate_and_honest(kernel: tuple) -> None:
     assert reply["language_info"]["file_extension"] == ".py"
     assert reply["supported_features"] == []
     assert reply["implementation"] == "kernel_bridge"
+
+
+def test_broken_function_source_is_named_and_kernel_stays_usable() -> None:
+    km, kc = start_kernel("kbtest-broken-functions")
+    try:
+        first = run_cell(kc, "1 + 1")
+        assert first.status == "error"
+        assert first.reply["content"]["ename"] == "FunctionsError"
+        assert "broken_functions.py" in first.reply["content"]["evalue"]
+        second = run_cell(kc, "print(circle_area(1.0))")
+        assert second.status == "ok", second.reply["content"]
+        assert second.stream_text() == "3.141593\n"
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
