@@ -235,6 +235,8 @@ class _Routes:
         return folded
 
     def _timeout(self, body: dict[str, Any]) -> float | Response:
+        # Over the cap the code is interrupted and the answer is status Failure with a
+        # TimeoutError traceback [INF: the gateway's real answer to a timeout is unknown].
         requested = body.get("timeoutInSeconds")
         if requested is None:
             return self.state.execution_cap

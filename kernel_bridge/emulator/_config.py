@@ -34,4 +34,4 @@ class EmulatorConfig:
     root: Path | None = None
     """Where session directories live (default: a temporary directory)."""
     success_status: int = 200
-    """HTTP status of a successful 2024-02-02-preview execution (the service's is [UNK])."""
+    """HTTP status of a successful 2024-02-02-preview execution ([INF]: undocumented)."""

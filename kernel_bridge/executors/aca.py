@@ -65,6 +65,8 @@ from .base import (
 
 __all__ = ["ACADynamicSessionsCodeExecutor"]
 
+# The service's starting directory is not /mnt/data (the public clients chdir there
+# themselves) [INF: undocumented]; the marker is explained in _aca_guard.
 _SETUP_CODE = """\
 import os as _kb_os
 try:
@@ -282,6 +284,15 @@ class ACADynamicSessionsCodeExecutor(RemoteExecutor, LoggingConfigurable, metacl
             write_code_files=False,
             delete_tmp_files=False,
         )
+
+    async def __aenter__(self) -> ACADynamicSessionsCodeExecutor:
+        """``async with executor:`` starts it (seed API)."""
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        """Leaving the ``async with`` block stops it."""
+        await self.stop()
 
     # -- contract: lifecycle ---------------------------------------------------------------
 

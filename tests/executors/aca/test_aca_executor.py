@@ -474,3 +474,14 @@ def test_no_token_or_session_identifier_in_logs_or_outputs(
     for identifier in identifiers:
         assert identifier not in text
         assert identifier[:8] not in text
+
+
+def test_async_context_manager_starts_and_stops(emulator: Emulator) -> None:
+    async def main() -> None:
+        async with make(emulator, functions=[ADD]) as ex:
+            assert emulator.stats()["executions"] == 1  # the session setup ran at start
+            result = await ex.execute_code_blocks([CodeBlock("print(add(2, 2))", "python")])
+            assert (result.exit_code, result.output) == (0, "4\n")
+        assert emulator.stats()["live_sessions"] == 0
+
+    asyncio.run(main())
