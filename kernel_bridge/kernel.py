@@ -94,7 +94,7 @@ class BridgeKernel(Kernel):
         )
 
     @property
-    def kernel_info(self) -> dict[str, Any]:  # type: ignore[override]
+    def kernel_info(self) -> dict[str, Any]:
         """The kernel_info reply, without features we do not offer (subshells, debugger)."""
         info: dict[str, Any] = dict(super().kernel_info)
         info["supported_features"] = []
@@ -143,7 +143,7 @@ class BridgeKernel(Kernel):
 
     # -- execute ------------------------------------------------------------------------
 
-    async def do_execute(  # type: ignore[override]
+    async def do_execute(
         self,
         code: str,
         silent: bool,
@@ -276,7 +276,7 @@ class BridgeKernel(Kernel):
 
     # -- other requests -------------------------------------------------------------------
 
-    async def do_complete(self, code: str, cursor_pos: int | None) -> dict[str, Any]:  # type: ignore[override]
+    async def do_complete(self, code: str, cursor_pos: int | None) -> dict[str, Any]:
         """Complete from the executor's live namespace."""
         pos = len(code) if cursor_pos is None else cursor_pos
         completion = await self.bridge_session.complete(code, pos)
@@ -288,7 +288,7 @@ class BridgeKernel(Kernel):
             "metadata": completion.metadata,
         }
 
-    async def do_inspect(  # type: ignore[override]
+    async def do_inspect(
         self, code: str, cursor_pos: int | None, detail_level: int = 0, omit_sections: Any = ()
     ) -> dict[str, Any]:
         """Describe the name at the cursor from the executor's live namespace."""
@@ -301,7 +301,7 @@ class BridgeKernel(Kernel):
             "metadata": inspection.metadata,
         }
 
-    async def do_is_complete(self, code: str) -> dict[str, Any]:  # type: ignore[override]
+    async def do_is_complete(self, code: str) -> dict[str, Any]:
         """Say whether ``code`` is a complete Python statement (decided here, on the host)."""
         try:
             from IPython.core.inputtransformer2 import TransformerManager
@@ -314,7 +314,7 @@ class BridgeKernel(Kernel):
             reply["indent"] = " " * (indent or 0)
         return reply
 
-    async def do_shutdown(self, restart: bool) -> dict[str, Any]:  # type: ignore[override]
+    async def do_shutdown(self, restart: bool) -> dict[str, Any]:
         """Stop the executor (container, remote session, subprocess) before the kernel exits."""
         await self.bridge_session.shutdown()
         return {"status": "ok", "restart": restart}

@@ -36,7 +36,7 @@ class BridgeKernelApp(IPKernelApp):
     """IPKernelApp whose kernel is :class:`BridgeKernel`; created by :func:`main`."""
 
     name = "kernel-bridge"
-    kernel_class = Type(BridgeKernel, klass="ipykernel.kernelbase.Kernel").tag(config=True)
+    kernel_class = Type(BridgeKernel, klass="ipykernel.kernelbase.Kernel").tag(config=True)  # type: ignore[assignment]
     # The kernel process runs no user code; nothing it writes belongs in a cell.
     capture_fd_output = Bool(False).tag(config=True)
 
@@ -48,7 +48,7 @@ class BridgeKernelApp(IPKernelApp):
     def init_kernel(self) -> None:
         """Route kernel_bridge's own loggers to the application's log before the kernel starts."""
         ours = logging.getLogger("kernel_bridge")
-        ours.setLevel(self.log_level)
+        ours.setLevel(self.log.getEffectiveLevel())
         for handler in self.log.handlers:
             ours.addHandler(handler)
         ours.propagate = False

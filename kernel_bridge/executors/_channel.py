@@ -380,8 +380,8 @@ def _to_event(msg: dict[str, Any]) -> Event | None:
     """Translate one runtime message into an event (None for unknown types)."""
     kind = msg.get("type")
     if kind == "stream":
-        name = "stderr" if msg.get("name") == "stderr" else "stdout"
-        return Stream(name, str(msg.get("text", "")))
+        text = str(msg.get("text", ""))
+        return Stream("stderr", text) if msg.get("name") == "stderr" else Stream("stdout", text)
     if kind == "display":
         return Display(
             data=dict(msg.get("data") or {}),
