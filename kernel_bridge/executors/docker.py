@@ -18,6 +18,7 @@ import shutil
 import tempfile
 import time
 import uuid
+import weakref
 from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -396,6 +397,8 @@ class DockerCommandLineCodeExecutor(
     def _ensure_work_dir(self) -> Path:
         if self.work_dir is None:
             self._temp_dir = tempfile.mkdtemp(prefix="kernel_bridge_docker_")
+            if self.stop_container:  # removed at exit too when stop() is never called
+                weakref.finalize(self, shutil.rmtree, self._temp_dir, True)
             if self.user:  # a non-root user in the container must be able to write there
                 os.chmod(self._temp_dir, 0o777)
             self.work_dir = Path(self._temp_dir)

@@ -258,3 +258,32 @@ def test_unknown_language_gives_exit_1(minimal_image: str) -> None:
             assert result.exit_code == 1 and "unknown language javascript" in result.output
 
     asyncio.run(main())
+
+
+def test_complete_inspect_and_the_os_interrupt_fallback(minimal_image: str) -> None:
+    async def main() -> None:
+        async with DockerCommandLineCodeExecutor(minimal_image) as ex:
+            await collect(ex, "import os\nmy_variable = 1")
+            completion = await ex.complete("my_var", 6)
+            assert "my_variable" in completion.matches
+            assert (await ex.inspect("os", 2)).found
+            events: list[Event] = []
+            started = asyncio.Event()
+
+            async def run() -> None:
+                async for event in ex.execute(
+                    "import time\nprint('go', flush=True)\ntime.sleep(60)"
+                ):
+                    events.append(event)
+                    if isinstance(event, Stream) and "go" in event.text:
+                        started.set()
+
+            task = asyncio.ensure_future(run())
+            await asyncio.wait_for(started.wait(), 10)
+            assert ex._transport is not None
+            await ex._transport.send_interrupt_signal()  # docker kill --signal SIGINT
+            await asyncio.wait_for(task, 5)
+            assert any(isinstance(e, Error) and e.ename == "KeyboardInterrupt" for e in events)
+            assert text_of(await collect(ex, "print(my_variable)")) == "1\n"
+
+    asyncio.run(main())
