@@ -44,7 +44,9 @@ TOKEN_ENV_VAR = "KERNEL_BRIDGE_ACA_TOKEN"
 _MAX_MARGIN = 300.0
 """Refresh at most this many seconds before expiry (5 minutes, like the LangChain client)."""
 _MARGIN_FRACTION = 0.2
-"""... and at most this fraction of the token's lifetime (so short-lived tokens are used too)."""
+"""... normally this fraction of the token's lifetime (so short-lived tokens are used too) ..."""
+_MIN_MARGIN = 2.0
+"""... but at least this many seconds (half the lifetime for very short tokens)."""
 
 _log = logging.getLogger(__name__)
 
@@ -117,10 +119,14 @@ def default_credential() -> TokenProvider:
 def refresh_margin(lifetime: float) -> float:
     """Seconds before expiry at which a token with ``lifetime`` seconds is refreshed.
 
-    ``min(300 s, 20 % of the lifetime)``: an hour-long Entra token is refreshed 5 min
-    before it expires, a 5-second test token 1 s before.
+    20 % of the lifetime, at most 5 minutes, but at least 2 s (half the lifetime for
+    tokens shorter than 4 s) so that a request in flight never carries an expired
+    token: an hour-long Entra token is refreshed 5 min before it expires, a 3-second
+    test token 1.5 s before.
     """
-    return max(0.0, min(_MAX_MARGIN, lifetime * _MARGIN_FRACTION))
+    if lifetime <= 0:
+        return 0.0
+    return min(_MAX_MARGIN, max(lifetime * _MARGIN_FRACTION, min(lifetime / 2, _MIN_MARGIN)))
 
 
 class TokenCache:

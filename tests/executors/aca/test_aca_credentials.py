@@ -33,6 +33,7 @@ def test_token_is_cached_not_fetched_per_request() -> None:
     assert credential.calls == 1
 
 
+@pytest.mark.slow
 def test_short_lived_token_is_refreshed_before_it_expires() -> None:
     credential = ShortLivedCredential(lifetime=3)
 

@@ -31,7 +31,9 @@ def test_redact_never_shows_a_whole_identifier() -> None:
 
 def test_refresh_margin() -> None:
     assert refresh_margin(3600) == 300
-    assert refresh_margin(5) == 1.0
+    assert refresh_margin(60) == 12
+    assert refresh_margin(5) == 2
+    assert refresh_margin(3) == 1.5
     assert refresh_margin(-1) == 0
 
 
