@@ -403,6 +403,12 @@ class ACAClient:
                     ),
                     status=0,
                 ) from exc
+            except httpx.HTTPError as exc:  # e.g. a malformed answer
+                raise RemoteServiceError(
+                    f"The ACA service's answer to the {operation} could not be read "
+                    f"({type(exc).__name__}); check pool_management_endpoint.",
+                    status=0,
+                ) from exc
             status = response.status_code
             _log.debug("ACA %s -> HTTP %d", operation, status)
             if status == 401 and not refreshed:
