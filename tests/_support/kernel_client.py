@@ -85,10 +85,6 @@ def run_cell(
     return run
 
 
-KERNEL_SPECS = ["kbtest-local"]
-"""The specs every kernel-level behaviour test runs against (executor suites add theirs)."""
-
-
 def start_kernel(name: str, **kwargs: object) -> tuple[KernelManager, BlockingKernelClient]:
     """Start a kernel from a spec and return its manager and a ready client."""
     km = KernelManager(kernel_name=name)

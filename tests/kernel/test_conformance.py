@@ -5,12 +5,19 @@ from __future__ import annotations
 import unittest
 
 import jupyter_kernel_test
+from _support.specs import ACA_DOCKER, ACA_LOCAL, ALL_SPECS, DOCKER, LOCAL
 
 
-class LocalBridgeKernelTests(jupyter_kernel_test.KernelTests):
+class _BridgeKernelTests(jupyter_kernel_test.KernelTests):
     """Every conformance sample set: none is skipped for want of a sample."""
 
-    kernel_name = "kbtest-local"
+    __test__ = False
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        ALL_SPECS[cls.kernel_name].ready()
+        super().setUpClass()
+
     language_name = "python"
     file_extension = ".py"
 
@@ -41,6 +48,26 @@ class LocalBridgeKernelTests(jupyter_kernel_test.KernelTests):
         "try:\n    from IPython.display import clear_output\nexcept ImportError:\n    pass\n"
         "clear_output()"
     )
+
+
+class LocalBridgeKernelTests(_BridgeKernelTests):
+    __test__ = True
+    kernel_name = LOCAL.name
+
+
+class DockerBridgeKernelTests(_BridgeKernelTests):
+    __test__ = True
+    kernel_name = DOCKER.name
+
+
+class ACABridgeKernelTests(_BridgeKernelTests):
+    __test__ = True
+    kernel_name = ACA_LOCAL.name
+
+
+class ACADockerBridgeKernelTests(_BridgeKernelTests):
+    __test__ = True
+    kernel_name = ACA_DOCKER.name
 
 
 if __name__ == "__main__":

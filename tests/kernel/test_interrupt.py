@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 
 import pytest
-from _support.kernel_client import KERNEL_SPECS, run_cell, start_kernel
+from _support.kernel_client import run_cell, start_kernel
+from _support.specs import DOCKER, LOCAL, LOCAL_MSG, BridgeSpec
 
 
 def _wait_busy(kc: object, msg_id: str, timeout: float = 30.0) -> None:
@@ -17,10 +18,12 @@ def _wait_busy(kc: object, msg_id: str, timeout: float = 30.0) -> None:
     raise TimeoutError("the cell never started")
 
 
-@pytest.mark.parametrize("spec", [*KERNEL_SPECS, "kbtest-local-msg"])
+@pytest.mark.parametrize("spec", [LOCAL, LOCAL_MSG, DOCKER], ids=lambda s: s.name)
 @pytest.mark.parametrize("loop", ["while True: pass", "import time\ntime.sleep(100)"])
-def test_interrupt_stops_cell_within_one_second_and_keeps_state(spec: str, loop: str) -> None:
-    km, kc = start_kernel(spec)
+def test_interrupt_stops_cell_within_one_second_and_keeps_state(
+    spec: BridgeSpec, loop: str
+) -> None:
+    km, kc = start_kernel(spec.ready())
     try:
         assert run_cell(kc, "x = 41").status == "ok"
         msg_id = kc.execute(f"print('running', flush=True)\n{loop}", stop_on_error=False)

@@ -9,19 +9,21 @@ import sys
 from pathlib import Path
 
 import pytest
+from _support.specs import NOTEBOOK_SPECS, BridgeSpec
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = REPO / "notebooks"
-SPECS = ["kbtest-local"]
-"""Kernelspecs the notebooks run against (executor suites extend this list)."""
+
+SPECS = NOTEBOOK_SPECS
 
 
 def _env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(REPO)}
 
 
-@pytest.mark.parametrize("spec", SPECS)
-def test_papermill_parameters_take_effect(spec: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
+def test_papermill_parameters_take_effect(spec: BridgeSpec, tmp_path: Path) -> None:
+    name = spec.ready()
     out = tmp_path / "out.ipynb"
     proc = subprocess.run(
         [
@@ -29,7 +31,7 @@ def test_papermill_parameters_take_effect(spec: str, tmp_path: Path) -> None:
             "-m",
             "papermill",
             "-k",
-            spec,
+            name,
             "-p",
             "name",
             "bridge",
@@ -67,8 +69,9 @@ def test_papermill_parameters_take_effect(spec: str, tmp_path: Path) -> None:
     assert nb["metadata"]["language_info"]["name"] == "python"
 
 
-@pytest.mark.parametrize("spec", SPECS)
-def test_quickstart_executes_with_its_expected_error(spec: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
+def test_quickstart_executes_with_its_expected_error(spec: BridgeSpec, tmp_path: Path) -> None:
+    name = spec.ready()
     """nbclient (``jupyter execute``, the README's command) honours the raises-exception tag."""
     out = tmp_path / "quick.ipynb"
     proc = subprocess.run(
@@ -77,7 +80,7 @@ def test_quickstart_executes_with_its_expected_error(spec: str, tmp_path: Path) 
             "-m",
             "jupyter",
             "execute",
-            f"--kernel_name={spec}",
+            f"--kernel_name={name}",
             f"--output={out.with_suffix('')}",
             str(NOTEBOOKS / "quickstart.ipynb"),
         ],
@@ -99,8 +102,9 @@ def test_quickstart_executes_with_its_expected_error(spec: str, tmp_path: Path) 
     assert "42" in texts and "12.566371" in texts and "BRIDGED!" in texts
 
 
-@pytest.mark.parametrize("spec", SPECS)
-def test_nbval_passes_on_the_notebooks(spec: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
+def test_nbval_passes_on_the_notebooks(spec: BridgeSpec, tmp_path: Path) -> None:
+    name = spec.ready()
     proc = subprocess.run(
         [
             sys.executable,
@@ -111,7 +115,7 @@ def test_nbval_passes_on_the_notebooks(spec: str, tmp_path: Path) -> None:
             "-q",
             "--nbval",
             "--nbval-kernel-name",
-            spec,
+            name,
             str(NOTEBOOKS),
             "-o",
             "addopts=",

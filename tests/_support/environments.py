@@ -1,0 +1,100 @@
+"""What the executor-specific test kernels need: a Docker engine with the test images,
+and ACA emulators (local and docker backends) serving in this test process.
+
+Readiness is checked (and set up) once per session. Without Docker, tests that need it
+fail when ``CI`` is set and are skipped, with the reason, otherwise.
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+DOCKER_SETUP = REPO / ".ci" / "docker-setup.sh"
+MINIMAL_IMAGE = "kernel-bridge-test/minimal:bookworm"
+RICH_IMAGE = "kernel-bridge-test/rich:bookworm"
+ACA_TOKEN = "kernel-bridge-test-token-5f0c"
+
+
+def _docker_problem() -> str | None:
+    """Return None when an engine answers and both test images exist, else why not."""
+    try:
+        import docker
+
+        client = docker.from_env(timeout=20)
+        try:
+            client.ping()
+            for image in (MINIMAL_IMAGE, RICH_IMAGE):
+                client.images.get(image)
+        finally:
+            client.close()
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+@functools.cache
+def _docker_setup_result() -> str | None:
+    if _docker_problem() is None:
+        return None
+    proc = subprocess.run(
+        ["bash", str(DOCKER_SETUP)], capture_output=True, text=True, timeout=1500, check=False
+    )
+    problem = _docker_problem()
+    if problem is None:
+        return None
+    return f"{problem}; .ci/docker-setup.sh exited {proc.returncode}: {proc.stderr[-2000:]}"
+
+
+def require_docker() -> None:
+    """Make sure Docker and the test images are there; fail in CI, skip elsewhere."""
+    problem = _docker_setup_result()
+    if problem is None:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"Docker is required in CI: {problem}")
+    pytest.skip(f"Docker unavailable: {problem}")
+
+
+class _LazyEmulator:
+    """An emulator whose port is reserved at import time and which serves on first use."""
+
+    def __init__(self, backend: str) -> None:
+        from kernel_bridge.emulator import Emulator, EmulatorConfig
+
+        config = EmulatorConfig(token=ACA_TOKEN, backend=backend, image=MINIMAL_IMAGE)
+        self.emulator: Any = Emulator(config)
+        self.started = False
+
+    @property
+    def endpoint(self) -> str:
+        return str(self.emulator.endpoint)
+
+    def ensure_serving(self) -> Any:
+        if not self.started:
+            self.emulator.start()
+            self.started = True
+            atexit.register(self.emulator.stop)
+        return self.emulator
+
+
+EMULATORS = {"local": _LazyEmulator("local"), "docker": _LazyEmulator("docker")}
+
+
+def require(needs: tuple[str, ...]) -> None:
+    """Bring up what a kernelspec needs: ``docker``, ``aca-local``, ``aca-docker``."""
+    for need in needs:
+        if need == "docker":
+            require_docker()
+        elif need.startswith("aca-"):
+            backend = need.removeprefix("aca-")
+            if backend == "docker":
+                require_docker()
+            EMULATORS[backend].ensure_serving()

@@ -1,0 +1,120 @@
+"""The test kernelspecs: one per executor configuration, all injecting the demo functions.
+
+Each spec says what it needs (see environments.py); the spec files are written at
+import time into a private JUPYTER_PATH, so unittest-style suites (jupyter_kernel_test)
+find them in setUpClass.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .environments import ACA_TOKEN, EMULATORS, MINIMAL_IMAGE, RICH_IMAGE, require
+
+REPO = Path(__file__).resolve().parents[2]
+DEMO_FUNCTIONS = REPO / "notebooks" / "demo_functions.py"
+FUNCTIONS_FLAG = f"--BridgeKernel.functions={DEMO_FUNCTIONS}"
+
+
+@dataclass(frozen=True)
+class BridgeSpec:
+    """A kernelspec used by the kernel-level tests."""
+
+    name: str
+    flags: tuple[str, ...]
+    needs: tuple[str, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
+    interrupt_mode: str = "signal"
+
+    def ready(self) -> str:
+        """Bring up what the spec needs (or fail/skip) and return its name."""
+        require(self.needs)
+        return self.name
+
+
+def _docker(image: str) -> tuple[str, ...]:
+    return (
+        "--BridgeKernel.executor=docker",
+        f"--DockerCommandLineCodeExecutor.image={image}",
+        FUNCTIONS_FLAG,
+    )
+
+
+def _aca(backend: str) -> tuple[str, ...]:
+    return (
+        "--BridgeKernel.executor=aca",
+        f"--ACADynamicSessionsCodeExecutor.pool_management_endpoint={EMULATORS[backend].endpoint}",
+        FUNCTIONS_FLAG,
+    )
+
+
+LOCAL = BridgeSpec("kbtest-local", ("--BridgeKernel.executor=local", FUNCTIONS_FLAG))
+LOCAL_MSG = BridgeSpec(
+    "kbtest-local-msg", ("--BridgeKernel.executor=local", FUNCTIONS_FLAG), interrupt_mode="message"
+)
+DOCKER = BridgeSpec("kbtest-docker", _docker(MINIMAL_IMAGE), needs=("docker",))
+DOCKER_RICH = BridgeSpec("kbtest-docker-rich", _docker(RICH_IMAGE), needs=("docker",))
+ACA_LOCAL = BridgeSpec(
+    "kbtest-aca", _aca("local"), needs=("aca-local",), env={"KERNEL_BRIDGE_ACA_TOKEN": ACA_TOKEN}
+)
+ACA_DOCKER = BridgeSpec(
+    "kbtest-aca-docker",
+    _aca("docker"),
+    needs=("aca-docker",),
+    env={"KERNEL_BRIDGE_ACA_TOKEN": ACA_TOKEN},
+)
+BAD = BridgeSpec("kbtest-bad", ("--BridgeKernel.executor=nope",))
+
+ALL_SPECS = {s.name: s for s in (LOCAL, LOCAL_MSG, DOCKER, DOCKER_RICH, ACA_LOCAL, ACA_DOCKER, BAD)}
+
+STREAMING_SPECS = [LOCAL, DOCKER]
+"""Executors with live output and real interrupts (the runtime-backed ones)."""
+NOTEBOOK_SPECS = [LOCAL, DOCKER, ACA_LOCAL, ACA_DOCKER]
+"""Executors the notebooks (papermill, nbval) and the conformance suite run against."""
+
+
+def write_kernelspec(root: Path, spec: BridgeSpec, extra_flags: tuple[str, ...] = ()) -> Path:
+    """Write ``spec`` under ``root/kernels`` launching this checkout's kernel."""
+    spec_dir = root / "kernels" / spec.name
+    spec_dir.mkdir(parents=True, exist_ok=True)
+    content = {
+        "argv": [
+            sys.executable,
+            "-m",
+            "kernel_bridge",
+            "-f",
+            "{connection_file}",
+            *spec.flags,
+            *extra_flags,
+        ],
+        "display_name": f"kernel_bridge test ({spec.name})",
+        "language": "python",
+        "interrupt_mode": spec.interrupt_mode,
+        "env": {"PYTHONPATH": str(REPO), **spec.env},
+        "metadata": {"debugger": False},
+    }
+    (spec_dir / "kernel.json").write_text(json.dumps(content, indent=1))
+    return spec_dir
+
+
+def _install_all() -> Path:
+    root = Path(tempfile.mkdtemp(prefix="kbtest-jupyter-"))
+    old = os.environ.get("JUPYTER_PATH")
+    os.environ["JUPYTER_PATH"] = os.pathsep.join([str(root), *([old] if old else [])])
+    for spec in ALL_SPECS.values():
+        write_kernelspec(root, spec)
+    broken = root / "broken_functions.py"
+    broken.write_text("def half(x):\n    return x / 2\n\ndef oops(:\n    pass\n")
+    write_kernelspec(
+        root,
+        BridgeSpec("kbtest-broken-functions", (*LOCAL.flags, f"--BridgeKernel.functions={broken}")),
+    )
+    return root
+
+
+JUPYTER_ROOT = _install_all()
