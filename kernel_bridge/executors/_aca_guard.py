@@ -16,6 +16,7 @@ session is then noticed at the next guarded cell.
 from __future__ import annotations
 
 import ast
+import re
 import secrets
 
 from ..events import Error
@@ -77,9 +78,22 @@ def is_marker_error(error: Error | None, marker: str, stdout: str) -> bool:
     )
 
 
+_CARETS = re.compile(r"^( *)([\^~]+\s*)$")
+
+
 def unguard_traceback(error: Error, marker: str) -> Error:
-    """Remove the marker check from the lines of a user error's traceback."""
-    lines = [
-        line.replace(f"{marker}; ", "").replace(f"{marker}  #", "#") for line in error.traceback
-    ]
+    """Remove the marker check from the lines of a user error's traceback.
+
+    A caret line (``~~^~~``, Python 3.11+) under a shortened line moves left with it.
+    """
+    lines: list[str] = []
+    shift = 0
+    for line in error.traceback:
+        if shift:
+            carets = _CARETS.match(line)
+            if carets and len(carets.group(1)) >= shift:
+                line = carets.group(1)[shift:] + carets.group(2)
+        new = line.replace(f"{marker}; ", "").replace(f"{marker}  #", "#")
+        shift = len(line) - len(new) if f"{marker}; " in line else 0
+        lines.append(new)
     return Error(error.ename, error.evalue, lines)

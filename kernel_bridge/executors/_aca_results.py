@@ -11,16 +11,24 @@ Mapping (aca-api.md §1.4, §7)::
 
 Newer api-versions name the value ``executionResult`` and the status ``Failed``; both
 are read too.
+
+With the output shim installed (``_aca_shim``), ``parse_properties(..., nonce=...)``
+cuts the shim's frames out of ``stdout``: the user's text and the ``Display`` /
+``ClearOutput`` / ``Result`` events keep their order, ``stderr`` goes before the framed
+result, a framed ``Result`` replaces the service's ``result``, and the service's image
+``result`` is dropped when the same image arrived framed (it stays as the fallback
+otherwise).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..events import Display, Error, OutputEvent, Result, Stream
+from ._aca_shim import split_stdout
 
 __all__ = ["ParsedExecution", "parse_properties", "parse_traceback", "strip_ansi"]
 
@@ -42,6 +50,8 @@ class ParsedExecution:
     exit_code: int
     failed: bool
     error: Error | None
+    frames: list[dict[str, Any]] = field(default_factory=list)
+    """Shim frames that are not outputs (hello, introspection replies)."""
 
 
 def parse_traceback(stderr: str) -> Error:
@@ -79,23 +89,44 @@ def _result_events(value: Any) -> list[OutputEvent]:
     return [Result(data={"text/plain": json.dumps(value, ensure_ascii=False)})]
 
 
-def parse_properties(properties: dict[str, Any]) -> ParsedExecution:
-    """Map one response's ``properties`` to events, in the order a notebook shows them."""
+def _framed_images(events: list[OutputEvent]) -> set[str]:
+    return {
+        str(value)
+        for event in events
+        if isinstance(event, Display)
+        for mime, value in event.data.items()
+        if mime.startswith("image/")
+    }
+
+
+def parse_properties(properties: dict[str, Any], nonce: str | None = None) -> ParsedExecution:
+    """Map one response's ``properties`` to events, in the order a notebook shows them.
+
+    ``nonce`` is the output shim's for this session (None: stdout is plain text).
+    """
     nested = properties.get("result") if isinstance(properties.get("result"), dict) else None
     if nested is not None and "stdout" in nested:  # 2024-10-02+ execution resource
         properties = {**nested, "status": properties.get("status")}
     stdout = str(properties.get("stdout") or "")
     stderr = str(properties.get("stderr") or "")
     value = properties.get("result", properties.get("executionResult"))
-    events: list[OutputEvent] = []
-    if stdout:
-        events.append(Stream("stdout", stdout))
+    events, frames = split_stdout(stdout, nonce)
     if _is_failure(properties.get("status")):
         error = parse_traceback(stderr)
         events.append(error)
         exit_code = 124 if error.ename in _TIMEOUT_NAMES else 1
-        return ParsedExecution(events, exit_code, True, error)
+        return ParsedExecution(events, exit_code, True, error, frames)
     if stderr:
-        events.append(Stream("stderr", stderr))
-    events.extend(_result_events(value))
-    return ParsedExecution(events, 0, False, None)
+        first_result = next((i for i, e in enumerate(events) if isinstance(e, Result)), None)
+        events.insert(
+            len(events) if first_result is None else first_result, Stream("stderr", stderr)
+        )
+    framed_result = any(isinstance(e, Result) for e in events)
+    images = _framed_images(events)
+    for event in _result_events(value):
+        if isinstance(event, Result) and framed_result:
+            continue
+        if isinstance(event, Display) and images & _framed_images([event]):
+            continue
+        events.append(event)
+    return ParsedExecution(events, 0, False, None, frames)

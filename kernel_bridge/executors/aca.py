@@ -13,7 +13,10 @@ executor of the same name (constructor, ``execute_code_blocks``, file methods,
 - restart uses a new identifier and deletes the old session (best effort);
 - an interrupt ends the cell at once and says honestly that the remote code may still
   run (the service has no cancel); the next cell waits for it;
-- session identifiers and tokens never appear in logs or outputs.
+- session identifiers and tokens never appear in logs or outputs;
+- rich output (HTML displays, ``update_display``, ``clear_output``, rich results) travels
+  in-band through stdout thanks to a shim installed at session start (``_aca_shim``),
+  and completion / inspection run a small snippet in the session (``_aca_introspect``).
 
 The service returns output only when an execution ends: ``capabilities`` says so.
 Facts about the service are in docs/aca.md; points marked [INF] there are inferences.
@@ -53,7 +56,14 @@ from ._aca_client import (
 )
 from ._aca_credentials import TokenCache, TokenProvider, default_credential
 from ._aca_guard import guard_code, is_marker_error, new_marker, unguard_traceback
+from ._aca_introspect import (
+    completion_from_reply,
+    inspection_from_reply,
+    introspection_code,
+    reply_from_frames,
+)
 from ._aca_results import ParsedExecution, parse_properties
+from ._aca_shim import clean_traceback, new_nonce, shim_setup_code, wrap_last_expression
 from .base import (
     Completion,
     ExecutorCapabilities,
@@ -107,6 +117,10 @@ _TIMED_OUT = (
 _FILENAME_FORBIDDEN = set('/\\:*?"<>|\x00')
 _CLIENT_GRACE = 10.0
 """Seconds the client waits past the requested timeout before abandoning the request."""
+_INTROSPECT_TIMEOUT = 5.0
+"""Seconds a completion or inspection may take in the session before it answers empty."""
+_INTROSPECT_SETUP_TIMEOUT = 60.0
+"""Extra seconds allowed when a completion has to start the session first."""
 
 
 class _PathTrait(TraitType[Path | None, Path | str | None]):
@@ -236,6 +250,8 @@ class ACADynamicSessionsCodeExecutor(RemoteExecutor, LoggingConfigurable, metacl
         self._established = session_id is not None
         self._setup_done = False
         self._marker = new_marker()
+        self._nonce = new_nonce()
+        self._shim_mode: str | None = None
         self._packages: set[str] | None = None
         self._lock: asyncio.Lock | None = None
         self._interrupt: asyncio.Event | None = None
@@ -390,9 +406,10 @@ class ACADynamicSessionsCodeExecutor(RemoteExecutor, LoggingConfigurable, metacl
         return build_functions_module(list(self._functions), self.functions_module)
 
     async def _setup(self, events: list[OutputEvent]) -> bool:
-        """Run the session setup (cwd, marker, functions); append what users should see."""
+        """Run the session setup (cwd, marker, output shim, functions); collect its output."""
         marker = new_marker()
-        code = _SETUP_CODE.format(marker=marker)
+        nonce = new_nonce()
+        code = _SETUP_CODE.format(marker=marker) + shim_setup_code(nonce)
         problems: tuple[str, ...] = ()
         try:
             module = self._functions_module()
@@ -409,8 +426,17 @@ class ACADynamicSessionsCodeExecutor(RemoteExecutor, LoggingConfigurable, metacl
         )
         self._established = True
         self._marker = marker
+        self._nonce = nonce
         self._setup_done = True
-        parsed = parse_properties(properties)
+        parsed = parse_properties(properties, nonce)
+        hello = next((f for f in parsed.frames if f.get("t") == "hello"), None)
+        self._shim_mode = str(hello.get("mode")) if hello is not None else None
+        if self._shim_mode is None:
+            self.log.debug(
+                "ACA output shim not installed in session %s: rich output falls back to "
+                "the service's result",
+                redact(self._session_id),
+            )
         ok = not parsed.failed and not problems
         for event in parsed.events:
             if isinstance(event, Error):
@@ -519,7 +545,7 @@ class ACADynamicSessionsCodeExecutor(RemoteExecutor, LoggingConfigurable, metacl
                 if self.suppress_result_output and isinstance(output, Result):
                     continue
                 if isinstance(output, Error):
-                    output = unguard_traceback(output, self._marker)
+                    output = clean_traceback(unguard_traceback(output, self._marker))
                 yield output
             yield Finished(outcome.exit_code)
         except RemoteServiceError as exc:
@@ -560,6 +586,8 @@ class ACADynamicSessionsCodeExecutor(RemoteExecutor, LoggingConfigurable, metacl
         if timeout is not None and timeout > 0:
             timeout_seconds = min(EXECUTION_CAP_SECONDS, max(1, math.ceil(timeout)))
             wait = min(self.http_timeout, timeout + _CLIENT_GRACE)
+        if self._shim_mode == "plain":  # no IPython display hook there: wrap the value
+            code = wrap_last_expression(code)
         guarded = guard_code(code, self._marker)
         task = asyncio.ensure_future(
             self._client.execute(
@@ -580,7 +608,7 @@ class ACADynamicSessionsCodeExecutor(RemoteExecutor, LoggingConfigurable, metacl
         if task.done():
             properties = task.result()  # RemoteServiceError propagates
             self._established = True
-            return parse_properties(properties)
+            return parse_properties(properties, self._nonce)
         self._abandoned = task
         self._abandoned_deadline = time.monotonic() + self.http_timeout
         if waiter.done() and not waiter.cancelled():
@@ -592,12 +620,53 @@ class ACADynamicSessionsCodeExecutor(RemoteExecutor, LoggingConfigurable, metacl
     # -- contract: introspection -------------------------------------------------------------
 
     async def complete(self, code: str, cursor_pos: int) -> Completion:
-        """No completions: asking the remote session would cost a round trip per key."""
-        return Completion([], cursor_pos, cursor_pos)
+        """Completions computed in the session (IPython's completer, else rlcompleter).
+
+        Starts the session when none is set up yet; answers no matches when the session
+        is busy with an interrupted execution, after 5 s, or on any failure.
+        """
+        reply = await self._introspect("complete", code, cursor_pos, 0)
+        return completion_from_reply(reply, cursor_pos)
 
     async def inspect(self, code: str, cursor_pos: int, detail_level: int = 0) -> Inspection:
-        """No inspection for the same reason as :meth:`complete`."""
-        return Inspection(False)
+        """Help for the name at the cursor, computed in the session (like :meth:`complete`)."""
+        reply = await self._introspect("inspect", code, cursor_pos, detail_level)
+        return inspection_from_reply(reply)
+
+    async def _introspect(
+        self, op: str, code: str, cursor_pos: int, detail_level: int
+    ) -> dict[str, Any] | None:
+        if self._closed:
+            return None
+        limit = _INTROSPECT_TIMEOUT + (0.0 if self._setup_done else _INTROSPECT_SETUP_TIMEOUT)
+        try:
+            return await asyncio.wait_for(
+                self._introspect_locked(op, code, cursor_pos, detail_level), limit
+            )
+        except Exception as exc:  # never fail a completion request
+            self.log.debug("ACA %s unavailable: %s", op, type(exc).__name__)
+            return None
+
+    async def _introspect_locked(
+        self, op: str, code: str, cursor_pos: int, detail_level: int
+    ) -> dict[str, Any] | None:
+        async with self._get_lock():
+            if self._abandoned is not None and not self._abandoned.done():
+                return None  # the session is still busy with an interrupted cell
+            if not self._setup_done:
+                events: list[OutputEvent] = []
+                await self._setup(events)
+                self._pending.extend(events)
+            request_id, cell = introspection_code(op, code, cursor_pos, self._nonce, detail_level)
+            properties = await self._client.execute(
+                self._session_id,
+                cell,
+                timeout_seconds=math.ceil(_INTROSPECT_TIMEOUT),
+                new_session=not self._established,
+                wait=_INTROSPECT_TIMEOUT + _CLIENT_GRACE,
+            )
+            self._established = True
+            return reply_from_frames(parse_properties(properties, self._nonce).frames, request_id)
 
     # -- files and packages ----------------------------------------------------------------
 
