@@ -639,6 +639,7 @@ class Runtime:
         self.namespace = None
         self.cell_count = 0
         self.loop = None
+        self.exec_seq = 0
         self.sigint_handler = self._on_sigint
 
     # ---- messages ---------------------------------------------------------------
@@ -730,17 +731,38 @@ class Runtime:
         """Called by the input thread on an interrupt message."""
         if not (self.busy or self.shell_procs or self.input_waiting):
             return
+        signalled = set()
         if self.busy:
-            for pid in _child_pids():
-                if pid not in self.shell_procs:
-                    try:
-                        os.kill(pid, signal.SIGINT)
-                    except OSError:
-                        pass
+            self._interrupt_children(signalled)
         try:
             signal.pthread_kill(self.main_ident, signal.SIGINT)
         except (OSError, AttributeError):
             os.kill(os.getpid(), signal.SIGINT)
+        if self.busy:
+            # A child forked just after the scan (e.g. os.system, which ignores SIGINT
+            # while it waits) would otherwise run on: look again a few times.
+            self._schedule_followup(self.exec_seq, signalled, 4)
+
+    def _interrupt_children(self, signalled):
+        for pid in _child_pids():
+            if pid not in self.shell_procs and pid not in signalled:
+                signalled.add(pid)
+                try:
+                    os.kill(pid, signal.SIGINT)
+                except OSError:
+                    pass
+
+    def _schedule_followup(self, seq, signalled, left):
+        def followup():
+            if self.exec_seq != seq or not self.busy:
+                return
+            self._interrupt_children(signalled)
+            if left > 1:
+                self._schedule_followup(seq, signalled, left - 1)
+
+        timer = threading.Timer(0.25, followup)
+        timer.daemon = True
+        timer.start()
 
     def kill_shells(self):
         """Kill the process groups of running shell commands."""
@@ -770,7 +792,7 @@ class Runtime:
         if reply.get("interrupted"):
             raise KeyboardInterrupt
         if reply.get("eof") or "value" not in reply:
-            raise EOFError(_EOF_MESSAGE)
+            raise EOFError(reply.get("message") or _EOF_MESSAGE)
         value = reply.get("value")
         return value if isinstance(value, str) else str(value)
 
@@ -852,6 +874,7 @@ class Runtime:
     def execute(self, msg):
         """Run one execute request and always end it with done."""
         status, exit_code = "error", 1
+        self.exec_seq += 1
         try:
             self.prepare_cell()
             language = str(msg.get("language") or "python").lower()
