@@ -744,13 +744,18 @@ class Runtime:
             self._schedule_followup(self.exec_seq, signalled, 4)
 
     def _interrupt_children(self, signalled):
-        for pid in _child_pids():
-            if pid not in self.shell_procs and pid not in signalled:
+        """SIGINT the processes user code started (not shell blocks: own groups)."""
+        for pid in _foreground_descendants():
+            if pid in signalled:
+                continue
+            try:
+                os.kill(pid, signal.SIGINT)
+            except OSError:
+                continue
+            # A child that ignored SIGINT at that moment (e.g. between fork and exec in
+            # system(3)) lost it: try again at the next follow-up.
+            if not _ignores_sigint(pid):
                 signalled.add(pid)
-                try:
-                    os.kill(pid, signal.SIGINT)
-                except OSError:
-                    pass
 
     def _schedule_followup(self, seq, signalled, left):
         def followup():
@@ -1225,31 +1230,55 @@ def _getpass(prompt="Password: ", stream=None):
     return runtime.request_input(prompt, password=True)
 
 
-def _child_pids():
-    """Direct children of this process (Linux /proc; empty elsewhere)."""
-    me = os.getpid()
-    pids = []
-    try:
-        with open("/proc/%d/task/%d/children" % (me, me)) as f:
-            return [int(p) for p in f.read().split()]
-    except (OSError, ValueError):
-        pass
+def _proc_table():
+    """{pid: (ppid, pgrp)} of all processes (Linux /proc; empty elsewhere)."""
+    table = {}
     try:
         entries = os.listdir("/proc")
     except OSError:
-        return pids
+        return table
     for entry in entries:
         if not entry.isdigit():
             continue
         try:
             with open("/proc/%s/stat" % entry, "rb") as f:
                 stat = f.read()
-            ppid = int(stat[stat.rindex(b")") + 2 :].split()[1])
+            fields = stat[stat.rindex(b")") + 2 :].split()
+            table[int(entry)] = (int(fields[1]), int(fields[2]))
         except (OSError, ValueError, IndexError):
             continue
-        if ppid == me:
-            pids.append(int(entry))
-    return pids
+    return table
+
+
+def _foreground_descendants():
+    """Descendants of this process still in its process group (what Ctrl-C would hit)."""
+    me = os.getpid()
+    try:
+        pgrp = os.getpgrp()
+    except OSError:
+        return []
+    children = {}
+    for pid, (ppid, group) in _proc_table().items():
+        children.setdefault(ppid, []).append((pid, group))
+    found = []
+    todo = [me]
+    while todo:
+        for pid, group in children.get(todo.pop(), ()):
+            if group == pgrp:
+                found.append(pid)
+            todo.append(pid)
+    return found
+
+
+def _ignores_sigint(pid):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("SigIgn:"):
+                    return bool(int(line.split()[1], 16) & (1 << (signal.SIGINT - 1)))
+    except (OSError, ValueError, IndexError):
+        pass
+    return False
 
 
 # ---------------------------------------------------------------------------------------
