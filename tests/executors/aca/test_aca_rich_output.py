@@ -268,3 +268,26 @@ def test_completion_answers_empty_while_an_interrupted_cell_still_runs(emulator:
             assert completion.matches == ["z_late"]
 
     asyncio.run(main())
+
+
+@pytest.mark.docker
+def test_matplotlib_figures_arrive_once_as_png(make_emulator: Any) -> None:
+    """plt.show() in an IPython session (the rich image) goes through the display publisher."""
+    from _support.environments import RICH_IMAGE, require_docker
+
+    require_docker()
+    emulator = make_emulator(backend="docker", image=RICH_IMAGE)
+
+    async def main() -> None:
+        async with make(emulator) as ex:
+            events = await run(
+                ex,
+                "import matplotlib.pyplot as plt\n"
+                "print('before')\nplt.plot([1, 2, 3])\nplt.show()\nprint('after')",
+            )
+            kinds = [type(e).__name__ for e in outputs(events)]
+            assert kinds == ["Stream", "Display", "Stream"], events
+            png = next(e for e in events if isinstance(e, Display)).data["image/png"]
+            assert base64.b64decode(png).startswith(b"\x89PNG")
+
+    asyncio.run(main())
