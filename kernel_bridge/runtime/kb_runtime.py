@@ -35,6 +35,7 @@ import types
 
 PROTOCOL_VERSION = 1
 _READ_SIZE = 65536
+_COALESCE = 0.002
 _THIS_FILE = (lambda: None).__code__.co_filename
 _SHELLS = ("bash", "sh", "shell")
 _POWERSHELLS = ("pwsh", "powershell", "ps1")
@@ -124,7 +125,7 @@ class _FdWriter(io.RawIOBase):
 
 def _text_stream(fd):
     stream = io.TextIOWrapper(
-        _FdWriter(fd), encoding="utf-8", errors="replace", line_buffering=True, write_through=True
+        _FdWriter(fd), encoding="utf-8", errors="replace", line_buffering=True, write_through=False
     )
     return stream
 
@@ -190,7 +191,17 @@ class _Channel:
         for name, (r, _k, _fd, _i) in self.pipes.items():
             names[r] = name
             poller.register(r, select.POLLIN)
+        last_send = 0.0
+        full = False
         while True:
+            # Under a flood of small writes, read at most every _COALESCE seconds so
+            # output is sent in fewer, larger messages (and the writer keeps the GIL);
+            # a quiet pipe's first output still goes out at once.
+            if not full:
+                pause = last_send + _COALESCE - time.monotonic()
+                if pause > 0:
+                    time.sleep(pause)
+            full = False
             try:
                 events = poller.poll()
             except InterruptedError:
@@ -209,10 +220,12 @@ class _Channel:
                         _diag("output read failed: %r" % exc)
                         continue
                     self.read_counts[fd] += len(data)
+                    full = full or len(data) == _READ_SIZE
                     text = self.decoders[fd].decode(data)
                     if text:
                         self.send({"type": "stream", "name": names[fd], "text": text})
                     self.cond.notify_all()
+                last_send = time.monotonic()
 
     def drain(self):
         """Return once everything written to fd 1/2 so far has been sent as streams."""
@@ -1111,8 +1124,7 @@ class Runtime:
                 match = completer.complete(text, state)
                 if match is None:
                     break
-                if match.endswith("("):
-                    match = match[:-1]
+                match = match.rstrip("( ")
                 if match not in matches:
                     matches.append(match)
                 state += 1
@@ -1201,6 +1213,13 @@ class Runtime:
 
         getpass.getpass = _getpass
         sys.modules["kb_display"] = _make_display_module()
+        if use_ipython:
+            try:
+                import importlib.util
+
+                use_ipython = importlib.util.find_spec("IPython") is not None
+            except (ImportError, ValueError):
+                use_ipython = False
         if use_ipython:
             try:
                 self.shell = _make_ipython_shell(self)

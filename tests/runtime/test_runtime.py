@@ -418,6 +418,23 @@ def test_ten_megabytes_flow_in_chunks(rt: Runtime) -> None:
     assert biggest <= 65536
 
 
+def test_partial_line_is_flushed_before_done(rt: Runtime) -> None:
+    msgs = rt.run("print('no newline', end='')\nimport sys\nsys.stderr.write('err')")
+    assert stdout_text(msgs) == "no newline"
+    assert stdout_text(msgs, "stderr") == "err"
+
+
+def test_value_json_only_when_json_can_carry_it(rt: Runtime) -> None:
+    for expr in ("float('nan')", "float('inf')", "'text'", "{'a': 1}"):
+        results = of_type(rt.run(expr), "result")
+        assert results and "value_json" not in results[0], expr
+
+
+def test_top_level_await(rt: Runtime) -> None:
+    msgs = rt.run("import asyncio\nawait asyncio.sleep(0.01)\n7")
+    assert of_type(msgs, "result")[0]["value_json"] == 7
+
+
 def test_unknown_request_gets_error_reply(rt: Runtime) -> None:
     reply = rt.request({"type": "no_such_thing"})
     assert "no_such_thing" in reply["error"]
@@ -521,6 +538,14 @@ def test_input_eof_and_interrupted(rt: Runtime, reply: Message, ename: str) -> N
     assert error["ename"] == ename
     if ename == "EOFError":
         assert "stdin is not available" in error["evalue"]
+
+
+def test_input_eof_with_message(rt: Runtime) -> None:
+    rid = rt.start("input()")
+    assert rt.recv()["type"] == "input_request"
+    rt.send({"type": "input_reply", "eof": True, "message": "no stdin here"})
+    error = of_type(rt.until_done(rid), "error")[0]
+    assert (error["ename"], error["evalue"]) == ("EOFError", "no stdin here")
 
 
 def test_interrupt_while_waiting_for_input(rt: Runtime) -> None:
@@ -659,3 +684,37 @@ def test_ipython_shell_prints_no_prompts(fresh: Runtime) -> None:
     msgs = fresh.run("%time 1+1")
     assert "Out[" not in stdout_text(msgs)
     assert "In [" not in stdout_text(msgs)
+
+
+def _python38() -> str | None:
+    """A working Python 3.8 interpreter, if this machine has one (pyenv or PATH)."""
+    candidates = [str(p) for p in sorted(Path("/root/.pyenv/versions").glob("3.8*/bin/python"))]
+    candidates += [c for c in [shutil.which("python3.8")] if c]
+    for candidate in candidates:
+        check = subprocess.run(
+            [candidate, "-c", "import sys; assert sys.version_info[:2] == (3, 8)"],
+            capture_output=True,
+        )
+        if check.returncode == 0:
+            return candidate
+    return None
+
+
+def test_runs_on_python_3_8() -> None:
+    python = _python38()
+    if python is None:
+        pytest.skip("no Python 3.8 interpreter here")
+    proc = subprocess.Popen(
+        [python, "-u", str(RUNTIME_PATH)], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    ready = json.loads(proc.stdout.readline())
+    assert ready["python"].startswith("3.8.")
+    code = "class R:\n    def _repr_html_(self):\n        return '<b/>'\nprint('hi')\nR()"
+    proc.stdin.write((json.dumps({"type": "execute", "id": "1", "code": code}) + "\n").encode())
+    proc.stdin.flush()
+    msgs = [json.loads(proc.stdout.readline()) for _ in range(3)]
+    assert [m["type"] for m in msgs] == ["stream", "result", "done"]
+    assert msgs[1]["data"]["text/html"] == "<b/>"
+    proc.stdin.close()
+    assert proc.wait(10) == 0
