@@ -139,6 +139,7 @@ class _Channel:
         self.prefix = prefix
         self.write_lock = threading.Lock()
         self.dead = False
+        self.owner_pid = os.getpid()
         # Pipes for fd 1 and fd 2.
         self.pipes = {}
         self.cond = threading.Condition(threading.Lock())
@@ -147,8 +148,10 @@ class _Channel:
 
     def send(self, msg):
         """Write one message line; the whole line under the write lock."""
+        if self.dead or os.getpid() != self.owner_pid:
+            return  # a process forked by user code never speaks the protocol
         data = _json_line(msg)
-        if not data or self.dead:
+        if not data:
             return
         with self.write_lock:
             try:
@@ -646,6 +649,7 @@ class Runtime:
         self.critical = 0  # > 0 while a protocol message is being written by the main thread
         self.pending_interrupt = False
         self.shell_procs = {}
+        self.shell_lock = threading.Lock()
         self.shell_interrupted = None
         self.main_ident = threading.get_ident()
         self.shell = None
@@ -784,7 +788,13 @@ class Runtime:
 
     def kill_shells(self):
         """Kill the process groups of running shell commands."""
-        for pid in list(self.shell_procs):
+        locked = self.shell_lock.acquire(timeout=5)
+        try:
+            pids = list(self.shell_procs)
+        finally:
+            if locked:
+                self.shell_lock.release()
+        for pid in pids:
             try:
                 os.killpg(pid, signal.SIGKILL)
             except OSError:
@@ -924,6 +934,9 @@ class Runtime:
         finally:
             self.busy = False
             self.pending_interrupt = False
+        if os.getpid() != self.channel.owner_pid:
+            # A child forked by the cell (os.fork) came back here: it must not serve.
+            os._exit(0 if status == "ok" else 1)
         for _ in range(3):
             try:
                 self.sync_output()
@@ -968,14 +981,20 @@ class Runtime:
             exe = None if language in ("sh", "shell") else shutil.which("bash")
             argv = [exe, "-c", code] if exe else ["/bin/sh", "-c", code]
         self.shell_interrupted = None
-        try:
-            proc = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, cwd=os.getcwd(), start_new_session=True
-            )
-        except OSError as exc:
-            self.publish_error(type(exc).__name__, str(exc), [])
+        # Under the lock, so an exit on EOF cannot miss a shell that is just starting.
+        with self.shell_lock:
+            try:
+                proc = subprocess.Popen(
+                    argv, stdin=subprocess.DEVNULL, cwd=os.getcwd(), start_new_session=True
+                )
+            except OSError as exc:
+                proc = None
+                error = exc
+            else:
+                self.shell_procs[proc.pid] = proc
+        if proc is None:
+            self.publish_error(type(error).__name__, str(error), [])
             return "error", 127
-        self.shell_procs[proc.pid] = proc
         try:
             while True:
                 try:
@@ -1358,8 +1377,16 @@ def _make_ipython_shell(runtime):
                 value = "<unprintable %s>" % getattr(etype, "__name__", "exception")
             runtime.publish_error(str(getattr(etype, "__name__", etype)), value, list(stb))
 
+        # !cmd runs with its output on fd 1/2 (streams, separate stderr, no pty \r\n).
+        system = InteractiveShell.system_raw
+
         def enable_gui(self, gui=None):
             pass
+
+        def ask_exit(self):
+            sys.stderr.write(
+                "exit() has no effect here: restart or shut down the kernel to end the session\n"
+            )
 
         def init_io(self):
             pass

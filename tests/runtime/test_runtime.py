@@ -435,6 +435,24 @@ def test_top_level_await(rt: Runtime) -> None:
     assert of_type(msgs, "result")[0]["value_json"] == 7
 
 
+def test_forked_child_leaving_the_cell_does_not_serve(rt: Runtime) -> None:
+    code = (
+        "import os, sys\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    print('in child', flush=True)\n"
+        "    sys.exit(0)\n"
+        "os.waitpid(pid, 0)\n"
+        "print('in parent')\n"
+    )
+    msgs = rt.run(code)
+    assert stdout_text(msgs) == "in child\nin parent\n"
+    assert [m["type"] for m in msgs if m["type"] != "stream"] == ["done"]
+    assert done(msgs)["status"] == "ok"
+    for i in range(5):
+        assert result_value(rt, str(i)) == str(i)
+
+
 def test_unknown_request_gets_error_reply(rt: Runtime) -> None:
     reply = rt.request({"type": "no_such_thing"})
     assert "no_such_thing" in reply["error"]
@@ -676,6 +694,20 @@ def test_linger_keeps_running_after_eof() -> None:
     finally:
         runtime.proc.kill()
         runtime.proc.wait()
+
+
+def test_ipython_bang_commands_and_exit() -> None:
+    runtime = Runtime(ipython=True)
+    try:
+        msgs = runtime.run("!echo bang; echo err >&2")
+        assert stdout_text(msgs) == "bang\n"
+        assert stdout_text(msgs, "stderr") == "err\n"
+        msgs = runtime.run("exit()")
+        assert done(msgs)["status"] == "ok"
+        assert "no effect" in stdout_text(msgs, "stderr")
+        assert result_value(runtime, "'alive'") == "'alive'"
+    finally:
+        runtime.close()
 
 
 def test_ipython_shell_prints_no_prompts(fresh: Runtime) -> None:
