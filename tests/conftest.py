@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from _support.environments import stop_emulators
 from _support.specs import JUPYTER_ROOT
 
 
@@ -20,6 +21,7 @@ def jupyter_path() -> Path:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Fail the run if any container kernel_bridge created is still there at the end."""
+    stop_emulators()
     try:
         import docker
 

@@ -81,11 +81,22 @@ class _LazyEmulator:
         if not self.started:
             self.emulator.start()
             self.started = True
-            atexit.register(self.emulator.stop)
+            atexit.register(self.stop)
         return self.emulator
+
+    def stop(self) -> None:
+        if self.started:
+            self.started = False
+            self.emulator.stop()
 
 
 EMULATORS = {"local": _LazyEmulator("local"), "docker": _LazyEmulator("docker")}
+
+
+def stop_emulators() -> None:
+    """Stop the emulators (and their sessions' runtimes or containers)."""
+    for emulator in EMULATORS.values():
+        emulator.stop()
 
 
 def require(needs: tuple[str, ...]) -> None:
