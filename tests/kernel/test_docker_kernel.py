@@ -78,3 +78,57 @@ def test_shutdown_removes_the_container_quickly() -> None:
         assert elapsed < 5.0, f"shutdown took {elapsed:.1f} s"
     finally:
         client.close()
+
+
+def _bad_docker_spec(name: str, flags: tuple[str, ...], env: dict[str, str] | None = None) -> str:
+    from _support.specs import JUPYTER_ROOT, BridgeSpec, write_kernelspec
+
+    spec = BridgeSpec(name, ("--BridgeKernel.executor=docker", *flags), env=env or {})
+    write_kernelspec(JUPYTER_ROOT, spec)
+    return spec.name
+
+
+def _assert_clear_error_twice(name: str, *needles: str) -> None:
+    km, kc = start_kernel(name)
+    try:
+        for _ in range(2):
+            run = run_cell(kc, "1 + 1", timeout=120)
+            assert run.status == "error"
+            evalue = run.reply["content"]["evalue"]
+            for needle in needles:
+                assert needle in evalue, evalue
+            assert len(run.of_type("error")) == 1
+        assert km.is_alive()
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
+def test_missing_image_is_one_clear_error_in_the_cell() -> None:
+    DOCKER.ready()
+    name = _bad_docker_spec(
+        "kbtest-docker-noimage",
+        ("--DockerCommandLineCodeExecutor.image=kernel-bridge-test/absent:none",),
+    )
+    _assert_clear_error_twice(name, "kernel-bridge-test/absent:none", "docker load")
+
+
+def test_unreachable_engine_is_one_clear_error_in_the_cell() -> None:
+    name = _bad_docker_spec(
+        "kbtest-docker-noengine",
+        ("--DockerCommandLineCodeExecutor.image=kernel-bridge-test/minimal:bookworm",),
+        env={"DOCKER_HOST": "tcp://127.0.0.1:1"},
+    )
+    _assert_clear_error_twice(name, "DOCKER_HOST")
+
+
+def test_bad_volume_spec_is_one_clear_error_in_the_cell() -> None:
+    DOCKER.ready()
+    name = _bad_docker_spec(
+        "kbtest-docker-badvolume",
+        (
+            "--DockerCommandLineCodeExecutor.image=kernel-bridge-test/minimal:bookworm",
+            '--DockerCommandLineCodeExecutor.extra_volumes={"relative/path": {"bind": "/x"}}',
+        ),
+    )
+    _assert_clear_error_twice(name, "relative/path")

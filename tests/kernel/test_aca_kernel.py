@@ -1,0 +1,64 @@
+"""ACA kernels against the emulator: secrets stay out of logs and outputs; expiry is reported."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from _support.environments import ACA_TOKEN, EMULATORS
+from _support.kernel_client import run_cell, start_kernel
+from _support.specs import ACA_LOCAL, JUPYTER_ROOT, BridgeSpec, write_kernelspec
+
+
+def test_debug_log_and_outputs_hold_neither_token_nor_session_id(tmp_path: Path) -> None:
+    ACA_LOCAL.ready()
+    spec = BridgeSpec("kbtest-aca-debug", (*ACA_LOCAL.flags, "--debug"), env=ACA_LOCAL.env)
+    write_kernelspec(JUPYTER_ROOT, spec)
+    log_path = tmp_path / "kernel.log"
+    emulator = EMULATORS["local"].emulator
+    before = {s.identifier for s in emulator.state.sessions.live()}
+    with log_path.open("w") as log:
+        km, kc = start_kernel(spec.name, stderr=log, stdout=log)
+        outputs: list[dict] = []
+        try:
+            for code in ("x = 6 * 7\nx", "print('visible', x)", "raise ValueError('boom')", "x"):
+                outputs += run_cell(kc, code).outputs
+            identifiers = {s.identifier for s in emulator.state.sessions.live()} - before
+        finally:
+            kc.stop_channels()
+            km.shutdown_kernel()
+    assert len(identifiers) == 1, "the kernel should have used exactly one new session"
+    identifier = identifiers.pop()
+    log_text = log_path.read_text()
+    assert "-> HTTP 200" in log_text, "the debug log should show the HTTP requests"
+    shown = json.dumps([m["content"] for m in outputs])
+    assert "visible 42" in shown and "boom" in shown
+    for text in (log_text, shown):
+        assert ACA_TOKEN not in text
+        assert identifier not in text
+
+
+def test_expired_session_is_reported_and_functions_come_back(tmp_path: Path) -> None:
+    from kernel_bridge.emulator import Emulator, EmulatorConfig
+
+    with Emulator(EmulatorConfig(token=ACA_TOKEN, cooldown=2.0)) as emulator:
+        flags = (
+            "--BridgeKernel.executor=aca",
+            f"--ACADynamicSessionsCodeExecutor.pool_management_endpoint={emulator.endpoint}",
+            *[f for f in ACA_LOCAL.flags if f.startswith("--BridgeKernel.functions")],
+        )
+        spec = BridgeSpec("kbtest-aca-cooldown", flags, env=ACA_LOCAL.env)
+        write_kernelspec(JUPYTER_ROOT, spec)
+        km, kc = start_kernel(spec.name)
+        try:
+            assert run_cell(kc, "kept = 'value'\nprint(shout('one'))").stream_text() == "ONE!\n"
+            time.sleep(3.0)  # the idle time is the behaviour under test, not a synchronisation
+            run = run_cell(kc, "print('kept' in globals(), shout('two'))")
+            assert run.status == "ok", run.reply["content"]
+            assert run.stream_text("stdout").endswith("False TWO!\n")
+            notice = run.stream_text("stderr")
+            assert "replaced" in notice and "gone" in notice
+        finally:
+            kc.stop_channels()
+            km.shutdown_kernel()
