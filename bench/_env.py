@@ -8,6 +8,7 @@ listens anywhere but 127.0.0.1.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import platform
 import re
@@ -24,8 +25,12 @@ from typing import Any
 import httpx
 
 MINIMAL_IMAGE = "kernel-bridge-test/minimal:bookworm"
-LABEL_MANAGED = "kernel_bridge.managed=1"
-SEED_CONTAINER_PREFIX = "autogen-code-exec-"
+RUN_ID = secrets.token_hex(4)
+BENCH_ENV = {"KB_BENCH_RUN": RUN_ID}
+"""Set in every bridge container of this run (to find leftovers of this run only)."""
+BENCH_ENV_ITEM = f"KB_BENCH_RUN={RUN_ID}"
+CONTAINER_PREFIX = f"kb-bench-{RUN_ID}-"
+"""Name prefix of the containers of executors built in-process (ours and the seed's)."""
 
 IPYKERNEL = "bench-ipykernel"
 BRIDGE_LOCAL = "bench-bridge-local"
@@ -101,7 +106,12 @@ def docker_available() -> bool:
 
 
 def leftover_containers() -> list[str]:
-    """Names of containers left by the bench: ours (label) and the seed's (name prefix)."""
+    """Names of this run's containers that still exist.
+
+    Only the bench's own: bridge containers carry ``KB_BENCH_RUN=<run id>`` in their
+    environment, executors the bench builds in-process are named ``kb-bench-<run id>-...``.
+    Containers of anything else running on the machine (e.g. test suites) are ignored.
+    """
     try:
         import docker
 
@@ -109,11 +119,12 @@ def leftover_containers() -> list[str]:
     except Exception:
         return []
     try:
-        found = client.containers.list(all=True, filters={"label": LABEL_MANAGED})
-        found += [
-            c for c in client.containers.list(all=True) if c.name.startswith(SEED_CONTAINER_PREFIX)
-        ]
-        return sorted({c.name for c in found})
+        mine = set()
+        for container in client.containers.list(all=True):
+            env = (container.attrs.get("Config") or {}).get("Env") or []
+            if container.name.startswith(CONTAINER_PREFIX) or BENCH_ENV_ITEM in env:
+                mine.add(container.name)
+        return sorted(mine)
     finally:
         client.close()
 
@@ -231,7 +242,10 @@ def prepare(use_docker: bool, use_aca: bool) -> Workspace:
     _install([*kb, "--executor", "local", "--name", BRIDGE_LOCAL])
     ws.systems.append(BRIDGE_LOCAL)
     if use_docker:
-        _install([*kb, "--executor", "docker", "--image", MINIMAL_IMAGE, "--name", BRIDGE_DOCKER])
+        marker = "--kernel-arg=--DockerCommandLineCodeExecutor.environment=" + json.dumps(BENCH_ENV)
+        _install(
+            [*kb, "--executor", "docker", "--image", MINIMAL_IMAGE, "--name", BRIDGE_DOCKER, marker]
+        )
         ws.systems.append(BRIDGE_DOCKER)
     if use_aca:
         token = secrets.token_urlsafe(24)

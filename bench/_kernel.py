@@ -20,6 +20,7 @@ class Execution:
     """From just before ``execute()`` to the ``idle`` status of this request."""
     status: str
     stream_bytes: int = 0
+    stream_msgs: int = 0
     results: list[dict[str, Any]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
@@ -91,6 +92,7 @@ class Kernel:
                 if on_stream is not None:
                     on_stream(content["text"], time.time())
                 result.stream_bytes += len(content["text"].encode())
+                result.stream_msgs += 1
             elif kind in ("execute_result", "display_data"):
                 result.results.append(content["data"])
             elif kind == "error":
@@ -104,6 +106,28 @@ class Kernel:
                 replied = True
                 result.status = reply["content"]["status"]
         return result
+
+    def info_round_trip(self, timeout: float = 30) -> float:
+        """Seconds for a ``kernel_info`` request: its reply and its ``idle`` status.
+
+        The Jupyter messaging floor of this kernel process (no code runs anywhere).
+        """
+        kc = self.kc
+        t0 = time.perf_counter()
+        msg_id = kc.kernel_info()
+        deadline = time.monotonic() + timeout
+        replied = idle = False
+        while not replied:
+            reply = kc.get_shell_msg(timeout=max(0.01, deadline - time.monotonic()))
+            replied = reply["parent_header"].get("msg_id") == msg_id
+        while not idle:
+            msg = kc.get_iopub_msg(timeout=max(0.01, deadline - time.monotonic()))
+            idle = (
+                msg["parent_header"].get("msg_id") == msg_id
+                and msg["msg_type"] == "status"
+                and msg["content"]["execution_state"] == "idle"
+            )
+        return time.perf_counter() - t0
 
     def check(self, code: str = "1 + 1", expect: str = "2") -> None:
         """Run ``code`` and raise unless its result's text/plain is ``expect``."""

@@ -71,6 +71,7 @@ def run(ws: Workspace, plan: Plan) -> Section:
     )
     times: dict[str, list[float]] = {name: [] for name in ws.systems}
     received: dict[str, int] = {}
+    messages: dict[str, list[int]] = {name: [] for name in ws.systems}
     growth: dict[str, float] = {}
     runtime_growth: dict[str, float] = {}
     with running(ws.systems, warmup=2) as kernels:
@@ -86,6 +87,7 @@ def run(ws: Workspace, plan: Plan) -> Section:
                         raise RuntimeError(f"{name}: 10 MiB cell failed: {got.errors}")
                     times[name].append(got.seconds)
                     received[name] = got.stream_bytes
+                    messages[name].append(got.stream_msgs)
         for name, pid in pids.items():
             growth[name] = sampler.peak[pid] - before[pid]
         if runtime:
@@ -97,6 +99,7 @@ def run(ws: Workspace, plan: Plan) -> Section:
             "ratio to local ipykernel",
             "time (median)",
             "bytes received",
+            "stream messages (median)",
             "kernel RSS before",
             "kernel RSS growth (peak)",
         ]
@@ -108,6 +111,7 @@ def run(ws: Workspace, plan: Plan) -> Section:
                 ratio(median(values), ref),
                 secs(median(values)),
                 f"{received[name]:,}",
+                f"{median(messages[name]):.0f}",
                 mib(before[pids[name]]),
                 mib(growth[name]),
             ]

@@ -125,6 +125,7 @@ def kernel_path(ws: Workspace, plan: Plan) -> dict[str, Any]:
         kernel_times: list[float] = []
         raw_times: list[float] = []
         ref_times: list[float] = []
+        floor_times: list[float] = []
         with _raw_client(ws) as (client, url, _):
             for _ in range(5):
                 _raw_once(client, url)
@@ -133,9 +134,11 @@ def kernel_path(ws: Workspace, plan: Plan) -> dict[str, Any]:
                 kernel_times.append(kernel.execute(CELL).seconds)
                 raw_times.append(_raw_once(client, url))
                 ref_times.append(reference.execute(CELL).seconds)
+                floor_times.append(kernel.info_round_trip())
         out["kernel"] = kernel_times
         out["raw"] = raw_times
         out["ipykernel"] = ref_times
+        out["floor"] = floor_times
     finally:
         kernel.stop()
         reference.stop()
@@ -253,13 +256,39 @@ def run(ws: Workspace, plan: Plan) -> Section:
     seed_counts = asyncio.run(_executor_counts(ws, plan, seed=True))
     bare = _bare_round_trip(ws)
     k, raw, ref = median(kp["kernel"]), median(kp["raw"]), median(kp["ipykernel"])
+    floor = median(kp["floor"])
     e, eraw = median(ep["ours"]), median(ep["raw"])
-    latency = Table(["path", "bridge - raw HTTP", "bridge median", "raw HTTP median", "bridge p95"])
-    latency.rows.append(
-        ["kernel (jupyter_client)", ms(k - raw), ms(k), ms(raw), ms(p95(kp["kernel"]))]
+    kernel_overhead = k - raw - floor
+    executor_overhead = e - eraw
+    latency = Table(
+        [
+            "path",
+            "bridge overhead",
+            "bridge median",
+            "raw HTTP median",
+            "Jupyter floor",
+            "bridge p95",
+        ]
     )
     latency.rows.append(
-        ["executor (in-process)", ms(e - eraw), ms(e), ms(eraw), ms(p95(ep["ours"]))]
+        [
+            "kernel (jupyter_client)",
+            f"{ms(kernel_overhead)} (= bridge - raw - floor; bridge - raw = {ms(k - raw)})",
+            ms(k),
+            ms(raw),
+            ms(floor),
+            ms(p95(kp["kernel"])),
+        ]
+    )
+    latency.rows.append(
+        [
+            "executor `execute()` (in-process)",
+            f"{ms(executor_overhead)} (= bridge - raw)",
+            ms(e),
+            ms(eraw),
+            "-",
+            ms(p95(ep["ours"])),
+        ]
     )
     section.tables.append(latency)
     scale = 100 / plan.aca_cells
@@ -290,30 +319,27 @@ def run(ws: Workspace, plan: Plan) -> Section:
         )
     section.tables.append(counts)
     section.notes.append(
-        f"Context: a local ipykernel's trivial cell takes {ms(ref)} through the same client "
-        "(the Jupyter messaging floor that the kernel path includes); a bare "
-        f"`GET /_emulator/stats` on a kept-alive connection takes {ms(bare)} (the emulator's "
-        "HTTP floor, no execution)."
+        "Jupyter floor: the same ACA kernel's `kernel_info` round trip (reply and idle "
+        "status; no code runs anywhere), interleaved with the cells: what any kernel costs "
+        f"through jupyter_client. For scale, a local ipykernel's `{CELL}` takes {ms(ref)}. "
+        f"A bare `GET /_emulator/stats` on a kept-alive connection takes {ms(bare)}."
     )
-    if bare > 0.02:
+    distorted = raw > 0.02 or bare > 0.02
+    if distorted:
         section.notes.append(
-            f"The emulator's bare HTTP round trip ({ms(bare)}) is far above a loopback "
-            "request's ~1 ms: every kept-alive response waits for a delayed ACK (Nagle on the "
-            "emulator's sockets). Raw and bridge numbers both include it."
+            f"**The emulator's HTTP answers are slow** (raw `code/execute` {ms(raw)}, bare "
+            f"GET {ms(bare)}; a loopback request takes ~1-5 ms): kept-alive responses wait "
+            "for the client's delayed ACK because the emulator's sockets lack TCP_NODELAY. "
+            "Bridge and raw numbers then vary with TCP timing, not with the bridge, so the "
+            "overhead target is marked not measured."
         )
-    distorted = bare > 0.02
     section.targets.append(
         Target(
-            "ACA bridge overhead per cell over raw HTTP (kernel path)",
-            f"{ms(k - raw)} ({ms(k)} vs {ms(raw)}); executor alone {ms(e - eraw)}"
-            + (
-                f" — not meaningful: the emulator adds ~{ms(bare)} to kept-alive requests "
-                "(see section 6)"
-                if distorted
-                else ""
-            ),
+            "ACA bridge overhead per cell over raw HTTP",
+            f"executor {ms(executor_overhead)}; kernel {ms(kernel_overhead)} beyond raw HTTP "
+            f"and the Jupyter floor ({ms(k)} - {ms(raw)} - {ms(floor)})",
             "≤ 3 ms",
-            None if distorted else (k - raw) <= 0.003,
+            None if distorted else max(executor_overhead, kernel_overhead) <= 0.003,
         )
     )
     section.targets.append(

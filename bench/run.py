@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import shlex
 import sys
 import time
@@ -99,6 +100,7 @@ def main() -> int:
     leftovers_before = _env.leftover_containers()
     started = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     t_start = time.perf_counter()
+    load_start = os.getloadavg()[0]
     print(f"bench: preparing kernelspecs{' and the ACA emulator' if use_aca else ''}...")
     ws = _env.prepare(use_docker, use_aca)
     log_dir = ws.root / "logs"
@@ -151,17 +153,26 @@ def main() -> int:
     command = "python bench/run.py" + (" --quick" if args.quick else "")
     if args.sections != "1,2,3,4,5,6":
         command += f" --sections {shlex.quote(args.sections)}"
+    machine = _env.machine_description()
+    machine.append(
+        (
+            "load average (1 min), start / end",
+            f"{load_start:.2f} / {os.getloadavg()[0]:.2f} (anything else running shares the "
+            "cores; the systems are interleaved so they share it alike)",
+        )
+    )
     report = render_report(
         command=command,
-        machine=_env.machine_description(),
+        machine=machine,
         sections=sections,
         started=started,
         total_seconds=total,
     )
     final_left = sorted(set(_env.leftover_containers()) - set(leftovers_before))
     report += (
-        "\nAfter the run, containers labelled `kernel_bridge.managed=1` or named "
-        f"`{_env.SEED_CONTAINER_PREFIX}*`: {', '.join(final_left) or 'none'}.\n"
+        "\nContainers of this run left after it (bridge containers carrying "
+        f"`{_env.BENCH_ENV_ITEM}`, executors named `{_env.CONTAINER_PREFIX}*`): "
+        f"{', '.join(final_left) or 'none'}.\n"
     )
     args.output.write_text(report)
     print(report)
