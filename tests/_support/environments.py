@@ -23,7 +23,7 @@ RICH_IMAGE = "kernel-bridge-test/rich:bookworm"
 ACA_TOKEN = "kernel-bridge-test-token-5f0c"
 
 
-def _docker_problem() -> str | None:
+def docker_problem() -> str | None:
     """Return None when an engine answers and both test images exist, else why not."""
     try:
         import docker
@@ -42,12 +42,12 @@ def _docker_problem() -> str | None:
 
 @functools.cache
 def _docker_setup_result() -> str | None:
-    if _docker_problem() is None:
+    if docker_problem() is None:
         return None
     proc = subprocess.run(
         ["bash", str(DOCKER_SETUP)], capture_output=True, text=True, timeout=1500, check=False
     )
-    problem = _docker_problem()
+    problem = docker_problem()
     if problem is None:
         return None
     return f"{problem}; .ci/docker-setup.sh exited {proc.returncode}: {proc.stderr[-2000:]}"

@@ -9,57 +9,19 @@ container created by this process may remain.
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[3]
-SETUP = REPO / ".ci" / "docker-setup.sh"
-MINIMAL = "kernel-bridge-test/minimal:bookworm"
-RICH = "kernel-bridge-test/rich:bookworm"
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"Docker is required in CI: {reason}")
-    pytest.skip(f"Docker unavailable: {reason}")
-
-
-def _ready() -> str | None:
-    """Return None when the engine answers and both images exist, else why not."""
-    try:
-        import docker
-
-        client = docker.from_env(timeout=20)
-        try:
-            client.ping()
-            for image in (MINIMAL, RICH):
-                client.images.get(image)
-        finally:
-            client.close()
-    except Exception as exc:
-        return f"{type(exc).__name__}: {exc}"
-    return None
+from _support.environments import MINIMAL_IMAGE as MINIMAL
+from _support.environments import RICH_IMAGE as RICH
+from _support.environments import docker_problem, require_docker
 
 
 @pytest.fixture(scope="session")
 def docker_ready() -> None:
     """Make sure a Docker engine runs and the test images exist (builds them if needed)."""
-    if _ready() is None:
-        return
-    if not SETUP.exists():
-        _unavailable(f"{SETUP} is missing")
-    proc = subprocess.run(
-        ["bash", str(SETUP)], capture_output=True, text=True, timeout=1200, check=False
-    )
-    problem = _ready()
-    if problem is not None:
-        _unavailable(
-            f"{problem}; .ci/docker-setup.sh exited {proc.returncode}: {proc.stderr[-2000:]}"
-        )
+    require_docker()
 
 
 @pytest.fixture(scope="session")
@@ -76,7 +38,7 @@ def docker_client(docker_ready: None) -> Iterator[Any]:
 def _no_container_left_behind(request: pytest.FixtureRequest) -> Iterator[None]:
     """After each test module, no container labelled with this process's pid may remain."""
     yield
-    if _ready() is not None:
+    if docker_problem() is not None:
         return
     import docker
 
