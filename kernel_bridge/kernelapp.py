@@ -40,10 +40,8 @@ class BridgeKernelApp(IPKernelApp):
     # The kernel process runs no user code; nothing it writes belongs in a cell.
     capture_fd_output = Bool(False).tag(config=True)
 
-    @property
-    def classes(self) -> list[type[Any]]:  # type: ignore[override]
-        """The configurable classes listed by --help-all and typed on the command line."""
-        return [*IPKernelApp.classes, *_configurable_classes()]
+    # Listed by --help-all, and typed when given as --Class.trait=value.
+    classes = [*IPKernelApp.classes, *_configurable_classes()]  # type: ignore[assignment]
 
     def init_kernel(self) -> None:
         """Route kernel_bridge's own loggers to the application's log before the kernel starts."""

@@ -46,3 +46,25 @@ def test_broken_function_source_is_named_and_kernel_stays_usable() -> None:
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
+
+
+def test_help_all_documents_every_executor_option() -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "kernel_bridge", "--help-all"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    for option in (
+        "--BridgeKernel.executor",
+        "--BridgeKernel.functions",
+        "--LocalExecutor.python",
+        "--DockerCommandLineCodeExecutor.image",
+        "--DockerCommandLineCodeExecutor.mem_limit",
+        "--ACADynamicSessionsCodeExecutor.pool_management_endpoint",
+    ):
+        assert option in proc.stdout
