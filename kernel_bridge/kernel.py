@@ -27,6 +27,9 @@ from .session import Session
 
 __all__ = ["BridgeKernel"]
 
+SHUTDOWN_TIMEOUT_S = 5.0
+"""How long the executor may take to release its resources at kernel shutdown."""
+
 STDIN_UNAVAILABLE = (
     "input() is not available here: this frontend does not answer input requests "
     "(allow_stdin is false, as with papermill, nbval and nbclient). Put the value in the code "
@@ -82,6 +85,7 @@ class BridgeKernel(Kernel):
         super().__init__(**kwargs)
         self.bridge_session = Session(self._build_executor, cell_timeout=self.cell_timeout or None)
         self._waiting_for_input = False
+        self._shell_loop: asyncio.AbstractEventLoop | None = None
 
     # -- kernel_info ----------------------------------------------------------------
 
@@ -155,6 +159,7 @@ class BridgeKernel(Kernel):
         cell_id: str | None = None,
     ) -> dict[str, Any]:
         """Run a cell in the executor, publishing its output as it arrives."""
+        self._shell_loop = asyncio.get_running_loop()
         self._allow_stdin = allow_stdin
         last_error: Error | None = None
         finished = Finished(0)
@@ -278,6 +283,7 @@ class BridgeKernel(Kernel):
 
     async def do_complete(self, code: str, cursor_pos: int | None) -> dict[str, Any]:
         """Complete from the executor's live namespace."""
+        self._shell_loop = asyncio.get_running_loop()
         pos = len(code) if cursor_pos is None else cursor_pos
         completion = await self.bridge_session.complete(code, pos)
         return {
@@ -292,6 +298,7 @@ class BridgeKernel(Kernel):
         self, code: str, cursor_pos: int | None, detail_level: int = 0, omit_sections: Any = ()
     ) -> dict[str, Any]:
         """Describe the name at the cursor from the executor's live namespace."""
+        self._shell_loop = asyncio.get_running_loop()
         pos = len(code) if cursor_pos is None else cursor_pos
         inspection = await self.bridge_session.inspect(code, pos, detail_level)
         return {
@@ -315,6 +322,29 @@ class BridgeKernel(Kernel):
         return reply
 
     async def do_shutdown(self, restart: bool) -> dict[str, Any]:
-        """Stop the executor (container, remote session, subprocess) before the kernel exits."""
-        await self.bridge_session.shutdown()
+        """Acknowledge a shutdown; the executor is stopped as the kernel process ends.
+
+        ipykernel calls this on its control thread, but the executor lives on the shell's
+        event loop, so :meth:`stop_executor` runs there once that loop has stopped (see
+        :class:`~kernel_bridge.kernelapp.BridgeKernelApp`).
+        """
         return {"status": "ok", "restart": restart}
+
+    def stop_executor(self) -> None:
+        """Stop the executor on the shell's event loop; called once that loop has stopped.
+
+        Bounded by ``SHUTDOWN_TIMEOUT_S``; a container, subprocess or remote session is
+        released here. (Had the kernel been killed, the runtime exits on its own when its
+        input closes.)
+        """
+        loop = self._shell_loop
+        if self.bridge_session.executor is None or loop is None:
+            return
+        if loop.is_closed() or loop.is_running():
+            return
+        try:
+            loop.run_until_complete(
+                asyncio.wait_for(self.bridge_session.shutdown(), SHUTDOWN_TIMEOUT_S)
+            )
+        except Exception:
+            self.log.warning("the executor did not stop cleanly", exc_info=True)

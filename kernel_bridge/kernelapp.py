@@ -53,6 +53,16 @@ class BridgeKernelApp(IPKernelApp):
         super().init_kernel()
 
 
+    def start(self) -> None:
+        """Serve the kernel until it is shut down, then release the executor."""
+        try:
+            super().start()
+        finally:
+            kernel = getattr(self, "kernel", None)
+            if isinstance(kernel, BridgeKernel):
+                kernel.stop_executor()
+
+
 def main() -> None:
     """Run the kernel; the entry point of ``python -m kernel_bridge``."""
     BridgeKernelApp.launch_instance()

@@ -30,6 +30,8 @@ def test_debug_log_and_outputs_hold_neither_token_nor_session_id(tmp_path: Path)
             km.shutdown_kernel()
     assert len(identifiers) == 1, "the kernel should have used exactly one new session"
     identifier = identifiers.pop()
+    live_after = {s.identifier for s in emulator.state.sessions.live()}
+    assert identifier not in live_after, "kernel shutdown should delete its ACA session"
     log_text = log_path.read_text()
     assert "-> HTTP 200" in log_text, "the debug log should show the HTTP requests"
     shown = json.dumps([m["content"] for m in outputs])
