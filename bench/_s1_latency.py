@@ -180,7 +180,7 @@ async def aca_blocks(ws: Workspace, plan: Plan) -> tuple[dict[str, list[float]],
 
 
 def _block_table(times: dict[str, list[float]], reference: str) -> Table:
-    table = Table(["executor", f"ratio to {reference.split()[0]}", "median", "p95", "n"])
+    table = Table(["executor", "time / seed's time", "median", "p95", "n"])
     ref = median(times[reference])
     for name, values in times.items():
         table.rows.append(

@@ -45,7 +45,7 @@ NEEDS_ACA = {6}
 
 def _parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer repetitions (~3 min)")
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions (~2 min)")
     parser.add_argument(
         "--sections",
         default="1,2,3,4,5,6",
