@@ -9,6 +9,7 @@ these. The kernel maps them one to one onto IOPub messages::
     Result       -> execute_result
     Error        -> error (and the error reply)
     ClearOutput  -> clear_output
+    Page         -> a "page" payload of the execute reply (help text for ``obj?``)
     StateLost    -> a stderr stream that says what was lost (the runtime died,
                     the remote session was replaced); not an error by itself
     Finished     -> nothing on IOPub; it ends every execution and carries the exit code
@@ -28,6 +29,7 @@ __all__ = [
     "Event",
     "Finished",
     "OutputEvent",
+    "Page",
     "Result",
     "StateLost",
     "Stream",
@@ -84,6 +86,14 @@ class ClearOutput:
 
 
 @dataclass(frozen=True)
+class Page:
+    """Help text for the frontend's pager (``obj?``); ``start`` is the first line to show."""
+
+    data: MimeBundle
+    start: int = 0
+
+
+@dataclass(frozen=True)
 class StateLost:
     """The interpreter state behind the session is gone; ``reason`` says why, for people."""
 
@@ -106,5 +116,5 @@ class Finished:
         return self.exit_code == 0
 
 
-OutputEvent: TypeAlias = Stream | Display | Result | Error | ClearOutput | StateLost
+OutputEvent: TypeAlias = Stream | Display | Result | Error | ClearOutput | Page | StateLost
 Event: TypeAlias = OutputEvent | Finished

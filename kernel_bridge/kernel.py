@@ -16,11 +16,12 @@ from collections.abc import Iterator
 from typing import Any
 
 from ipykernel.kernelbase import Kernel
-from traitlets import Float, List, Unicode
+from traitlets import Bool, Float, List, Unicode
 
+from ._history import CellHistory
 from ._version import __version__
 from .errors import BridgeError
-from .events import ClearOutput, Display, Error, Event, Finished, Result, StateLost, Stream
+from .events import ClearOutput, Display, Error, Event, Finished, Page, Result, StateLost, Stream
 from .executors import EXECUTOR_KINDS, executor_class
 from .executors.base import RemoteExecutor
 from .session import Session
@@ -75,6 +76,16 @@ class BridgeKernel(Kernel):
     functions_module = Unicode(
         "functions", config=True, help="Module name the functions are importable from."
     )
+    prestart = Bool(
+        True,
+        config=True,
+        help=(
+            "Start the runtime (subprocess or container) in the background as soon as the "
+            "kernel starts, so the first cell does not wait for it. kernel_info still answers "
+            "at once, and setup output (image pull, functions) appears in the first cell. "
+            "ACA sessions are never started early."
+        ),
+    )
     cell_timeout = Float(
         0.0,
         config=True,
@@ -85,7 +96,20 @@ class BridgeKernel(Kernel):
         super().__init__(**kwargs)
         self.bridge_session = Session(self._build_executor, cell_timeout=self.cell_timeout or None)
         self._waiting_for_input = False
+        self.history = CellHistory()
         self._shell_loop: asyncio.AbstractEventLoop | None = None
+
+    def start(self) -> None:
+        """Start serving; with ``prestart``, warm the executor up once the loop runs."""
+        super().start()
+        if self.prestart:
+            from tornado.ioloop import IOLoop
+
+            IOLoop.current().add_callback(self._warm_up)
+
+    async def _warm_up(self) -> None:
+        self._shell_loop = asyncio.get_running_loop()
+        await self.bridge_session.warm_up()
 
     # -- kernel_info ----------------------------------------------------------------
 
@@ -161,7 +185,10 @@ class BridgeKernel(Kernel):
         """Run a cell in the executor, publishing its output as it arrives."""
         self._shell_loop = asyncio.get_running_loop()
         self._allow_stdin = allow_stdin
+        if store_history and not silent:
+            self.history.record(self.execution_count, code)
         last_error: Error | None = None
+        payload: list[dict[str, Any]] = []
         finished = Finished(0)
         try:
             with self._interrupt_signal():
@@ -174,8 +201,15 @@ class BridgeKernel(Kernel):
                     if isinstance(event, Finished):
                         finished = event
                         continue
+                    if isinstance(event, Page):
+                        payload.append({"source": "page", "data": event.data, "start": event.start})
+                        continue
                     if isinstance(event, Error):
                         last_error = event
+                    elif isinstance(event, Result) and store_history and not silent:
+                        self.history.set_output(
+                            self.execution_count, str(event.data.get("text/plain", ""))
+                        )
                     if not silent:
                         self._publish(event)
         except BaseException as exc:  # nothing may escape a handler
@@ -200,7 +234,7 @@ class BridgeKernel(Kernel):
         return {
             "status": "ok",
             "execution_count": self.execution_count,
-            "payload": [],
+            "payload": payload,
             "user_expressions": {},
         }
 
@@ -307,6 +341,29 @@ class BridgeKernel(Kernel):
             "data": inspection.data,
             "metadata": inspection.metadata,
         }
+
+    async def do_history(
+        self,
+        hist_access_type: str,
+        output: bool,
+        raw: bool,
+        session: int | None = None,
+        start: int | None = None,
+        stop: int | None = None,
+        n: int | None = None,
+        pattern: str | None = None,
+        unique: bool = False,
+    ) -> dict[str, Any]:
+        """Answer history requests from the kernel's own record of this session's cells."""
+        if hist_access_type == "tail":
+            entries = self.history.tail(n or 10, output=output)
+        elif hist_access_type == "range":
+            entries = self.history.range(session or 0, start or 0, stop, output=output)
+        elif hist_access_type == "search":
+            entries = self.history.search(pattern or "*", n=n, unique=unique, output=output)
+        else:
+            entries = []
+        return {"status": "ok", "history": entries}
 
     async def do_is_complete(self, code: str) -> dict[str, Any]:
         """Say whether ``code`` is a complete Python statement (decided here, on the host)."""

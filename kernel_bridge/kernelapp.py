@@ -7,24 +7,43 @@ from __future__ import annotations
 
 import importlib
 import logging
+import sys
+from collections.abc import Sequence
 from typing import Any
 
 from ipykernel.kernelapp import IPKernelApp
 from traitlets import Bool, Type
 
+from .executors import EXECUTOR_CLASSES, EXECUTOR_KINDS
 from .kernel import BridgeKernel
 
 __all__ = ["BridgeKernelApp", "main"]
 
 
-def _configurable_classes() -> list[type[Any]]:
+def _executor_kinds_in(argv: Sequence[str]) -> tuple[str, ...]:
+    """The executor kinds whose options the command line may use.
+
+    Only the configured executor's module is imported at start (each costs tens of
+    milliseconds of cold start); ``--help``/``--help-all`` list them all.
+    """
+    if any(arg.startswith("--help") for arg in argv):
+        return EXECUTOR_KINDS
+    kind = "local"
+    for index, arg in enumerate(argv):
+        if arg.startswith("--BridgeKernel.executor="):
+            kind = arg.split("=", 1)[1]
+        elif arg == "--BridgeKernel.executor" and index + 1 < len(argv):
+            kind = argv[index + 1]
+    return tuple(dict.fromkeys(("local", kind)))
+
+
+def _configurable_classes(kinds: Sequence[str] = EXECUTOR_KINDS) -> list[type[Any]]:
     """Our configurable classes, so ``--Class.trait=value`` flags are parsed by type."""
     classes: list[type[Any]] = [BridgeKernel]
-    for module_name, class_name in (
-        ("kernel_bridge.executors.local", "LocalExecutor"),
-        ("kernel_bridge.executors.docker", "DockerCommandLineCodeExecutor"),
-        ("kernel_bridge.executors.aca", "ACADynamicSessionsCodeExecutor"),
-    ):
+    for kind in kinds:
+        if kind not in EXECUTOR_CLASSES:
+            continue  # an unknown executor is reported in the cells, not here
+        module_name, class_name = EXECUTOR_CLASSES[kind]
         try:
             classes.append(getattr(importlib.import_module(module_name), class_name))
         except Exception:  # a backend without its extra installed
@@ -41,7 +60,15 @@ class BridgeKernelApp(IPKernelApp):
     capture_fd_output = Bool(False).tag(config=True)
 
     # Listed by --help-all, and typed when given as --Class.trait=value.
-    classes = [*IPKernelApp.classes, *_configurable_classes()]  # type: ignore[assignment]
+    classes = [*IPKernelApp.classes, BridgeKernel]
+
+    def initialize(self, argv: Sequence[str] | None = None) -> None:
+        """Register the configured executor's class, then initialise as ipykernel does."""
+        args = list(sys.argv[1:] if argv is None else argv)
+        wanted = _configurable_classes(_executor_kinds_in(args))
+        extra: list[Any] = [c for c in wanted if c not in self.classes]
+        self.classes = [*self.classes, *extra]
+        super().initialize(argv)
 
     def init_kernel(self) -> None:
         """Route kernel_bridge's own loggers to the application's log before the kernel starts."""
@@ -51,7 +78,6 @@ class BridgeKernelApp(IPKernelApp):
             ours.addHandler(handler)
         ours.propagate = False
         super().init_kernel()
-
 
     def start(self) -> None:
         """Serve the kernel until it is shut down, then release the executor."""

@@ -85,6 +85,22 @@ class Session:
             yield Error("InternalError", text, [text])
             yield Finished(1)
 
+    async def warm_up(self) -> None:
+        """Build the executor and let it start ahead of the first cell; never raises.
+
+        Called once, in the background, when the kernel starts. A configuration error is
+        left for the first cell to report.
+        """
+        try:
+            executor = self._get_executor()
+        except Exception as exc:
+            log.debug("executor not built ahead of the first cell: %s", exc)
+            return
+        try:
+            await executor.warm_up()
+        except Exception:
+            log.debug("warm-up failed", exc_info=True)
+
     async def interrupt(self) -> None:
         """Interrupt the running cell; called when the kernel receives an interrupt."""
         if self._executor is not None:

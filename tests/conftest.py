@@ -6,6 +6,7 @@ written by ``_support.specs`` at import, exactly as JupyterLab, papermill and nb
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,23 @@ def jupyter_path() -> Path:
     return JUPYTER_ROOT
 
 
+def _ours(labels: dict[str, str]) -> bool:
+    """A container belongs to this run: its owner is this process, or a process now gone."""
+    try:
+        pid = int(labels.get("kernel_bridge.pid", ""))
+    except ValueError:
+        return True
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Fail the run if any container kernel_bridge created is still there at the end."""
     stop_emulators()
@@ -27,7 +45,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
         client = docker.from_env(timeout=10)
         left = client.containers.list(all=True, filters={"label": "kernel_bridge.managed=1"})
-        names = [c.name for c in left if c.labels.get("kernel_bridge.linger") != "1"]
+        names = [
+            c.name
+            for c in left
+            if c.labels.get("kernel_bridge.linger") != "1" and _ours(c.labels)
+        ]
         client.close()
     except Exception:
         return

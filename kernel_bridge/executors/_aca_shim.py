@@ -39,7 +39,7 @@ import re
 import secrets
 from typing import Any
 
-from ..events import ClearOutput, Display, Error, OutputEvent, Result, Stream
+from ..events import ClearOutput, Display, Error, OutputEvent, Page, Result, Stream
 
 __all__ = [
     "SHIM_MODULE",
@@ -174,6 +174,23 @@ def _install_ipython(ip):
 
         fill_exec_result.__kb_shim_original__ = orig_fill
         hook.fill_exec_result = fill_exec_result
+
+    # `obj?` help goes to the frontend's pager, as in ipykernel [INF: the service's
+    # kernel accepts a show_in_pager hook like any IPython shell].
+    if not getattr(ip, "_kb_pager_hooked", False):
+        try:
+            from IPython.core import page as ipy_page
+
+            def _pager(strng, start=0, screen_lines=0, pager_cmd=None):
+                data = strng if isinstance(strng, dict) else {"text/plain": str(strng)}
+                frame = {"t": "page", "data": _bundle(data), "start": int(start or 0)}
+                if not emit(frame):
+                    print(data.get("text/plain", ""))
+
+            ip.set_hook("show_in_pager", ipy_page.as_hook(_pager), 10)
+            ip._kb_pager_hooked = True
+        except Exception:
+            pass
 
 
 def _format(obj, include=None, exclude=None):
@@ -401,6 +418,11 @@ def _event_from_frame(frame: dict[str, Any]) -> OutputEvent | None:
         )
     if kind == "clear":
         return ClearOutput(wait=bool(frame.get("wait")))
+    if kind == "page":
+        data = frame.get("data")
+        if not isinstance(data, dict):
+            return None
+        return Page(data=dict(data), start=int(frame.get("start") or 0))
     if kind == "result":
         data = frame.get("data")
         metadata = frame.get("metadata")
@@ -443,7 +465,7 @@ def split_stdout(stdout: str, nonce: str | None) -> tuple[list[OutputEvent], lis
         pos = match.end()
         event = _event_from_frame(frame)
         if event is None:
-            if frame.get("t") not in ("display", "clear", "result"):
+            if frame.get("t") not in ("display", "clear", "result", "page"):
                 others.append(frame)
             continue
         if "".join(text):

@@ -22,7 +22,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..events import ClearOutput, Display, Error, Event, Finished, Result, StateLost, Stream
+from ..events import (
+    ClearOutput,
+    Display,
+    Error,
+    Event,
+    Finished,
+    Page,
+    Result,
+    StateLost,
+    Stream,
+)
 from .base import RemoteExecutor
 
 __all__ = [
@@ -219,6 +229,10 @@ class _Fold:
                 self.parts.append(_with_newline(text))
         elif isinstance(event, StateLost):
             self.parts.append(_with_newline(event.reason))
+        elif isinstance(event, Page):
+            text = event.data.get("text/plain")
+            if isinstance(text, str):
+                self.parts.append(_with_newline(_ANSI.sub("", text)))
         elif isinstance(event, Finished):
             self.exit_code = event.exit_code
         elif isinstance(event, ClearOutput):

@@ -19,7 +19,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import RuntimeDiedError
-from ..events import ClearOutput, Display, Error, Event, Finished, Result, StateLost, Stream
+from ..events import (
+    ClearOutput,
+    Display,
+    Error,
+    Event,
+    Finished,
+    Page,
+    Result,
+    StateLost,
+    Stream,
+)
 from .base import Completion, InputHandler, Inspection
 
 __all__ = ["RuntimeChannel", "RuntimeInfo", "RuntimeTransport"]
@@ -403,5 +413,7 @@ def _to_event(msg: dict[str, Any]) -> Event | None:
         )
     if kind == "clear_output":
         return ClearOutput(bool(msg.get("wait", False)))
+    if kind == "page":
+        return Page(data=dict(msg.get("data") or {}), start=int(msg.get("start") or 0))
     log.debug("ignoring runtime message of type %r", kind)
     return None

@@ -162,6 +162,16 @@ class RuntimeBackedExecutor(RemoteExecutor):
                 self._pending.append(event)
         return ok
 
+    async def warm_up(self) -> None:
+        """Start the runtime now; its setup output waits for the next execution."""
+        try:
+            async with self._get_lock():
+                if not self.runtime_alive:
+                    ok = await self._start_quietly()
+                    log.debug("runtime warmed up (ok=%s)", ok)
+        except BridgeError as exc:
+            log.debug("warm-up failed; the next execution reports it: %s", exc)
+
     async def start(self) -> None:
         """Start the runtime and inject functions; raise if that fails (see base class)."""
         async with self._get_lock():

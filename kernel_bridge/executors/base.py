@@ -110,6 +110,14 @@ class RemoteExecutor(abc.ABC):
         to do when the runtime cannot start.
         """
 
+    async def warm_up(self) -> None:  # noqa: B027 - optional hook, a no-op by default
+        """Start the runtime ahead of the first execution, if that is cheap and harmless.
+
+        Called by the kernel in the background right after it starts (``kernel_info``
+        never waits for it). Never raises: what goes wrong is shown by the next
+        ``execute``. Executors whose sessions cost money (ACA) keep the default no-op.
+        """
+
     @abc.abstractmethod
     async def stop(self) -> None:
         """Release everything: runtime, container, remote session, temporary files.

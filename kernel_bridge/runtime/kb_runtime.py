@@ -123,11 +123,64 @@ class _FdWriter(io.RawIOBase):
         return len(data)
 
 
+_STDOUT_FLUSH_INTERVAL = 0.01
+"""Seconds buffered stdout may wait before the flusher thread sends it (while a cell runs)."""
+
+
+class _StderrText(io.TextIOWrapper):
+    """Line-buffered stderr that first flushes stdout, so the two keep their order."""
+
+    def write(self, text):
+        out = _STATE.get("stdout")
+        if out is not None and out is not self:
+            try:
+                out.flush()
+            except Exception:
+                pass
+        return super().write(text)
+
+
 def _text_stream(fd):
-    stream = io.TextIOWrapper(
+    """sys.stdout/sys.stderr for fd 1/2.
+
+    stdout is block-buffered (64 KiB) and flushed by a background thread every 10 ms
+    while code runs, and before every protocol message: a print costs no system call,
+    and 10 MB of output moves in large chunks. stderr stays line-buffered.
+    """
+    if fd == 1:
+        raw = io.FileIO(fd, "w", closefd=False)
+        stream = io.TextIOWrapper(
+            io.BufferedWriter(raw, 65536),
+            encoding="utf-8",
+            errors="replace",
+            line_buffering=False,
+            write_through=True,
+        )
+        _STATE["stdout"] = stream
+        return stream
+    return _StderrText(
         _FdWriter(fd), encoding="utf-8", errors="replace", line_buffering=True, write_through=False
     )
-    return stream
+
+
+def _start_stdout_flusher(active):
+    """Flush sys.stdout every few ms while ``active`` (a threading.Event) is set."""
+
+    def run():
+        while True:
+            active.wait()
+            time.sleep(_STDOUT_FLUSH_INTERVAL)
+            # The BufferedWriter has its own lock; with write_through the text layer
+            # holds nothing between writes, so flushing it from here is safe.
+            stream = _STATE.get("stdout")
+            try:
+                if stream is not None and not stream.closed:
+                    stream.buffer.flush()
+            except Exception:
+                pass
+
+    thread = threading.Thread(target=run, name="kb-stdout-flush", daemon=True)
+    thread.start()
 
 
 class _Channel:
@@ -579,6 +632,12 @@ def _token_at_cursor(code, cursor_pos):
     return ""
 
 
+_HELP_QUERY = re.compile(
+    r"^\s*(?:([A-Za-z_][\w.]*)(\?\??)|(\?\??)([A-Za-z_][\w.]*))\s*$"
+)
+"""A cell that only asks for help (IPython's ``obj?`` syntax)."""
+
+
 def _resolve(name, namespace):
     parts = name.split(".")
     if parts[0] in namespace:
@@ -646,6 +705,8 @@ class Runtime:
         self.input_waiting = False
         self.eof = False
         self.busy = False  # True while user Python code runs (KeyboardInterrupt allowed)
+        self.cell_running = threading.Event()  # the stdout flusher works while set
+        _start_stdout_flusher(self.cell_running)
         self.critical = 0  # > 0 while a protocol message is being written by the main thread
         self.pending_interrupt = False
         self.shell_procs = {}
@@ -705,6 +766,11 @@ class Runtime:
                 "update": bool(update),
             }
         )
+
+    def publish_page(self, data, start):
+        """Send help text for the frontend's pager (``obj?``)."""
+        self.sync_output()
+        self.send({"type": "page", "data": data, "start": int(start or 0)})
 
     def publish_clear(self, wait):
         """Send a clear_output message."""
@@ -903,6 +969,7 @@ class Runtime:
         """Run one execute request and always end it with done."""
         status, exit_code = "error", 1
         self.exec_seq += 1
+        self.cell_running.set()
         try:
             self.prepare_cell()
             language = str(msg.get("language") or "python").lower()
@@ -934,6 +1001,7 @@ class Runtime:
         finally:
             self.busy = False
             self.pending_interrupt = False
+            self.cell_running.clear()
         if os.getpid() != self.channel.owner_pid:
             # A child forked by the cell (os.fork) came back here: it must not serve.
             os._exit(0 if status == "ok" else 1)
@@ -1019,12 +1087,27 @@ class Runtime:
         return ("ok" if rc == 0 else "error"), rc
 
     # ---- python ----------------------------------------------------------------------
+    def run_help_query(self, match):
+        """``name?`` / ``?name`` / ``name??`` without IPython: help text for the pager."""
+        name = match.group(1) or match.group(4)
+        detail = 1 if (match.group(2) or match.group(3) or "").count("?") > 1 else 0
+        try:
+            obj = _resolve(name, self.namespace)
+        except KeyError:
+            sys.stdout.write("Object `%s` not found.\n" % name)
+            return True
+        self.publish_page({"text/plain": _plain_inspect_text(name, obj, detail)}, 0)
+        return True
+
     def run_python(self, code, silent, store_history):
         if self.shell is not None:
             return self.run_ipython(code, silent, store_history)
         return self.run_plain(code, silent, store_history)
 
     def run_plain(self, code, silent, store_history):
+        help_query = _HELP_QUERY.match(code)
+        if help_query is not None:
+            return self.run_help_query(help_query)
         self.cell_count += 1
         filename = "<cell-%d>" % self.cell_count
         linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
@@ -1413,6 +1496,16 @@ def _make_ipython_shell(runtime):
         sys.stdout, sys.stderr = saved
         if capture.getvalue():
             _diag(capture.getvalue())
+    try:
+        from IPython.core import page as ipy_page
+
+        def _page(strng, start=0, screen_lines=0, pager_cmd=None):
+            data = strng if isinstance(strng, dict) else {"text/plain": str(strng)}
+            runtime.publish_page(_encode_data(data), start)
+
+        shell.set_hook("show_in_pager", ipy_page.as_hook(_page), 99)
+    except Exception as exc:  # pragma: no cover - an IPython without pager hooks
+        _diag("pager hook not installed: %r" % exc)
     from IPython import display as ipd
 
     mod = sys.modules["kb_display"]

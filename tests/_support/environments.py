@@ -69,7 +69,8 @@ class _LazyEmulator:
     def __init__(self, backend: str) -> None:
         from kernel_bridge.emulator import Emulator, EmulatorConfig
 
-        config = EmulatorConfig(token=ACA_TOKEN, backend=backend, image=MINIMAL_IMAGE)
+        # The service runs an IPython kernel: so do the docker backend's sessions.
+        config = EmulatorConfig(token=ACA_TOKEN, backend=backend, image=RICH_IMAGE)
         self.emulator: Any = Emulator(config)
         self.started = False
 

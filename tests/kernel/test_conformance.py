@@ -43,7 +43,10 @@ class _BridgeKernelTests(jupyter_kernel_test.KernelTests):
         },
         {"code": "display({'text/plain': 'raw'}, raw=True)", "mime": "text/plain"},
     ]
+    code_history_pattern = "1 + 2*"
+    supported_history_operations = ("tail", "range", "search")
     code_inspect_sample = "zip"
+    code_page_something = "zip?"
     code_clear_output = (
         "try:\n    from IPython.display import clear_output\nexcept ImportError:\n    pass\n"
         "clear_output()"

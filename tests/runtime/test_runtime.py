@@ -750,3 +750,20 @@ def test_runs_on_python_3_8() -> None:
     assert msgs[1]["data"]["text/html"] == "<b/>"
     proc.stdin.close()
     assert proc.wait(10) == 0
+
+
+@pytest.mark.parametrize("ipython", [False, True], ids=["plain", "ipython"])
+def test_help_query_pages_help_text(ipython: bool) -> None:
+    rt = Runtime(ipython=ipython)
+    try:
+        msgs = rt.run("def greet(name):\n    '''Say hello.'''\n    return name\n")
+        assert of_type(msgs, "error") == []
+        for query in ("greet?", "?greet", "greet??"):
+            pages = of_type(rt.run(query), "page")
+            assert len(pages) == 1, query
+            assert "Say hello." in pages[0]["data"]["text/plain"]
+        missing = rt.run("nothing_here?")
+        assert of_type(missing, "page") == []
+        assert "Object `nothing_here` not found." in stdout_text(missing).replace("\x1b", "")
+    finally:
+        rt.close()
