@@ -64,11 +64,14 @@ class BridgeKernelApp(IPKernelApp):
 
     def initialize(self, argv: Sequence[str] | None = None) -> None:
         """Register the configured executor's class, then initialise as ipykernel does."""
-        args = list(sys.argv[1:] if argv is None else argv)
-        wanted = _configurable_classes(_executor_kinds_in(args))
+        self.register_executor_classes(list(sys.argv[1:] if argv is None else argv))
+        super().initialize(argv)
+
+    def register_executor_classes(self, argv: Sequence[str]) -> None:
+        """Add the executor classes ``argv`` may configure, so their flags parse by type."""
+        wanted = _configurable_classes(_executor_kinds_in(argv))
         extra: list[Any] = [c for c in wanted if c not in self.classes]
         self.classes = [*self.classes, *extra]
-        super().initialize(argv)
 
     def init_kernel(self) -> None:
         """Route kernel_bridge's own loggers to the application's log before the kernel starts."""

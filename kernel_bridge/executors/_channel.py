@@ -168,6 +168,10 @@ class RuntimeChannel:
                 if not isinstance(msg, dict):
                     continue
                 kind = msg.get("type")
+                if kind == "interrupt_ack":
+                    if self._interrupt_task is not None:
+                        self._interrupt_task.cancel()
+                    continue
                 if kind == "reply":
                     future = self._replies.pop(int(msg.get("id", -1)), None)
                     if future is not None and not future.done():

@@ -814,13 +814,19 @@ class Runtime:
         """Called by the input thread on an interrupt message."""
         if not (self.busy or self.shell_procs or self.input_waiting):
             return
-        signalled = set()
-        if self.busy:
-            self._interrupt_children(signalled)
+        # The main thread first: while it runs CPU-bound code this thread waits ~5 ms
+        # for the GIL after every system call, so anything done before (a /proc scan
+        # is hundreds of them) would delay the interrupt by a second or more.
         try:
             signal.pthread_kill(self.main_ident, signal.SIGINT)
         except (OSError, AttributeError):
             os.kill(os.getpid(), signal.SIGINT)
+        # Tell the host the interrupt was delivered, so it does not send its own SIGINT
+        # on top (which could land in the middle of the first one's traceback).
+        self.channel.send({"type": "interrupt_ack"})
+        signalled = set()
+        if self.busy:
+            self._interrupt_children(signalled)
         if self.busy:
             # A child forked just after the scan (e.g. os.system, which ignores SIGINT
             # while it waits) would otherwise run on: look again a few times.
@@ -1200,7 +1206,13 @@ class Runtime:
         except BaseException as exc:
             self.report_exception(exc)
             return False
-        if result.error_before_exec is not None or result.error_in_exec is not None:
+        failure = result.error_before_exec or result.error_in_exec
+        if failure is not None:
+            if not shell._kb_error:
+                # The traceback display itself was interrupted (a second Ctrl-C): still
+                # report the error, so the cell never fails without saying why.
+                lines = traceback.format_exception(type(failure), failure, None)
+                self.publish_error(type(failure).__name__, str(failure), lines)
             return False
         return not shell._kb_error
 
@@ -1523,6 +1535,24 @@ def _make_ipython_shell(runtime):
 # entry point
 
 
+def _warm_up_tracebacks():
+    """Build inspect's module-by-file cache in the background.
+
+    IPython's traceback formatter needs it, and building it for the first error costs
+    0.1-0.2 s: long enough to make the first interrupt of a session feel slow.
+    """
+
+    def run():
+        try:
+            import inspect
+
+            inspect.getmodule(run.__code__)
+        except Exception:
+            pass
+
+    threading.Thread(target=run, name="kb-warm-up", daemon=True).start()
+
+
 def _parse_args(argv):
     cwd = None
     linger = False
@@ -1572,6 +1602,8 @@ def main(argv=None):
             "protocol": PROTOCOL_VERSION,
         }
     )
+    if runtime.shell is not None:
+        _warm_up_tracebacks()
     runtime.serve()
 
 

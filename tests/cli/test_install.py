@@ -39,6 +39,7 @@ def parse_flags(argv: list[str]) -> dict[str, dict[str, Any]]:
         warnings.simplefilter("error")
         # the one JSON object form for a Dict trait is the only deprecated form we use
         warnings.filterwarnings("ignore", message="--extra_volumes=", category=DeprecationWarning)
+        app.register_executor_classes(argv[5:])
         app.parse_command_line(argv[5:])
     classes = {cls.__name__: cls for cls in app.classes}
     out: dict[str, dict[str, Any]] = {}
