@@ -31,9 +31,10 @@ def run(ws: Workspace, plan: Plan) -> Section:
         intro=(
             "`KernelManager.start_kernel()` → `wait_for_ready()` (kernel_info answered) → "
             "first `execute('1 + 1')` result, then a graceful `shutdown_kernel()`; "
-            f"{plan.cold_starts} launches per system, interleaved. The bridge kernels start "
-            "their runtime (subprocess, container, remote session) at the first cell, so "
-            "'first result' includes it. Docker image cached."
+            f"{plan.cold_starts} launches per system, interleaved. The local and Docker "
+            "bridge kernels start their runtime in the background as soon as the kernel runs "
+            "(`prestart`), the ACA kernel its session at the first cell; 'first result' "
+            "includes either. Docker image cached."
         ),
     )
     data: dict[str, list[tuple[float, float, float]]] = {name: [] for name in ws.systems}
