@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -14,15 +12,6 @@ from kernel_bridge.emulator import Emulator, EmulatorConfig
 
 TOKEN = "emulator-test-token"
 V = "2024-02-02-preview"
-
-
-def make_jwt(claims: dict[str, Any]) -> str:
-    """An unsigned JWT carrying ``claims`` (the emulator reads exp and aud)."""
-
-    def part(obj: dict[str, Any]) -> str:
-        return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
-
-    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}.sig"
 
 
 class Pool:

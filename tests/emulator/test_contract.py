@@ -11,10 +11,11 @@ import time
 from collections.abc import Callable
 
 import httpx
+from _support.tokens import make_jwt
 
 from kernel_bridge.emulator import Fault
 
-from .conftest import TOKEN, Pool, V, make_jwt
+from .conftest import TOKEN, Pool, V
 
 PNG_1x1 = (
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5Erk"

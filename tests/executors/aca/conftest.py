@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from _support.tokens import make_jwt
 
 from kernel_bridge.emulator import Emulator, EmulatorConfig
 from kernel_bridge.executors._aca_credentials import StaticToken
 
 TOKEN = "aca-executor-test-token-0123456789"
-
-
-def make_jwt(claims: dict[str, Any]) -> str:
-    """An unsigned JWT carrying ``claims`` (the emulator reads exp and aud)."""
-
-    def part(obj: dict[str, Any]) -> str:
-        return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
-
-    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}.sig"
 
 
 class ShortLivedCredential:
