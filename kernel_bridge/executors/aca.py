@@ -510,37 +510,32 @@ class ACADynamicSessionsCodeExecutor(RemoteExecutor, LoggingConfigurable, metacl
                     yield Error("KeyboardInterrupt", text, [f"KeyboardInterrupt: {text}"])
                     yield Finished(1)
                     return
-            if not self._setup_done:
-                setup_events: list[OutputEvent] = []
-                ok = await self._setup(setup_events)
-                for setup_event in setup_events:
-                    yield setup_event
-                if not ok:
-                    yield Finished(1)
-                    return
-            outcome = await self._send_cell(code, timeout)
-            if isinstance(outcome, list):
-                for event in outcome:
-                    yield event
-                return
-            if is_marker_error(outcome.error, self._marker, _stdout(outcome)):
-                self.log.info(
-                    "ACA session %s was replaced by the service; setting it up again",
-                    redact(self._session_id),
-                )
-                yield StateLost(_STATE_LOST)
-                again: list[OutputEvent] = []
-                ok = await self._setup(again)
-                for setup_event in again:
-                    yield setup_event
-                if not ok:
-                    yield Finished(1)
-                    return
+            # At most two rounds: a replaced session is set up again and the cell, which
+            # had not run there, is sent once more.
+            for attempt in (1, 2):
+                if not self._setup_done or attempt == 2:
+                    setup_events: list[OutputEvent] = []
+                    ok = await self._setup(setup_events)
+                    for setup_event in setup_events:
+                        yield setup_event
+                    if not ok:
+                        yield Finished(1)
+                        return
                 outcome = await self._send_cell(code, timeout)
                 if isinstance(outcome, list):
                     for event in outcome:
                         yield event
                     return
+                if attempt == 2 or not is_marker_error(
+                    outcome.error, self._marker, _stdout(outcome)
+                ):
+                    break
+                self.log.info(
+                    "ACA session %s was replaced by the service; setting it up again",
+                    redact(self._session_id),
+                )
+                yield StateLost(_STATE_LOST)
+            assert not isinstance(outcome, list)
             for output in outcome.events:
                 if self.suppress_result_output and isinstance(output, Result):
                     continue
