@@ -78,7 +78,18 @@ def is_marker_error(error: Error | None, marker: str, stdout: str) -> bool:
     )
 
 
-_CARETS = re.compile(r"^( *)([\^~]+\s*)$")
+_CARETS = re.compile(r"^(\s*)([\^~]+\s*)$")
+
+
+def shift_caret_line(line: str, shift: int) -> str:
+    """Move a traceback caret line (``~~^~~``) ``shift`` columns left; other lines as-is.
+
+    Used when text was taken out of the source line above it.
+    """
+    carets = _CARETS.match(line)
+    if shift and carets and len(carets.group(1)) >= shift:
+        return carets.group(1)[shift:] + carets.group(2)
+    return line
 
 
 def unguard_traceback(error: Error, marker: str) -> Error:
@@ -89,10 +100,7 @@ def unguard_traceback(error: Error, marker: str) -> Error:
     lines: list[str] = []
     shift = 0
     for line in error.traceback:
-        if shift:
-            carets = _CARETS.match(line)
-            if carets and len(carets.group(1)) >= shift:
-                line = carets.group(1)[shift:] + carets.group(2)
+        line = shift_caret_line(line, shift)
         new = line.replace(f"{marker}; ", "").replace(f"{marker}  #", "#")
         shift = len(line) - len(new) if f"{marker}; " in line else 0
         lines.append(new)

@@ -40,6 +40,7 @@ import secrets
 from typing import Any
 
 from ..events import ClearOutput, Display, Error, OutputEvent, Page, Result, Stream
+from ._aca_guard import shift_caret_line
 
 __all__ = [
     "SHIM_MODULE",
@@ -522,9 +523,6 @@ def wrap_last_expression(code: str) -> str:
     return wrapped
 
 
-_CARETS = re.compile(r"^(\s*)([\^~]+\s*)$")
-
-
 def clean_traceback(error: Error) -> Error:
     """Take the :func:`wrap_last_expression` call back out of a traceback's lines."""
     if not any(_RESULT_PREFIX in line for line in error.traceback):
@@ -532,11 +530,8 @@ def clean_traceback(error: Error) -> Error:
     lines: list[str] = []
     shift = 0
     for line in error.traceback:
-        if shift:
-            carets = _CARETS.match(line)
-            if carets and len(carets.group(1)) >= shift:
-                line = carets.group(1)[shift:] + carets.group(2)
-            shift = 0
+        line = shift_caret_line(line, shift)
+        shift = 0
         if _RESULT_PREFIX in line:
             line = line.replace(_RESULT_PREFIX, "", 1)
             stripped = line.rstrip()
