@@ -1,23 +1,38 @@
 #!/usr/bin/env bash
 # The project's test command (README: "Run the tests"). Works on a fresh machine:
-#   1. installs kernel_bridge with its test extras (editable, so the checkout is tested);
+#   1. makes (or reuses) a virtualenv inside the checkout, .venv/ (ignored by git), and
+#      installs kernel_bridge there, editable, with its test extras: nothing installed
+#      on the machine's own Python can hide a missing dependency;
 #   2. makes a Docker engine and the test images available (.ci/docker-setup.sh:
 #      installs Debian's docker.io, starts dockerd, builds images with debootstrap);
 #   3. lints and type-checks the package (ruff, mypy --strict);
 #   4. runs the whole pytest suite (extra arguments are passed to pytest).
+# Environment: PYTHON, the interpreter that creates the venv (default python3, 3.11+);
+# KB_VENV, the venv's folder (default .venv in the checkout).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
+VENV="${KB_VENV:-$PWD/.venv}"
 
-echo "== install kernel_bridge[test]"
-"$PYTHON" -m pip install --quiet --disable-pip-version-check -e ".[test]"
+echo "== virtualenv $VENV"
+if [ ! -x "$VENV/bin/python" ]; then
+    "$PYTHON" -m venv "$VENV"
+fi
+VPY="$VENV/bin/python"
+# Tools the tests start as commands (jupyter, papermill, kernel-bridge) come from the venv.
+export PATH="$VENV/bin:$PATH"
+export VIRTUAL_ENV="$VENV"
+unset PYTHONPATH PYTHONHOME
+
+echo "== install kernel_bridge[test] into the venv"
+"$VPY" -m pip install --quiet --disable-pip-version-check -e ".[test]"
 
 echo "== docker engine and test images"
 bash .ci/docker-setup.sh
 
 echo "== ruff, mypy"
-"$PYTHON" -m ruff check kernel_bridge tests bench
-"$PYTHON" -m mypy
+"$VPY" -m ruff check kernel_bridge tests bench
+"$VPY" -m mypy
 
 echo "== pytest"
-exec "$PYTHON" -m pytest "$@"
+exec "$VPY" -m pytest "$@"
