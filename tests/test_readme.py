@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 import venv
 from pathlib import Path
 
 import pytest
+from _support.checkout import copy_checkout
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -35,14 +35,7 @@ def test_readme_has_the_two_commands_and_ci_runs_the_test_one() -> None:
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_readme_main_command_runs_a_notebook_in_a_fresh_venv(tmp_path: Path) -> None:
-    checkout = tmp_path / "checkout"
-    shutil.copytree(
-        REPO,
-        checkout,
-        ignore=shutil.ignore_patterns(
-            ".git", "build", "dist", "*.egg-info", "__pycache__", ".*_cache", "quickstart-out.ipynb"
-        ),
-    )
+    checkout = copy_checkout(tmp_path / "checkout")
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(with_pip=True).create(env_dir)
     env = {

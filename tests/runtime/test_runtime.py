@@ -162,12 +162,30 @@ MODES = ["ipython", "plain"]
 
 
 @pytest.fixture(params=MODES, scope="module")
-def rt(request: pytest.FixtureRequest) -> Iterator[Runtime]:
+def _shared_runtime(request: pytest.FixtureRequest) -> Iterator[dict[str, Runtime]]:
     """One runtime per mode, shared by the tests of this module (state persists)."""
-    runtime = Runtime(ipython=request.param == "ipython")
-    assert runtime.ready["ipython"] is (request.param == "ipython")
+    holder = {"runtime": Runtime(ipython=request.param == "ipython")}
+    assert holder["runtime"].ready["ipython"] is (request.param == "ipython")
+    yield holder
+    holder["runtime"].close()
+
+
+@pytest.fixture
+def rt(_shared_runtime: dict[str, Runtime]) -> Iterator[Runtime]:
+    """The shared runtime of this mode, replaced when a test left it busy or dead.
+
+    A test that fails half-way (say, an interrupt that missed its deadline on a loaded
+    machine) can leave a cell running or messages queued; the next test would read them
+    as its own answers and fail for no fault of its own.
+    """
+    runtime = _shared_runtime["runtime"]
     yield runtime
-    runtime.close()
+    if runtime.proc.poll() is not None or not runtime.messages.empty():
+        runtime.close()
+        if runtime.proc.poll() is None:
+            runtime.proc.kill()
+        ipython = bool(runtime.ready["ipython"])
+        _shared_runtime["runtime"] = Runtime(ipython=ipython)
 
 
 @pytest.fixture(params=MODES)
@@ -603,12 +621,12 @@ def test_sh_block_runs_in_cwd(rt: Runtime) -> None:
     assert done(msgs)["exit_code"] == 0 and done(msgs)["status"] == "ok"
 
 
-def test_interrupt_shell_block(rt: Runtime) -> None:
-    rid = rt.start("echo go; sleep 100", language="bash")
-    _wait_for_stream(rt, "go")
+def test_interrupt_shell_block(fresh: Runtime) -> None:
+    rid = fresh.start("echo go; sleep 100", language="bash")
+    _wait_for_stream(fresh, "go")
     sent = time.monotonic()
-    rt.send({"type": "interrupt"})
-    msgs = rt.until_done(rid, timeout=30)
+    fresh.send({"type": "interrupt"})
+    msgs = fresh.until_done(rid, timeout=30)
     assert time.monotonic() - sent < 5
     assert done(msgs)["status"] == "error"
     assert done(msgs)["exit_code"] != 0

@@ -11,6 +11,7 @@ import asyncio
 import base64
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -248,20 +249,29 @@ def test_a_shim_that_cannot_install_falls_back_silently(
     asyncio.run(main())
 
 
-def test_completion_answers_empty_while_an_interrupted_cell_still_runs(emulator: Emulator) -> None:
+def test_completion_answers_empty_while_an_interrupted_cell_still_runs(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    # The abandoned cell runs until the test lets it go (the emulator's local backend
+    # shares this machine's /tmp), so a slow machine cannot let it finish early.
+    release = tmp_path / "release"
+
     async def main() -> None:
         async with make(emulator) as ex:
-            await run(ex, "import time")
+            await run(ex, "import os, time")
             executions = emulator.stats()["executions"]
-            cell = asyncio.ensure_future(run(ex, "time.sleep(3)\nz_late = 1"))
+            cell = asyncio.ensure_future(
+                run(ex, f"while not os.path.exists({str(release)!r}): time.sleep(0.01)\nz_late = 1")
+            )
             deadline = time.monotonic() + 30
             while emulator.stats()["executions"] <= executions:
                 assert time.monotonic() < deadline, "the cell never reached the emulator"
                 await asyncio.sleep(0.02)
             await ex.interrupt()
             await asyncio.wait_for(cell, 5)
-            completion = await asyncio.wait_for(ex.complete("z_l", 3), 5)
+            completion = await asyncio.wait_for(ex.complete("z_l", 3), 30)
             assert completion.matches == []
+            release.touch()
             after = await run(ex, "z_late")  # waits for the abandoned cell first
             assert [e.data["text/plain"] for e in after if isinstance(e, Result)] == ["1"]
             completion = await ex.complete("z_l", 3)
