@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from _support.environments import give_to_code_user
 
 from kernel_bridge.errors import ConfigurationError, ExecutorError
 from kernel_bridge.events import Error, Finished
@@ -69,6 +70,7 @@ def test_swapping_links_never_let_a_download_write_outside_work_dir(
 ) -> None:
     work = tmp_path / "work"
     work.mkdir()
+    give_to_code_user(work)
     sentinel = tmp_path / "sentinel.txt"
     sentinel.write_text("host data that must not change\n")
     (tmp_path / "upload-secret.txt").write_text("host secret\n")
@@ -119,6 +121,7 @@ def test_upload_refuses_links_and_special_files_in_work_dir(
 ) -> None:
     work = tmp_path / "work"
     work.mkdir()
+    give_to_code_user(work)
     secret = tmp_path / "secret.txt"
     secret.write_text("host secret\n")
     if kind == "symlink":
