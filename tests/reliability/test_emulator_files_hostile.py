@@ -35,7 +35,8 @@ class _Pool:
         return {"api-version": V, "identifier": "hostile-session"}
 
     def run(self, code: str) -> dict[str, Any]:
-        body = {"properties": {"codeInputType": "inline", "executionType": "synchronous", "code": code}}
+        properties = {"codeInputType": "inline", "executionType": "synchronous", "code": code}
+        body = {"properties": properties}
         response = self.http.post(self.url("code/execute"), params=self.q(), json=body)
         assert response.status_code == 200, response.text
         props: dict[str, Any] = response.json()["properties"]
