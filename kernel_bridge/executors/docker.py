@@ -15,7 +15,6 @@ import contextlib
 import logging
 import os
 import shutil
-import tempfile
 import time
 import uuid
 import weakref
@@ -38,6 +37,7 @@ from ._channel import RuntimeTransport
 from ._docker_files import CONTAINER_WORKSPACE, download_file, list_files, upload_file
 from ._docker_transport import ContainerTransport
 from ._runtime_executor import RuntimeBackedExecutor
+from ._temp_dirs import make_owned_temp_dir
 from .base import ExecutorCapabilities, ExecutorMeta
 
 __all__ = ["DEFAULT_PIDS_LIMIT", "DockerCommandLineCodeExecutor", "DockerConfigurationError"]
@@ -453,7 +453,9 @@ class DockerCommandLineCodeExecutor(
 
     def _ensure_work_dir(self) -> Path:
         if self.work_dir is None:
-            self._temp_dir = tempfile.mkdtemp(prefix="kernel_bridge_docker_")
+            self._temp_dir = str(
+                make_owned_temp_dir("kernel_bridge_docker_", linger=not self.stop_container)
+            )
             if self.stop_container:  # removed at exit too when stop() is never called
                 weakref.finalize(self, shutil.rmtree, self._temp_dir, True)
             # the code's user owns /workspace (and nobody else on the host can read it)
