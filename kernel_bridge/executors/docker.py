@@ -113,6 +113,9 @@ class DockerCommandLineCodeExecutor(
     ``pids_limit``, ``network_mode``, ``user``, ``read_only``, ``pull``, ``environment``).
     The container is created on first use (or :meth:`start`), labelled as kernel_bridge's
     and owned by this process; it is removed on :meth:`stop` and when this process dies.
+    It starts hardened (``_docker_hardening``: non-root user, no capabilities,
+    ``no-new-privileges``, memory and pids limits, an isolated network; ``profile``
+    ``strict`` adds no network and a read-only root), each setting relaxable by its option.
     """
 
     kind = "docker"
@@ -542,7 +545,7 @@ class DockerCommandLineCodeExecutor(
         if not self.stop_container:
             options.append("--linger")
         argv = bootstrap_argv("python3", *options)
-        if self._home_tmpfs():
+        if self._home_tmpfs():  # argv is [python3, -u, -c, CODE, ...]: prefix the code
             argv[3] = hardening.USER_SITE_PRELUDE + argv[3]
         if self.init_command:
             # Run in this shell (so exports reach the runtime), without access to the
