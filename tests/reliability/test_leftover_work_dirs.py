@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from _support.kernel_client import run_cell, start_kernel
 from _support.specs import ACA_LOCAL, DOCKER
 
@@ -24,23 +25,25 @@ def _work_dirs(root: Path, prefix: str) -> list[Path]:
     return sorted(p for p in root.iterdir() if p.name.startswith(prefix))
 
 
-def _kill(km: object) -> int:
+def _kill(km: object, how: signal.Signals) -> int:
     pid = int(km.provisioner.process.pid)  # type: ignore[attr-defined]
-    os.kill(pid, signal.SIGKILL)
+    os.kill(pid, how)
     deadline = time.monotonic() + 10
     while km.is_alive() and time.monotonic() < deadline:  # type: ignore[attr-defined]
         time.sleep(0.05)
-    assert not km.is_alive(), "the kernel survived SIGKILL"  # type: ignore[attr-defined]
+    assert not km.is_alive(), f"the kernel survived {how.name}"  # type: ignore[attr-defined]
     return pid
 
 
-def _kernel_with_a_file(name: str, env: dict[str, str], prefix: str, root: Path) -> Path:
-    """Start a kernel, have a cell write a file, SIGKILL the kernel; return its work dir."""
+def _kernel_with_a_file(
+    name: str, env: dict[str, str], prefix: str, root: Path, how: signal.Signals
+) -> Path:
+    """Start a kernel, have a cell write a file, kill the kernel with ``how``; its work dir."""
     km, kc = start_kernel(name, env=env)
     try:
         assert run_cell(kc, "open('users-file.txt', 'w').write('x')", timeout=120).status == "ok"
         (work,) = _work_dirs(root, prefix)
-        pid = _kill(km)
+        pid = _kill(km, how)
         assert work.name.startswith(f"{prefix}p{pid}s"), work.name  # the owner is in the name
     finally:
         kc.stop_channels()
@@ -48,12 +51,15 @@ def _kernel_with_a_file(name: str, env: dict[str, str], prefix: str, root: Path)
     return work
 
 
-def test_gc_removes_the_work_dir_of_a_sigkilled_docker_kernel_only(tmp_path: Path) -> None:
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM], ids=lambda s: s.name)
+def test_gc_removes_the_work_dir_of_a_killed_docker_kernel_only(
+    tmp_path: Path, how: signal.Signals
+) -> None:
     root = tmp_path / "tmp"
     root.mkdir()
     env = {**os.environ, "TMPDIR": str(root)}
-    work = _kernel_with_a_file(DOCKER.ready(), env, "kernel_bridge_docker_", root)
-    assert (work / "users-file.txt").exists(), "left behind by the SIGKILLed kernel"
+    work = _kernel_with_a_file(DOCKER.ready(), env, "kernel_bridge_docker_", root, how)
+    assert (work / "users-file.txt").exists(), f"left behind by the {how.name}ed kernel"
     me, started = os.getpid(), process_start_time(os.getpid())
     live = root / f"kernel_bridge_docker_p{me}s{started}_live"  # a running kernel's
     reused = root / f"kb-aca-p{me}s1_reused"  # our pid, another start time: pid reuse
@@ -90,7 +96,7 @@ def test_the_next_kernel_removes_work_dirs_of_dead_kernels_at_start(tmp_path: Pa
     root = tmp_path / "tmp"
     root.mkdir()
     env = {**os.environ, "TMPDIR": str(root), **ACA_LOCAL.env}
-    aca_dir = _kernel_with_a_file(ACA_LOCAL.ready(), env, "kb-aca-", root)
+    aca_dir = _kernel_with_a_file(ACA_LOCAL.ready(), env, "kb-aca-", root, signal.SIGKILL)
     assert aca_dir.exists(), "left behind by the SIGKILLed kernel"
     km, kc = start_kernel(DOCKER.ready(), env=env)
     try:
