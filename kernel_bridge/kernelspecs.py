@@ -84,6 +84,7 @@ _EXECUTOR_OPTIONS: tuple[tuple[str, str, str], ...] = (
     ("network", "--network", "docker"),
     ("user", "--user-id", "docker"),
     ("read_only", "--read-only", "docker"),
+    ("profile", "--profile", "docker"),
     ("volumes", "--volume", "docker"),
     ("init_command", "--init-command", "docker"),
     ("endpoint", "--endpoint", "aca"),
@@ -161,6 +162,7 @@ class SpecOptions:
     network: str | None = None
     user: str | None = None
     read_only: bool = False
+    profile: str | None = None
     volumes: tuple[VolumeSpec, ...] = field(default_factory=tuple)
     init_command: str | None = None
     # aca
@@ -278,6 +280,8 @@ def validate_options(options: SpecOptions) -> SpecOptions:
             raise _error(
                 f"invalid --pids-limit {options.pids_limit!r}: give a whole number above 0"
             )
+        if options.profile is not None and options.profile not in ("default", "strict"):
+            raise _error(f"invalid --profile {options.profile!r}: choose default or strict")
         for value, flag in ((options.network, "--network"), (options.user, "--user-id")):
             if value is not None and not value.strip():
                 raise _error(f"invalid {flag} {value!r}: give a non-empty value")
@@ -349,6 +353,8 @@ def kernel_argv(options: SpecOptions, python: str = "python") -> list[str]:
             argv.append(f"{docker}user={options.user}")
         if options.read_only:
             argv.append(f"{docker}read_only=True")
+        if options.profile is not None:
+            argv.append(f"{docker}profile={options.profile}")
         if options.volumes:
             # One JSON object for all volumes: traitlets parses it into the extra_volumes
             # Dict trait with nested {bind, mode} dicts whatever the trait's value_trait

@@ -41,7 +41,7 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
     Subcommand("install", "kernel_bridge.cli._install", "install a kernelspec for an executor"),
     Subcommand("list", "kernel_bridge.cli._list", "list the installed kernel_bridge kernelspecs"),
     Subcommand("remove", "kernel_bridge.cli._remove", "remove a kernel_bridge kernelspec"),
-    Subcommand("gc", "kernel_bridge.cli._gc", "remove Docker containers left behind by kernels"),
+    Subcommand("gc", "kernel_bridge.cli._gc", "remove what dead kernels left behind"),
     Subcommand(
         "aca-emulator",
         "kernel_bridge.cli._aca_emulator",

@@ -91,6 +91,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--read-only", action="store_true", help="mount the container's root filesystem read-only"
     )
     docker.add_argument(
+        "--profile",
+        choices=("default", "strict"),
+        help="hardening profile: default (isolated network) or strict (no network, "
+        "read-only root); see docs/docker.md",
+    )
+    docker.add_argument(
         "--volume",
         action="append",
         default=[],
@@ -145,6 +151,7 @@ def run(args: argparse.Namespace) -> int:
             network=args.network,
             user=args.user_id,
             read_only=args.read_only,
+            profile=args.profile,
             volumes=tuple(parse_volume(v) for v in args.volume),
             init_command=args.init_command,
             endpoint=args.endpoint,

@@ -22,12 +22,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import io
 import logging
+import os
 import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import unquote
 
@@ -36,7 +39,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ..errors import ConfigurationError
 from ..events import Event, Finished
+from ..executors._host_files import (
+    MAX_COMPONENT_BYTES,
+    describe_name,
+    list_regular_files,
+    open_regular_file,
+    write_file,
+)
 from ._auth import TokenChecker
 from ._faults import Fault, FaultQueue
 from ._results import fold_events
@@ -51,6 +62,7 @@ V_EXECUTIONS = frozenset({"2024-10-02-preview", "2025-02-02-preview", "2025-10-0
 V_SESSION = frozenset({"2025-02-02-preview", "2025-10-02-preview"})
 _IDENTIFIER = re.compile(r"^[A-Za-z0-9_\-|&^%$#(){}\[\];<>]{4,128}$")
 _FILENAME_FORBIDDEN = re.compile(r"[/\\\x00-\x1f]")
+_LONG_FILENAME = re.compile(rb'filename="([^"]{256,})"')
 
 
 class DroppedConnection(Exception):
@@ -88,6 +100,30 @@ def _azure_error(status: int, code: str, message: str) -> JSONResponse:
 
 def _valid_filename(name: str) -> bool:
     return bool(name) and name not in (".", "..") and not _FILENAME_FORBIDDEN.search(name)
+
+
+def _filename_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a file of /mnt/data (None when it can), naming the file."""
+    if "\x00" in name:
+        return f"The file name {describe_name(name)} contains a NUL character; remove it."
+    if len(name.encode("utf-8", "surrogateescape")) > MAX_COMPONENT_BYTES:
+        return (
+            f"The file name {describe_name(name)} is longer than {MAX_COMPONENT_BYTES} bytes; "
+            "use a shorter name."
+        )
+    if not _valid_filename(name):
+        return (
+            f"The file name {describe_name(name)} is not valid: give a plain name without "
+            "'/', '\\' or control characters."
+        )
+    return None
+
+
+def _read_regular(directory: Path, name: str) -> bytes:
+    """The bytes of the regular file ``directory/name`` (ConfigurationError otherwise)."""
+    handle, _info = open_regular_file(directory, PurePosixPath(name))
+    with handle:
+        return handle.read()
 
 
 def _normalise_filename(name: str) -> str:
@@ -397,23 +433,24 @@ class _Routes:
     # -- files -----------------------------------------------------------------------
 
     @staticmethod
-    def _file_entry(path: Any, n: int) -> dict[str, Any]:
-        stat = path.stat()
+    def _file_entry(name: str, stat: os.stat_result, n: int) -> dict[str, Any]:
         return {
             "$id": str(n),
             "properties": {
                 "$id": str(n + 1),
-                "filename": path.name,
+                "filename": name,
                 "size": stat.st_size,
                 "lastModifiedTime": _now_iso(stat.st_mtime),
             },
         }
 
-    def _listing(self, paths: list[Any]) -> JSONResponse:
+    def _listing(self, files: list[tuple[str, os.stat_result]]) -> JSONResponse:
         return JSONResponse(
             {
                 "$id": "1",
-                "value": [self._file_entry(p, 2 + 2 * i) for i, p in enumerate(paths)],
+                "value": [
+                    self._file_entry(name, info, 2 + 2 * i) for i, (name, info) in enumerate(files)
+                ],
             }
         )
 
@@ -425,7 +462,8 @@ class _Routes:
         session = await self._session(identifier)
         if isinstance(session, Response):
             return session
-        files = sorted(p for p in session.data_dir.iterdir() if p.is_file())
+        # Session code may put links or FIFOs in /mnt/data: list regular files only.
+        files = await asyncio.to_thread(list_regular_files, session.data_dir)
         return self._listing(files)
 
     async def download(self, request: Request, name: str) -> Response:
@@ -434,15 +472,20 @@ class _Routes:
         if isinstance(identifier, Response):
             return identifier
         name = _normalise_filename(name)
-        if not _valid_filename(name):
-            return _azure_error(400, "InvalidFileName", "The file name is not valid.")
+        problem = _filename_problem(name)
+        if problem is not None:
+            return _azure_error(400, "InvalidFileName", problem)
         session = await self._session(identifier)
         if isinstance(session, Response):
             return session
-        path = session.data_dir / name
-        if not path.is_file():
-            return _azure_error(404, "FileNotFound", f"The file '{name}' does not exist.")
-        data = await asyncio.to_thread(path.read_bytes)
+        try:
+            # Opened without following links: session code (in a container) must not be
+            # able to make the emulator serve a host file through a symlink.
+            data = await asyncio.to_thread(_read_regular, session.data_dir, name)
+        except ConfigurationError:
+            return _azure_error(
+                404, "FileNotFound", f"The file {describe_name(name)} does not exist."
+            )
         return Response(data, media_type="application/octet-stream")
 
     async def upload(self, request: Request) -> Response:
@@ -469,6 +512,12 @@ class _Routes:
         try:
             form = await request.form(max_files=100)
         except Exception:
+            # The multipart parser refuses over-long part headers; say which name did it.
+            long_name = _LONG_FILENAME.search(request._body)
+            if long_name is not None:
+                name = long_name.group(1).decode("utf-8", "replace")
+                problem = _filename_problem(name)
+                return _azure_error(400, "InvalidFileName", problem or "Invalid file name.")
             return _azure_error(
                 400,
                 "InvalidRequestBody",
@@ -487,14 +536,15 @@ class _Routes:
         written = []
         for upload in uploads:
             name = _normalise_filename(upload.filename or "")
-            if not _valid_filename(name):
-                return _azure_error(
-                    400, "InvalidFileName", "Each uploaded part needs a valid file name (no path)."
-                )
+            problem = _filename_problem(name)
+            if problem is not None:
+                return _azure_error(400, "InvalidFileName", problem)
             data = await upload.read()
-            target = session.data_dir / name
-            await asyncio.to_thread(target.write_bytes, data)
-            written.append(target)
+            # Replaces a link session code put at the name instead of writing through it.
+            target = await asyncio.to_thread(
+                write_file, session.data_dir, PurePosixPath(name), io.BytesIO(data)
+            )
+            written.append((name, os.lstat(target)))
         session.touch()
         return self._listing(written)
 

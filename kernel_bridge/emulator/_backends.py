@@ -126,11 +126,18 @@ class DockerBackend:
         Its own work_dir (``home_dir``, at /workspace) is the code's starting directory,
         so files written to relative paths do not show up in /mnt/data, as on the service.
         """
+        from ..executors import _docker_hardening as hardening
         from ..executors.docker import DockerCommandLineCodeExecutor
 
+        # The container's code runs as an unprivileged user (the executor's hardened
+        # default), which must own both directories the emulator made for it.
+        user = hardening.default_user(None)
+        for directory in (data_dir, home_dir):
+            hardening.make_writable_for(directory, user)
         executor: RemoteExecutor = DockerCommandLineCodeExecutor(
             image=self.image,
             work_dir=str(home_dir),
+            user=user,
             extra_volumes={str(data_dir): {"bind": "/mnt/data", "mode": "rw"}},
         )
         return executor

@@ -14,14 +14,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import io
 import logging
 import re
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
+from ..errors import ConfigurationError
 from ..events import (
     ClearOutput,
     Display,
@@ -33,6 +35,7 @@ from ..events import (
     StateLost,
     Stream,
 )
+from ._host_files import check_name, unlink_file, write_file
 from .base import RemoteExecutor
 
 __all__ = [
@@ -398,9 +401,14 @@ async def run_code_blocks(
                 if filename is None:
                     digest = hashlib.sha256(code.encode("utf-8")).hexdigest()
                     filename = f"tmp_code_{digest}.{_extension(lang)}"
-                path = work_dir / filename
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(code, encoding="utf-8")
+                # work_dir may be shared with the code (Docker): write without following links
+                try:
+                    relative = check_name(filename, where=f"the work_dir {str(work_dir)!r}")
+                    path = write_file(work_dir, relative, io.BytesIO(code.encode("utf-8")))
+                except ConfigurationError as exc:
+                    outputs.append(str(exc))
+                    exit_code = 1
+                    break
                 if path not in written:
                     written.append(path)
             exit_code, output = await _run_block(executor, code, lang, timeout, cancelled)
@@ -411,8 +419,9 @@ async def run_code_blocks(
         detach()
         if delete_tmp_files:
             for path in written:
-                with contextlib.suppress(OSError):
-                    path.unlink()
+                with contextlib.suppress(OSError, ValueError):
+                    base = work_dir or path.parent
+                    unlink_file(base, PurePosixPath(path.relative_to(base).as_posix()))
     return CommandLineCodeResult(
         exit_code=exit_code,
         output="".join(outputs),

@@ -29,7 +29,6 @@ import contextlib
 import json
 import math
 import shutil
-import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -64,6 +63,7 @@ from ._aca_introspect import (
 )
 from ._aca_results import ParsedExecution, parse_properties
 from ._aca_shim import clean_traceback, new_nonce, shim_setup_code, wrap_last_expression
+from ._temp_dirs import make_owned_temp_dir
 from .base import (
     Completion,
     ExecutorCapabilities,
@@ -233,7 +233,7 @@ class ACADynamicSessionsCodeExecutor(RemoteExecutor, LoggingConfigurable, metacl
             )
         self._owned_work_dir: Path | None = None
         if self.work_dir is None:
-            self._owned_work_dir = Path(tempfile.mkdtemp(prefix="kb-aca-"))
+            self._owned_work_dir = make_owned_temp_dir("kb-aca-")
             self.work_dir = self._owned_work_dir
         else:
             self._work_dir_path().mkdir(parents=True, exist_ok=True)

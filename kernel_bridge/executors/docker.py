@@ -15,7 +15,6 @@ import contextlib
 import logging
 import os
 import shutil
-import tempfile
 import time
 import uuid
 import weakref
@@ -32,11 +31,13 @@ from ..events import Event, Stream
 from ..functions import FUNCTION_PROMPT_TEMPLATE as _FUNCTION_PROMPT_TEMPLATE
 from ..runtime import bootstrap_argv, bootstrap_payload
 from . import _docker_engine as engine
+from . import _docker_hardening as hardening
 from ._blocks import CommandLineCodeResult, run_code_blocks
 from ._channel import RuntimeTransport
 from ._docker_files import CONTAINER_WORKSPACE, download_file, list_files, upload_file
 from ._docker_transport import ContainerTransport
 from ._runtime_executor import RuntimeBackedExecutor
+from ._temp_dirs import make_owned_temp_dir
 from .base import ExecutorCapabilities, ExecutorMeta
 
 __all__ = ["DEFAULT_PIDS_LIMIT", "DockerCommandLineCodeExecutor", "DockerConfigurationError"]
@@ -112,6 +113,9 @@ class DockerCommandLineCodeExecutor(
     ``pids_limit``, ``network_mode``, ``user``, ``read_only``, ``pull``, ``environment``).
     The container is created on first use (or :meth:`start`), labelled as kernel_bridge's
     and owned by this process; it is removed on :meth:`stop` and when this process dies.
+    It starts hardened (``_docker_hardening``: non-root user, no capabilities,
+    ``no-new-privileges``, memory and pids limits, an isolated network; ``profile``
+    ``strict`` adds no network and a read-only root), each setting relaxable by its option.
     """
 
     kind = "docker"
@@ -181,7 +185,19 @@ class DockerCommandLineCodeExecutor(
         "its exports reach the code.",
     )
     delete_tmp_files = Bool(False, config=True, help="Delete the block files after execution.")
-    mem_limit = Unicode(None, allow_none=True, config=True, help="Memory limit, e.g. 512m or 2g.")
+    profile = Enum(
+        list(hardening.PROFILES),
+        "default",
+        config=True,
+        help="Hardening profile: default (isolated network, writable root) or strict "
+        "(no network, read-only root). Explicit network_mode/read_only win.",
+    )
+    mem_limit = Unicode(
+        hardening.DEFAULT_MEM_LIMIT,
+        allow_none=True,
+        config=True,
+        help="Memory limit, e.g. 512m or 2g (None: no limit).",
+    )
     cpus = Float(None, allow_none=True, config=True, help="CPU limit, e.g. 1.5.")
     pids_limit = Int(
         DEFAULT_PIDS_LIMIT,
@@ -193,11 +209,37 @@ class DockerCommandLineCodeExecutor(
         None,
         allow_none=True,
         config=True,
-        help="Network mode: none (no network), bridge, host, or a network name; "
-        "default: the engine's.",
+        help="Network: none, bridge (reaches the host and the internet), host, or a network "
+        f"name; default: the profile's ({hardening.ISOLATED_NETWORK}, or none when strict).",
     )
-    user = Unicode(None, allow_none=True, config=True, help="user[:group] the code runs as.")
-    read_only = Bool(False, config=True, help="Mount the image's root filesystem read-only.")
+    user = Unicode(
+        None,
+        allow_none=True,
+        config=True,
+        help="user[:group] the code runs as; default: your uid:gid (1000:1000 for root). "
+        "'root' runs as root.",
+    )
+    read_only = Bool(
+        None,
+        allow_none=True,
+        config=True,
+        help="Mount the image's root filesystem read-only (default: the profile's).",
+    )
+    no_new_privileges = Bool(
+        True, config=True, help="Forbid gaining privileges (setuid binaries) in the container."
+    )
+    cap_drop = List(
+        Unicode(),
+        ["ALL"],
+        config=True,
+        help="Linux capabilities removed from the container (default: all).",
+    )
+    cap_add = List(
+        Unicode(),
+        [],
+        config=True,
+        help="Linux capabilities given back (none are needed by kernel_bridge).",
+    )
     pull = Enum(
         ["missing", "always", "never"],
         "missing",
@@ -225,14 +267,18 @@ class DockerCommandLineCodeExecutor(
         extra_hosts: Mapping[str, str] | None = None,
         init_command: str | None = None,
         delete_tmp_files: bool = False,
-        mem_limit: str | None = None,
+        mem_limit: str | None = hardening.DEFAULT_MEM_LIMIT,
         cpus: float | None = None,
         pids_limit: int | None = DEFAULT_PIDS_LIMIT,
         network_mode: str | None = None,
         user: str | None = None,
-        read_only: bool = False,
+        read_only: bool | None = None,
         pull: str = "missing",
         environment: Mapping[str, str] | None = None,
+        profile: str = "default",
+        no_new_privileges: bool = True,
+        cap_drop: Sequence[str] = ("ALL",),
+        cap_add: Sequence[str] = (),
         **kwargs: Any,
     ) -> None:
         LoggingConfigurable.__init__(self, **kwargs)
@@ -243,6 +289,10 @@ class DockerCommandLineCodeExecutor(
             raise DockerConfigurationError(
                 f"functions_module {functions_module!r} is not a Python identifier; "
                 "use a name like 'functions'"
+            )
+        if profile not in hardening.PROFILES:
+            raise DockerConfigurationError(
+                f"profile must be one of {', '.join(hardening.PROFILES)}, not {profile!r}"
             )
         if pull not in ("missing", "always", "never"):
             raise DockerConfigurationError(
@@ -272,13 +322,19 @@ class DockerCommandLineCodeExecutor(
         self.pids_limit = pids_limit
         self.network_mode = network_mode
         self.user = user
-        self.read_only = read_only
+        self.read_only = None if read_only is None else bool(read_only)
+        self.profile = profile
+        self.no_new_privileges = bool(no_new_privileges)
+        self.cap_drop = [str(c) for c in cap_drop]
+        self.cap_add = [str(c) for c in cap_add]
         self.pull = pull
         self.environment = dict(environment or {})
         self._functions = list(functions)
         self._temp_dir: str | None = None
         self._client: Any = None
         self._transport: ContainerTransport | None = None
+        self._network: str | None = None
+        self._default_user: str | None = None
 
     # -- seed-compatible surface -------------------------------------------------------
 
@@ -373,6 +429,10 @@ class DockerCommandLineCodeExecutor(
             "read_only": self.read_only,
             "pull": self.pull,
             "environment": dict(self.environment),
+            "profile": self.profile,
+            "no_new_privileges": self.no_new_privileges,
+            "cap_drop": list(self.cap_drop),
+            "cap_add": list(self.cap_add),
         }
         return config
 
@@ -396,14 +456,21 @@ class DockerCommandLineCodeExecutor(
 
     def _ensure_work_dir(self) -> Path:
         if self.work_dir is None:
-            self._temp_dir = tempfile.mkdtemp(prefix="kernel_bridge_docker_")
+            self._temp_dir = str(
+                make_owned_temp_dir("kernel_bridge_docker_", linger=not self.stop_container)
+            )
             if self.stop_container:  # removed at exit too when stop() is never called
                 weakref.finalize(self, shutil.rmtree, self._temp_dir, True)
-            if self.user:  # a non-root user in the container must be able to write there
-                os.chmod(self._temp_dir, 0o777)
+            # the code's user owns /workspace (and nobody else on the host can read it)
+            hardening.make_writable_for(Path(self._temp_dir), self._code_user())
             self.work_dir = Path(self._temp_dir)
         else:
             self.work_dir.mkdir(parents=True, exist_ok=True)
+            if self._trait_values.get("bind_dir") is None:  # else the engine's path differs
+                try:
+                    hardening.check_work_dir(self.work_dir, self._code_user())
+                except ConfigurationError as exc:
+                    raise DockerConfigurationError(str(exc)) from None
         return self.work_dir
 
     async def _start_events(self) -> AsyncIterator[Event]:
@@ -460,12 +527,26 @@ class DockerCommandLineCodeExecutor(
             log.debug("could not send the runtime to the container: %s", exc)
         return transport
 
+    def _code_user(self) -> str:
+        """The user the code runs as: ``user``, or the hardened default (never root)."""
+        if self.user:
+            return self.user
+        if self._default_user is None:
+            given = None if self._temp_dir is not None else self.work_dir
+            self._default_user = hardening.default_user(given)
+        return self._default_user
+
+    def _home_tmpfs(self) -> dict[str, str]:
+        return hardening.home_tmpfs(self._code_user(), dict(self.environment))
+
     def _command(self) -> tuple[list[str], list[str]]:
         """Return (entrypoint, command) that start the runtime (after init_command)."""
         options = ["--cwd", CONTAINER_WORKSPACE]
         if not self.stop_container:
             options.append("--linger")
         argv = bootstrap_argv("python3", *options)
+        if self._home_tmpfs():  # argv is [python3, -u, -c, CODE, ...]: prefix the code
+            argv[3] = hardening.USER_SITE_PRELUDE + argv[3]
         if self.init_command:
             # Run in this shell (so exports reach the runtime), without access to the
             # protocol streams (stdin from /dev/null, stdout to stderr), then exec.
@@ -480,6 +561,7 @@ class DockerCommandLineCodeExecutor(
             str(Path(bind_dir).absolute()): {"bind": CONTAINER_WORKSPACE, "mode": "rw"}
         }
         binds.update(self.extra_volumes or {})
+        read_only = hardening.profile_read_only(self.profile, self.read_only)
         options: dict[str, Any] = {
             "binds": binds,
             "init": True,
@@ -489,11 +571,17 @@ class DockerCommandLineCodeExecutor(
             "mem_limit": self.mem_limit,
             "nano_cpus": int(self.cpus * 1e9) if self.cpus else None,
             "pids_limit": self.pids_limit,
-            "network_mode": self.network_mode,
-            "read_only": self.read_only,
+            "network_mode": self._network,
+            "read_only": read_only,
+            "security_opt": ["no-new-privileges"] if self.no_new_privileges else None,
+            "cap_drop": list(self.cap_drop) or None,
+            "cap_add": list(self.cap_add) or None,
         }
-        if self.read_only:
-            options["tmpfs"] = {"/tmp": "rw,exec,nosuid,size=1g"}
+        tmpfs = self._home_tmpfs()
+        if read_only:
+            tmpfs["/tmp"] = "rw,exec,nosuid,nodev,size=1g,mode=1777"
+        if tmpfs:
+            options["tmpfs"] = tmpfs
         try:
             return client.api.create_host_config(
                 **{k: v for k, v in options.items() if v is not None}
@@ -510,6 +598,11 @@ class DockerCommandLineCodeExecutor(
         entrypoint, command = self._command()
         labels = engine.owner_labels(linger=not self.stop_container)
         environment = {"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1", **self.environment}
+        if self._home_tmpfs():
+            environment["HOME"] = hardening.HOME_DIR
+        self._network = hardening.profile_network(self.profile, self.network_mode)
+        if self._network == hardening.ISOLATED_NETWORK:
+            hardening.ensure_isolated_network(client)
         host_config = self._host_config(client)
         for attempt in (1, 2):
             try:
@@ -523,7 +616,7 @@ class DockerCommandLineCodeExecutor(
                     labels=labels,
                     working_dir=CONTAINER_WORKSPACE,
                     environment=environment,
-                    user=self.user or None,
+                    user=self._code_user(),
                     host_config=host_config,
                 )
                 break
@@ -655,8 +748,9 @@ class DockerCommandLineCodeExecutor(
         """Copy files from the host work_dir into the container's /workspace (same names)."""
         client, container_id = await self._running_container()
         work_dir = self._ensure_work_dir()
+        owner = hardening.numeric_owner(self._code_user())
         for name in files:
-            await asyncio.to_thread(upload_file, client, container_id, work_dir, name)
+            await asyncio.to_thread(upload_file, client, container_id, work_dir, name, owner)
 
     async def download_files(self, files: Sequence[Path | str]) -> list[str]:
         """Copy files from the container's /workspace into the host work_dir; return host paths."""

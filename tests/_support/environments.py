@@ -110,3 +110,19 @@ def require(needs: tuple[str, ...]) -> None:
             if backend == "docker":
                 require_docker()
             EMULATORS[backend].ensure_serving()
+
+
+CODE_USER = (1000, 1000)
+"""The uid:gid hardened containers run the code as when the tests run as root."""
+
+
+def give_to_code_user(*paths: Path) -> None:
+    """On a root host, hand directories to the containers' default code user (uid 1000).
+
+    The Docker executor never runs code as root by default, so a work_dir (or bind_dir,
+    or a mounted data dir) must be writable by that user, like on a developer's machine
+    where the directories are the user's own. A non-root host needs nothing.
+    """
+    if os.getuid() == 0:
+        for path in paths:
+            os.chown(path, *CODE_USER)

@@ -111,7 +111,7 @@ def test_docker_spec_flags_parse_as_traitlets(
     result = cli(
         "install", "--executor", "docker", "--name", "kb-docker", "--prefix", str(prefix),
         "--image", "kb-python:latest", "--memory", "2G", "--cpus", "1.5", "--pids-limit", "128",
-        "--network", "none", "--user-id", "1000:1000", "--read-only",
+        "--network", "none", "--user-id", "1000:1000", "--read-only", "--profile", "strict",
         "--volume", "./data:/data:ro", "--volume", "/srv/x:/x", "--volume", "cache:/cache",
         "--init-command", "pip install -q rich", "--cell-timeout", "60",
     )  # fmt: skip
@@ -130,6 +130,7 @@ def test_docker_spec_flags_parse_as_traitlets(
     assert docker["network_mode"] == "none"
     assert docker["user"] == "1000:1000"
     assert docker["read_only"] is True
+    assert docker["profile"] == "strict"
     assert docker["extra_volumes"] == {
         str(tmp_path / "data"): {"bind": "/data", "mode": "ro"},
         "/srv/x": {"bind": "/x", "mode": "rw"},

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _support.environments import give_to_code_user
 
 from kernel_bridge.cli import _gc
 from kernel_bridge.errors import ConfigurationError
@@ -223,6 +224,7 @@ def test_files_move_between_work_dir_and_workspace(minimal_image: str, tmp_path:
     work_dir, engine_dir = tmp_path / "work", tmp_path / "engine"
     work_dir.mkdir()
     engine_dir.mkdir()  # bind_dir != work_dir: only the archive API can move files
+    give_to_code_user(engine_dir)
     (work_dir / "in.txt").write_text("uploaded")
     (work_dir / "sub").mkdir()
     (work_dir / "sub" / "nested.txt").write_text("nested")

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _support.environments import give_to_code_user
 from docker.types import DeviceRequest
 
 from kernel_bridge.errors import ConfigurationError, ExecutorStartError
@@ -55,6 +56,7 @@ def test_bind_dir_is_what_the_engine_mounts(minimal_image: str, tmp_path: Path) 
     work_dir, bind_dir = tmp_path / "work", tmp_path / "engine-side"
     work_dir.mkdir()
     bind_dir.mkdir()
+    give_to_code_user(bind_dir)
 
     async def main() -> None:
         ex = DockerCommandLineCodeExecutor(minimal_image, work_dir=work_dir, bind_dir=bind_dir)
