@@ -84,6 +84,7 @@ _EXECUTOR_OPTIONS: tuple[tuple[str, str, str], ...] = (
     ("network", "--network", "docker"),
     ("user", "--user-id", "docker"),
     ("read_only", "--read-only", "docker"),
+    ("mount_notebook_dir", "--mount-notebook-dir", "docker"),
     ("volumes", "--volume", "docker"),
     ("init_command", "--init-command", "docker"),
     ("endpoint", "--endpoint", "aca"),
@@ -161,6 +162,7 @@ class SpecOptions:
     network: str | None = None
     user: str | None = None
     read_only: bool = False
+    mount_notebook_dir: bool = False
     volumes: tuple[VolumeSpec, ...] = field(default_factory=tuple)
     init_command: str | None = None
     # aca
@@ -349,6 +351,8 @@ def kernel_argv(options: SpecOptions, python: str = "python") -> list[str]:
             argv.append(f"{docker}user={options.user}")
         if options.read_only:
             argv.append(f"{docker}read_only=True")
+        if options.mount_notebook_dir:
+            argv.append(f"{docker}mount_notebook_dir=True")
         if options.volumes:
             # One JSON object for all volumes: traitlets parses it into the extra_volumes
             # Dict trait with nested {bind, mode} dicts whatever the trait's value_trait

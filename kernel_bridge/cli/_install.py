@@ -91,6 +91,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--read-only", action="store_true", help="mount the container's root filesystem read-only"
     )
     docker.add_argument(
+        "--mount-notebook-dir",
+        action="store_true",
+        help="mount the notebook's folder read-write at the code's working directory "
+        "(/workspace): the code can read and change every file there; off by default",
+    )
+    docker.add_argument(
         "--volume",
         action="append",
         default=[],
@@ -145,6 +151,7 @@ def run(args: argparse.Namespace) -> int:
             network=args.network,
             user=args.user_id,
             read_only=args.read_only,
+            mount_notebook_dir=args.mount_notebook_dir,
             volumes=tuple(parse_volume(v) for v in args.volume),
             init_command=args.init_command,
             endpoint=args.endpoint,

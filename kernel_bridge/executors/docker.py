@@ -198,6 +198,14 @@ class DockerCommandLineCodeExecutor(
     )
     user = Unicode(None, allow_none=True, config=True, help="user[:group] the code runs as.")
     read_only = Bool(False, config=True, help="Mount the image's root filesystem read-only.")
+    mount_notebook_dir = Bool(
+        False,
+        config=True,
+        help="Mount the notebook's folder (the kernel's working directory) read-write at "
+        "/workspace instead of a private temporary folder. Code in the container can then "
+        "read, change and delete every file in that folder; without user, the code runs as "
+        "the folder's owner (uid:gid) so the files it writes belong to you.",
+    )
     pull = Enum(
         ["missing", "always", "never"],
         "missing",
@@ -231,6 +239,7 @@ class DockerCommandLineCodeExecutor(
         network_mode: str | None = None,
         user: str | None = None,
         read_only: bool = False,
+        mount_notebook_dir: bool = False,
         pull: str = "missing",
         environment: Mapping[str, str] | None = None,
         **kwargs: Any,
@@ -273,6 +282,7 @@ class DockerCommandLineCodeExecutor(
         self.network_mode = network_mode
         self.user = user
         self.read_only = read_only
+        self.mount_notebook_dir = mount_notebook_dir
         self.pull = pull
         self.environment = dict(environment or {})
         self._functions = list(functions)
@@ -371,6 +381,7 @@ class DockerCommandLineCodeExecutor(
             "network_mode": self.network_mode,
             "user": self.user,
             "read_only": self.read_only,
+            "mount_notebook_dir": self.mount_notebook_dir,
             "pull": self.pull,
             "environment": dict(self.environment),
         }
@@ -395,6 +406,8 @@ class DockerCommandLineCodeExecutor(
         return self._client
 
     def _ensure_work_dir(self) -> Path:
+        if self.work_dir is None and self.mount_notebook_dir:
+            self.work_dir = Path.cwd()
         if self.work_dir is None:
             self._temp_dir = tempfile.mkdtemp(prefix="kernel_bridge_docker_")
             if self.stop_container:  # removed at exit too when stop() is never called
@@ -523,7 +536,7 @@ class DockerCommandLineCodeExecutor(
                     labels=labels,
                     working_dir=CONTAINER_WORKSPACE,
                     environment=environment,
-                    user=self.user or None,
+                    user=self._container_user(),
                     host_config=host_config,
                 )
                 break
@@ -563,6 +576,15 @@ class DockerCommandLineCodeExecutor(
             raise self._start_error(exc) from exc
         transport.start_threads()
         return transport
+
+    def _container_user(self) -> str | None:
+        """The user the code runs as: ``user``, else the mounted notebook folder's owner."""
+        if self.user:
+            return self.user
+        if self.mount_notebook_dir and self.work_dir is not None:
+            folder = os.stat(self.work_dir)
+            return f"{folder.st_uid}:{folder.st_gid}"
+        return None
 
     def _free_name(self, client: Any) -> bool:
         """Remove a same-named container if it is ours or its kernel is gone; True if removed."""
