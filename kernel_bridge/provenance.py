@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 PROVENANCE_KEY = "kernel_bridge"
 """The one metadata key under which outputs (and language_info) carry provenance."""
 
-_PYTHON_MARKER = "\x1ekb-python:"
+_PYTHON_MARKER = "__kernel_bridge_python__="
 _PYTHON_PROBE = (
     "import sys as _kb_sys\n"
     f"print({_PYTHON_MARKER!r} + '.'.join(map(str, _kb_sys.version_info[:3])))\n"
@@ -193,13 +193,14 @@ class ProvenanceTracker:
                 and _PYTHON_MARKER in event.text
             ):
                 kept: list[str] = []
-                for line in event.text.splitlines(keepends=True):
+                for line in event.text.split("\n"):
                     if line.startswith(_PYTHON_MARKER):
                         self._aca_python[id(executor)] = line[len(_PYTHON_MARKER) :].strip()
                     else:
                         kept.append(line)
-                if kept:
-                    yield Stream("stdout", "".join(kept))
+                text = "\n".join(kept)
+                if text:
+                    yield Stream("stdout", text)
                 continue
             yield event
             if isinstance(event, Finished):

@@ -52,8 +52,6 @@ def split_cell(cell: str) -> SplitCell:
         elif stripped and not stripped.startswith("#"):
             break
         index += 1
-    if not magics:
-        return SplitCell([], cell)
     rest = lines[index:]
     for number, line in enumerate(rest, start=index + 1):
         if _MAGIC_RE.match(line):
@@ -62,6 +60,8 @@ def split_cell(cell: str) -> SplitCell:
                 "move it to the top of the cell (or into a cell of its own). Nothing in this "
                 "cell was run."
             )
+    if not magics:
+        return SplitCell([], cell)
     code = "".join(rest)
     return SplitCell(magics, code if code.strip() else "")
 
