@@ -43,14 +43,14 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
     Subcommand("remove", "kernel_bridge.cli._remove", "remove a kernel_bridge kernelspec"),
     Subcommand("gc", "kernel_bridge.cli._gc", "remove Docker containers left behind by kernels"),
     Subcommand(
-        "provenance",
-        "kernel_bridge.cli._provenance",
-        "print where each cell of an executed notebook ran",
-    ),
-    Subcommand(
         "aca-emulator",
         "kernel_bridge.cli._aca_emulator",
         "serve the ACA dynamic-sessions emulator locally",
+    ),
+    Subcommand(
+        "provenance",
+        "kernel_bridge.cli._provenance",
+        "print where each cell of an executed notebook ran",
     ),
 )
 

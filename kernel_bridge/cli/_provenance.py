@@ -39,6 +39,9 @@ def describe_place(entry: dict[str, Any]) -> str:
         parts.append(f"image {image}")
     for digest in entry.get("repo_digests") or []:
         parts.append(f"digest {digest}")
+    for name in ("mem_limit", "cpus", "network_mode", "mount_notebook_dir"):
+        if entry.get(name):
+            parts.append(f"{name} {entry[name]}")
     if entry.get("pool_host"):
         parts.append(f"pool {entry['pool_host']}")
     if entry.get("python"):
