@@ -117,6 +117,8 @@ class BridgeKernel(Kernel):
     async def _warm_up(self) -> None:
         self._shell_loop = asyncio.get_running_loop()
         await self.bridge_session.warm_up()
+        # the session's start time is as close to the real one as the kernel can see
+        await self.provenance.refresh(self.bridge_session.executor)
 
     # -- kernel_info ----------------------------------------------------------------
 

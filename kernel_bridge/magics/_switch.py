@@ -70,6 +70,7 @@ async def use(host: MagicHost, kind: str, overrides: dict[str, Any]) -> AsyncIte
     old = host.bridge_session.replace_executor(executor)
     host.set_executor_kind(kind, overrides)
     host.provenance.forget()
+    await host.provenance.refresh(executor)
     if old is not None:
         with contextlib.suppress(Exception):
             await old.stop()
@@ -95,6 +96,7 @@ async def restart(host: MagicHost) -> AsyncIterator[OutputEvent]:
         return
     finally:
         host.provenance.forget()
+    await host.provenance.refresh(executor)
     yield Stream(
         "stdout",
         f"restarted: a fresh {host.executor_kind} session. State was reset; "
