@@ -245,7 +245,11 @@ class BridgeKernel(Kernel):
         cell_meta: dict[str, Any] | None = None,
         cell_id: str | None = None,
     ) -> dict[str, Any]:
-        """Run a cell in the executor, publishing its output as it arrives."""
+        """Run a cell, publishing its output (with provenance metadata) as it arrives.
+
+        Leading ``%bridge`` lines run here, in the kernel (kernel_bridge.magics); the rest
+        of the cell runs in the executor.
+        """
         self._shell_loop = asyncio.get_running_loop()
         self._allow_stdin = allow_stdin
         if store_history and not silent:

@@ -215,7 +215,9 @@ async def download(host: MagicHost, names: list[str]) -> AsyncIterator[OutputEve
                     f"{str(relative)!r}: the ACA session keeps files flat in /mnt/data; give a "
                     "bare file name"
                 )
-            target = check_target(base, relative)
+            check_target(base, relative)
+        for relative in wanted:
+            target = check_target(base, relative)  # again: just before writing
             paths = await executor.download_files([relative.name])
             staged = Path(paths[0])
             try:
@@ -225,11 +227,13 @@ async def download(host: MagicHost, names: list[str]) -> AsyncIterator[OutputEve
             written.append((relative, target.stat().st_size))
     else:
         work_dir = Path(getattr(executor, "work_dir"))  # noqa: B009
-        for relative in wanted:
-            for f in expand_upload(work_dir, relative):
-                target = check_target(base, f.relative)
-                await asyncio.to_thread(_copy, work_dir / f.relative, target)
-                written.append((f.relative, f.size))
+        plan = [f for relative in wanted for f in expand_upload(work_dir, relative)]
+        for f in plan:
+            check_target(base, f.relative)
+        for f in plan:
+            target = check_target(base, f.relative)  # again: just before writing
+            await asyncio.to_thread(_copy, work_dir / f.relative, target)
+            written.append((f.relative, f.size))
     for relative, size in written:
         lines.append(f"downloaded {workdir}/{relative} ({human_size(size)}) -> {base / relative}\n")
     total = sum(size for _, size in written)
