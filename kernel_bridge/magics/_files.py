@@ -69,11 +69,13 @@ class _Progress:
         return {"text/plain": text}
 
     def start(self) -> list[OutputEvent]:
+        """The bar's first display (none for a small transfer)."""
         if not self.shown:
             return []
         return [Display(self._bundle(), display_id=self.display_id)]
 
     def advance(self, size: int) -> list[OutputEvent]:
+        """Count one more file of ``size`` bytes; the bar's update, if it is shown."""
         self.files += 1
         self.bytes += size
         if not self.shown:

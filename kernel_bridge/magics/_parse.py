@@ -70,12 +70,15 @@ class _Parser(argparse.ArgumentParser):
     """An ArgumentParser that raises instead of printing and exiting (the kernel must live)."""
 
     def error(self, message: str) -> NoReturn:
+        """Called by argparse on bad arguments: raise, with the usage line."""
         raise MagicUsageError(f"{self.prog}: {message}\n{self.format_usage().rstrip()}")
 
     def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        """Called by argparse to end the program: raise instead (the kernel keeps running)."""
         raise MagicUsageError(message or f"{self.prog}: invalid arguments")
 
     def print_help(self, file: object = None) -> None:
+        """Called by ``--help``: hand the help text to the kernel to show in the cell."""
         raise HelpRequested(self.format_help())
 
 
