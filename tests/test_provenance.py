@@ -93,3 +93,26 @@ def test_a_switch_shows_in_the_provenance(tmp_path: Path) -> None:
     assert second["executor"] == "docker" and second["image"] == MINIMAL_IMAGE
     assert second["image_id"].startswith("sha256:")
     assert language_info[PROVENANCE_KEY]["executor"] == "docker"
+
+
+def test_nbclient_keeps_it_and_the_notebook_stays_valid(tmp_path: Path) -> None:
+    import nbclient
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(code) for code in CELLS]
+    client = nbclient.NotebookClient(
+        nb,
+        kernel_name=LOCAL.ready(),
+        allow_errors=True,
+        resources={"metadata": {"path": str(tmp_path)}},
+    )
+    client.execute()
+    nbformat.validate(nb)
+    outputs = [o for cell in nb.cells for o in cell.outputs]
+    stamped = [o for o in outputs if o["output_type"] in ("display_data", "execute_result")]
+    assert len(stamped) == 3  # the rich display, the result, the updated display
+    assert all(o["metadata"][PROVENANCE_KEY]["executor"] == "local" for o in stamped)
+    assert nb.cells[1].outputs[0]["data"]["text/plain"] == "'second'", "the update was applied"
+    assert [o["output_type"] for o in nb.cells[2].outputs] == ["error"]
+    assert nb.metadata["language_info"][PROVENANCE_KEY]["executor"] == "local"
