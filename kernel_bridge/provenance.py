@@ -74,10 +74,11 @@ def _python_of_channel(executor: RemoteExecutor) -> str | None:
     return str(python) if python else None
 
 
-def session_fingerprint(executor: RemoteExecutor | None) -> str | None:
+def session_fingerprint(executor: RemoteExecutor | None) -> object | None:
     """An opaque value that changes whenever the executor's live session changes.
 
-    Runtime-backed executors: the identity of their runtime channel; ACA: a hash of the
+    Runtime-backed executors: their runtime channel object itself (compared by identity;
+    holding it keeps its id from being reused by the next channel); ACA: a hash of the
     session identifier (the identifier itself is never kept or shown). None when no
     session runs yet.
     """
@@ -90,7 +91,7 @@ def session_fingerprint(executor: RemoteExecutor | None) -> str | None:
         return "aca:" + hashlib.sha256(str(identifier).encode()).hexdigest()[:16]
     if not getattr(executor, "runtime_alive", False):
         return None
-    return f"{executor.kind}:{id(getattr(executor, '_channel', None))}"
+    return getattr(executor, "_channel", None)
 
 
 def executor_config(
@@ -147,7 +148,7 @@ class ProvenanceTracker:
     """
 
     def __init__(self) -> None:
-        self._fingerprint: str | None = None
+        self._fingerprint: object | None = None
         self._facts: dict[str, Any] = {}
         self._started_at: float | None = None
         self._cell_wall = time.time()
