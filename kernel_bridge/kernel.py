@@ -12,7 +12,8 @@ import asyncio
 import contextlib
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 from ipykernel.kernelbase import Kernel
@@ -22,8 +23,10 @@ from ._history import CellHistory
 from ._version import __version__
 from .errors import BridgeError
 from .events import ClearOutput, Display, Error, Event, Finished, Page, Result, StateLost, Stream
-from .executors import EXECUTOR_KINDS, executor_class
+from .executors import EXECUTOR_CLASSES, EXECUTOR_KINDS, executor_class
 from .executors.base import RemoteExecutor
+from .magics import MagicUsageError, run_magic, split_cell, usage_error
+from .provenance import PROVENANCE_KEY, ProvenanceTracker, executor_config
 from .session import Session
 
 __all__ = ["BridgeKernel"]
@@ -95,6 +98,10 @@ class BridgeKernel(Kernel):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.bridge_session = Session(self._build_executor, cell_timeout=self.cell_timeout or None)
+        self.provenance = ProvenanceTracker()
+        self._kind = self.executor
+        self._overrides: dict[str, Any] = {}
+        self._function_names: list[str] | None = None
         self._waiting_for_input = False
         self.history = CellHistory()
         self._shell_loop: asyncio.AbstractEventLoop | None = None
@@ -110,6 +117,8 @@ class BridgeKernel(Kernel):
     async def _warm_up(self) -> None:
         self._shell_loop = asyncio.get_running_loop()
         await self.bridge_session.warm_up()
+        # the session's start time is as close to the real one as the kernel can see
+        await self.provenance.refresh(self.bridge_session.executor)
 
     # -- kernel_info ----------------------------------------------------------------
 
@@ -126,14 +135,57 @@ class BridgeKernel(Kernel):
         """The kernel_info reply, without features we do not offer (subshells, debugger)."""
         info: dict[str, Any] = dict(super().kernel_info)
         info["supported_features"] = []
+        # nbclient and papermill copy language_info into the notebook's metadata (and
+        # JupyterLab stores it too), so this is how the notebook records its executor.
+        info["language_info"] = {
+            **info["language_info"],
+            PROVENANCE_KEY: self._executor_record(),
+        }
         return info
 
-    # -- the executor -----------------------------------------------------------------
+    def _executor_record(self) -> dict[str, Any]:
+        """The executor configuration for the notebook's metadata, without secrets."""
+        class_name = EXECUTOR_CLASSES.get(self._kind, ("", ""))[1]
+        config = {**dict(self.config.get(class_name, {})), **self._overrides}
+        try:
+            return executor_config(self._kind, self.bridge_session.executor, config)
+        except Exception:  # kernel_info must always answer
+            self.log.debug("executor record unavailable", exc_info=True)
+            return {"executor": self._kind}
 
-    def _build_executor(self) -> RemoteExecutor:
-        """Build the configured executor; called by the session on first use."""
-        cls = executor_class(self.executor)
-        values = dict(self.config.get(cls.__name__, {}))
+    # -- what the %bridge magics use (kernel_bridge.magics.MagicHost) ----------------
+
+    @property
+    def executor_kind(self) -> str:
+        """The kind of the executor in use (changed by ``%bridge use``)."""
+        return self._kind
+
+    @property
+    def notebook_dir(self) -> Path:
+        """The notebook's folder: Jupyter starts the kernel in it."""
+        return Path.cwd().resolve()
+
+    def function_names(self) -> list[str]:
+        """Names of the configured user-defined functions (read once, on the host)."""
+        if self._function_names is None:
+            names: list[str] = []
+            try:
+                from .functions import build_functions_module, load_function_specs
+
+                specs = load_function_specs(list(self.functions)) if self.functions else []
+                if specs:
+                    names = list(
+                        build_functions_module(list(specs), self.functions_module).function_names
+                    )
+            except Exception:
+                self.log.debug("function names unavailable", exc_info=True)
+            self._function_names = names
+        return list(self._function_names)
+
+    def build_executor_for(self, kind: str, overrides: dict[str, Any]) -> RemoteExecutor:
+        """Build an executor of ``kind`` from the kernelspec's settings plus ``overrides``."""
+        cls = executor_class(kind)
+        values = {**dict(self.config.get(cls.__name__, {})), **overrides}
         if self.functions:
             values["functions"] = self._load_functions()
             values["functions_module"] = self.functions_module
@@ -141,9 +193,20 @@ class BridgeKernel(Kernel):
             return cls(**values)
         except TypeError as exc:
             raise BridgeError(
-                f"the {self.executor} executor rejected its configuration: {exc}. "
+                f"the {kind} executor rejected its configuration: {exc}. "
                 f"Check the --{cls.__name__}.* options in the kernelspec."
             ) from exc
+
+    def set_executor_kind(self, kind: str, overrides: dict[str, Any]) -> None:
+        """Record the executor ``%bridge use`` switched to (used by later rebuilds too)."""
+        self._kind = kind
+        self._overrides = dict(overrides)
+
+    # -- the executor -----------------------------------------------------------------
+
+    def _build_executor(self) -> RemoteExecutor:
+        """Build the configured executor; called by the session on first use."""
+        return self.build_executor_for(self._kind, self._overrides)
 
     def _load_functions(self) -> list[object]:
         """Load the configured function specs; broken ones are reported, the rest kept."""
@@ -182,7 +245,11 @@ class BridgeKernel(Kernel):
         cell_meta: dict[str, Any] | None = None,
         cell_id: str | None = None,
     ) -> dict[str, Any]:
-        """Run a cell in the executor, publishing its output as it arrives."""
+        """Run a cell, publishing its output (with provenance metadata) as it arrives.
+
+        Leading ``%bridge`` lines run here, in the kernel (kernel_bridge.magics); the rest
+        of the cell runs in the executor.
+        """
         self._shell_loop = asyncio.get_running_loop()
         self._allow_stdin = allow_stdin
         if store_history and not silent:
@@ -190,14 +257,10 @@ class BridgeKernel(Kernel):
         last_error: Error | None = None
         payload: list[dict[str, Any]] = []
         finished = Finished(0)
+        self.provenance.cell_started()
         try:
             with self._interrupt_signal():
-                async for event in self.bridge_session.execute(
-                    code,
-                    silent=silent,
-                    store_history=store_history,
-                    input_handler=self._input_handler,
-                ):
+                async for event in self._cell_events(code, silent, store_history):
                     if isinstance(event, Finished):
                         finished = event
                         continue
@@ -211,6 +274,8 @@ class BridgeKernel(Kernel):
                             self.execution_count, str(event.data.get("text/plain", ""))
                         )
                     if not silent:
+                        if isinstance(event, Display | Result | Error):
+                            await self.provenance.refresh(self.bridge_session.executor)
                         self._publish(event)
         except BaseException as exc:  # nothing may escape a handler
             text = f"kernel_bridge could not run this cell: {type(exc).__name__}: {exc}"
@@ -238,6 +303,58 @@ class BridgeKernel(Kernel):
             "user_expressions": {},
         }
 
+    async def _cell_events(
+        self, code: str, silent: bool, store_history: bool
+    ) -> AsyncIterator[Event]:
+        """The events of one cell: its ``%bridge`` lines first, then its code, if any.
+
+        A failing ``%bridge`` line ends the cell: the code after it does not run.
+        """
+        try:
+            split = split_cell(code)
+        except MagicUsageError as exc:
+            yield usage_error(str(exc))
+            yield Finished(1)
+            return
+        for line in split.magics:
+            failed = False
+            async for output in run_magic(self, line):
+                failed = failed or isinstance(output, Error)
+                yield output
+            if failed:
+                yield Finished(1)
+                return
+        if split.magics and not split.code:
+            yield Finished(0)
+            return
+        executor: RemoteExecutor | None
+        try:
+            executor = self.bridge_session.get_executor()
+        except Exception:  # Session.execute reports it
+            executor = None
+        if self.provenance.needs_python_probe(executor):
+            assert executor is not None
+            async for probed in self.provenance.probe_python(executor):
+                if isinstance(probed, Finished):
+                    if not probed.ok:
+                        yield probed
+                        return
+                    break
+                yield probed
+        async for event in self.bridge_session.execute(
+            split.code,
+            silent=silent,
+            store_history=store_history,
+            input_handler=self._input_handler,
+        ):
+            yield event
+
+    def _provenance(self) -> dict[str, Any]:
+        """The provenance entry for an output published now (see kernel_bridge.provenance)."""
+        entry = self.provenance.stamp()
+        entry.setdefault("executor", self._kind)
+        return {PROVENANCE_KEY: entry}
+
     def _publish(self, event: Event) -> None:
         """Send one event to IOPub, parented to the current request."""
         if isinstance(event, Stream):
@@ -245,7 +362,10 @@ class BridgeKernel(Kernel):
                 self.iopub_socket, "stream", {"name": event.name, "text": event.text}
             )
         elif isinstance(event, Display):
-            content: dict[str, Any] = {"data": event.data, "metadata": event.metadata}
+            content: dict[str, Any] = {
+                "data": event.data,
+                "metadata": {**event.metadata, **self._provenance()},
+            }
             if event.display_id is not None:
                 content["transient"] = {"display_id": event.display_id}
             msg_type = "update_display_data" if event.update else "display_data"
@@ -257,14 +377,21 @@ class BridgeKernel(Kernel):
                 {
                     "execution_count": self.execution_count,
                     "data": event.data,
-                    "metadata": event.metadata,
+                    "metadata": {**event.metadata, **self._provenance()},
                 },
             )
         elif isinstance(event, Error):
             self.send_response(
                 self.iopub_socket,
                 "error",
-                {"ename": event.ename, "evalue": event.evalue, "traceback": list(event.traceback)},
+                {
+                    "ename": event.ename,
+                    "evalue": event.evalue,
+                    "traceback": list(event.traceback),
+                    # not part of the error schema: clients that read it get provenance,
+                    # nbformat drops it (an error output in a notebook has no metadata)
+                    "metadata": self._provenance(),
+                },
             )
         elif isinstance(event, ClearOutput):
             self.send_response(self.iopub_socket, "clear_output", {"wait": event.wait})

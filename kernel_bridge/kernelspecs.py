@@ -85,6 +85,7 @@ _EXECUTOR_OPTIONS: tuple[tuple[str, str, str], ...] = (
     ("user", "--user-id", "docker"),
     ("read_only", "--read-only", "docker"),
     ("profile", "--profile", "docker"),
+    ("mount_notebook_dir", "--mount-notebook-dir", "docker"),
     ("volumes", "--volume", "docker"),
     ("init_command", "--init-command", "docker"),
     ("endpoint", "--endpoint", "aca"),
@@ -163,6 +164,7 @@ class SpecOptions:
     user: str | None = None
     read_only: bool = False
     profile: str | None = None
+    mount_notebook_dir: bool = False
     volumes: tuple[VolumeSpec, ...] = field(default_factory=tuple)
     init_command: str | None = None
     # aca
@@ -355,6 +357,8 @@ def kernel_argv(options: SpecOptions, python: str = "python") -> list[str]:
             argv.append(f"{docker}read_only=True")
         if options.profile is not None:
             argv.append(f"{docker}profile={options.profile}")
+        if options.mount_notebook_dir:
+            argv.append(f"{docker}mount_notebook_dir=True")
         if options.volumes:
             # One JSON object for all volumes: traitlets parses it into the extra_volumes
             # Dict trait with nested {bind, mode} dicts whatever the trait's value_trait

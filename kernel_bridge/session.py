@@ -47,6 +47,22 @@ class Session:
             self._executor = self._factory()
         return self._executor
 
+    def get_executor(self) -> RemoteExecutor:
+        """The executor, built now if needed; raises BridgeError when it cannot be built.
+
+        Called by the ``%bridge`` magics, which act on the executor directly.
+        """
+        return self._get_executor()
+
+    def replace_executor(self, executor: RemoteExecutor) -> RemoteExecutor | None:
+        """Make ``executor`` the one that runs the next cells; return the previous one.
+
+        Called by ``%bridge use`` once the new executor has started; the caller stops
+        the previous executor.
+        """
+        previous, self._executor = self._executor, executor
+        return previous
+
     async def execute(
         self,
         code: str,

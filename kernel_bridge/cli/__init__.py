@@ -47,6 +47,11 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
         "kernel_bridge.cli._aca_emulator",
         "serve the ACA dynamic-sessions emulator locally",
     ),
+    Subcommand(
+        "provenance",
+        "kernel_bridge.cli._provenance",
+        "print where each cell of an executed notebook ran",
+    ),
 )
 
 _OPTIONAL_EXTRAS = {

@@ -97,6 +97,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "read-only root); see docs/docker.md",
     )
     docker.add_argument(
+        "--mount-notebook-dir",
+        action="store_true",
+        help="mount the notebook's folder read-write at the code's working directory "
+        "(/workspace): the code can read and change every file there; off by default",
+    )
+    docker.add_argument(
         "--volume",
         action="append",
         default=[],
@@ -152,6 +158,7 @@ def run(args: argparse.Namespace) -> int:
             user=args.user_id,
             read_only=args.read_only,
             profile=args.profile,
+            mount_notebook_dir=args.mount_notebook_dir,
             volumes=tuple(parse_volume(v) for v in args.volume),
             init_command=args.init_command,
             endpoint=args.endpoint,

@@ -240,6 +240,14 @@ class DockerCommandLineCodeExecutor(
         config=True,
         help="Linux capabilities given back (none are needed by kernel_bridge).",
     )
+    mount_notebook_dir = Bool(
+        False,
+        config=True,
+        help="Mount the notebook's folder (the kernel's working directory) read-write at "
+        "/workspace instead of a private temporary folder. Code in the container can then "
+        "read, change and delete every file in that folder; without user, the code runs as "
+        "the folder's owner (uid:gid) so the files it writes belong to you.",
+    )
     pull = Enum(
         ["missing", "always", "never"],
         "missing",
@@ -273,6 +281,7 @@ class DockerCommandLineCodeExecutor(
         network_mode: str | None = None,
         user: str | None = None,
         read_only: bool | None = None,
+        mount_notebook_dir: bool = False,
         pull: str = "missing",
         environment: Mapping[str, str] | None = None,
         profile: str = "default",
@@ -327,6 +336,7 @@ class DockerCommandLineCodeExecutor(
         self.no_new_privileges = bool(no_new_privileges)
         self.cap_drop = [str(c) for c in cap_drop]
         self.cap_add = [str(c) for c in cap_add]
+        self.mount_notebook_dir = mount_notebook_dir
         self.pull = pull
         self.environment = dict(environment or {})
         self._functions = list(functions)
@@ -427,6 +437,7 @@ class DockerCommandLineCodeExecutor(
             "network_mode": self.network_mode,
             "user": self.user,
             "read_only": self.read_only,
+            "mount_notebook_dir": self.mount_notebook_dir,
             "pull": self.pull,
             "environment": dict(self.environment),
             "profile": self.profile,
@@ -455,6 +466,8 @@ class DockerCommandLineCodeExecutor(
         return self._client
 
     def _ensure_work_dir(self) -> Path:
+        if self.work_dir is None and self.mount_notebook_dir:
+            self.work_dir = Path.cwd()
         if self.work_dir is None:
             self._temp_dir = str(
                 make_owned_temp_dir("kernel_bridge_docker_", linger=not self.stop_container)

@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_table_has_the_expected_commands() -> None:
     names = [s.name for s in SUBCOMMANDS]
-    assert names == ["install", "list", "remove", "gc", "aca-emulator"]
+    assert names == ["install", "list", "remove", "gc", "aca-emulator", "provenance"]
     assert {s.name: s.module for s in SUBCOMMANDS}["gc"] == "kernel_bridge.cli._gc"
     assert {s.name: s.module for s in SUBCOMMANDS}["aca-emulator"] == (
         "kernel_bridge.cli._aca_emulator"
