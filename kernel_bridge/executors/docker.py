@@ -759,20 +759,35 @@ class DockerCommandLineCodeExecutor(
 
     async def upload_files(self, files: Sequence[Path | str]) -> None:
         """Copy files from the host work_dir into the container's /workspace (same names)."""
-        client, container_id = await self._running_container()
-        work_dir = self._ensure_work_dir()
-        owner = hardening.numeric_owner(self._code_user())
-        for name in files:
-            await asyncio.to_thread(upload_file, client, container_id, work_dir, name, owner)
+        await self.upload_from(self._ensure_work_dir(), files)
 
     async def download_files(self, files: Sequence[Path | str]) -> list[str]:
         """Copy files from the container's /workspace into the host work_dir; return host paths."""
+        return await self.download_into(self._ensure_work_dir(), files)
+
+    async def upload_from(self, folder: Path, files: Sequence[Path | str]) -> None:
+        """Copy ``folder/NAME`` for each name into /workspace/NAME, owned by the code's user.
+
+        Called by ``upload_files`` (folder = work_dir) and by ``%bridge upload`` (folder =
+        the notebook's folder). Links and special files in ``folder`` are refused.
+        """
         client, container_id = await self._running_container()
-        work_dir = self._ensure_work_dir()
+        owner = hardening.numeric_owner(self._code_user())
+        for name in files:
+            await asyncio.to_thread(upload_file, client, container_id, folder, name, owner)
+
+    async def download_into(self, folder: Path, files: Sequence[Path | str]) -> list[str]:
+        """Copy /workspace/NAME into ``folder/NAME`` for each name; return the host paths.
+
+        Called by ``download_files`` (folder = work_dir) and by ``%bridge download``. The
+        container's entries are never followed: links and special files are refused, and
+        the host side is written without following links.
+        """
+        client, container_id = await self._running_container()
         paths = []
         for name in files:
             paths.append(
-                str(await asyncio.to_thread(download_file, client, container_id, work_dir, name))
+                str(await asyncio.to_thread(download_file, client, container_id, folder, name))
             )
         return paths
 

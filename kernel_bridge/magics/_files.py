@@ -11,12 +11,11 @@ copying and the magic says so.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import shutil
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..events import Display, OutputEvent, Stream
 from ..executors.base import RemoteExecutor
@@ -24,6 +23,9 @@ from ._host import MagicHost
 from ._info import session_workdir
 from ._parse import MagicUsageError
 from ._paths import LocalFile, check_target, expand_upload, notebook_relative
+
+if TYPE_CHECKING:
+    from ..executors.docker import DockerCommandLineCodeExecutor
 
 __all__ = ["PROGRESS_MIN_BYTES", "download", "human_size", "upload"]
 
@@ -93,16 +95,12 @@ def _shared_folder(executor: RemoteExecutor, notebook_dir: Path) -> bool:
     return False
 
 
-async def _docker_handle(executor: RemoteExecutor) -> tuple[Any, str]:
-    """(client, container id) of the running container, starting it when needed."""
-    from ..executors import _docker_engine as engine
+def _docker(executor: RemoteExecutor) -> DockerCommandLineCodeExecutor:
+    """The Docker executor behind ``executor`` (its kind says it is one)."""
+    from ..executors.docker import DockerCommandLineCodeExecutor
 
-    await executor.start()
-    container_id = getattr(executor, "container_id", None)
-    if not container_id:
-        raise MagicUsageError("the Docker container is not running; run a cell, then try again")
-    client = await asyncio.to_thread(engine.connect, 30.0)
-    return client, str(container_id)
+    assert isinstance(executor, DockerCommandLineCodeExecutor)
+    return executor
 
 
 def _aca_name(relative: PurePosixPath) -> str:
@@ -142,34 +140,24 @@ async def upload(host: MagicHost, names: list[str]) -> AsyncIterator[OutputEvent
     for event in progress.start():
         yield event
     lines: list[str] = []
-    client: Any = None
-    try:
-        for f in files:
-            source = base / f.relative
-            if executor.kind == "docker":
-                from ..executors._docker_files import upload_file
-
-                if client is None:
-                    client, container_id = await _docker_handle(executor)
-                await asyncio.to_thread(upload_file, client, container_id, base, str(f.relative))
-                remote = f"{workdir}/{f.relative}"
-            elif executor.kind == "aca":
-                remote_name = _aca_name(f.relative)
-                await _aca_upload(executor, source, remote_name)
-                remote = f"/mnt/data/{remote_name}"
-            else:
-                work_dir = Path(getattr(executor, "work_dir"))  # noqa: B009
-                target = check_target(work_dir, f.relative)
-                await asyncio.to_thread(_copy, source, target)
-                await executor.upload_files([str(f.relative)])
-                remote = str(target)
-            lines.append(f"uploaded {f.relative} ({human_size(f.size)}) -> {remote}\n")
-            for event in progress.advance(f.size):
-                yield event
-    finally:
-        if client is not None:
-            with contextlib.suppress(Exception):
-                client.close()
+    for f in files:
+        source = base / f.relative
+        if executor.kind == "docker":
+            await _docker(executor).upload_from(base, [str(f.relative)])
+            remote = f"{workdir}/{f.relative}"
+        elif executor.kind == "aca":
+            remote_name = _aca_name(f.relative)
+            await _aca_upload(executor, source, remote_name)
+            remote = f"/mnt/data/{remote_name}"
+        else:
+            work_dir = Path(getattr(executor, "work_dir"))  # noqa: B009
+            target = check_target(work_dir, f.relative)
+            await asyncio.to_thread(_copy, source, target)
+            await executor.upload_files([str(f.relative)])
+            remote = str(target)
+        lines.append(f"uploaded {f.relative} ({human_size(f.size)}) -> {remote}\n")
+        for event in progress.advance(f.size):
+            yield event
     lines.append(f"{len(files)} file(s), {human_size(total)} uploaded\n")
     yield Stream("stdout", "".join(lines))
 
@@ -250,36 +238,26 @@ async def _docker_download(
     written: list[tuple[PurePosixPath, int]],
 ) -> AsyncIterator[OutputEvent]:
     """Download from the container's /workspace with the Docker executor's tar copy."""
-    from ..executors._docker_files import download_file, list_files
-
-    client, container_id = await _docker_handle(executor)
-    try:
-        present = set(await asyncio.to_thread(list_files, client, container_id))
-        plan: list[PurePosixPath] = []
-        for relative in wanted:
-            if str(relative) in present:
-                plan.append(relative)
-                continue
-            inside = sorted(p for p in present if p.startswith(f"{relative}/"))
-            if not inside:
-                raise MagicUsageError(
-                    f"{str(relative)!r} does not exist in the session's /workspace"
-                )
-            plan += [PurePosixPath(p) for p in inside]
-        for relative in plan:
-            check_target(base, relative)
-        progress = _Progress("downloading", len(plan), None)
-        for event in progress.start():
+    docker = _docker(executor)
+    present = set(await docker.get_file_list())
+    plan: list[PurePosixPath] = []
+    for relative in wanted:
+        if str(relative) in present:
+            plan.append(relative)
+            continue
+        inside = sorted(p for p in present if p.startswith(f"{relative}/"))
+        if not inside:
+            raise MagicUsageError(f"{str(relative)!r} does not exist in the session's /workspace")
+        plan += [PurePosixPath(p) for p in inside]
+    for relative in plan:
+        check_target(base, relative)
+    progress = _Progress("downloading", len(plan), None)
+    for event in progress.start():
+        yield event
+    for relative in plan:
+        check_target(base, relative)  # again: the folder may have changed meanwhile
+        (target,) = await docker.download_into(base, [str(relative)])
+        size = Path(target).stat().st_size
+        written.append((relative, size))
+        for event in progress.advance(size):
             yield event
-        for relative in plan:
-            check_target(base, relative)  # again: the folder may have changed meanwhile
-            target = await asyncio.to_thread(
-                download_file, client, container_id, base, str(relative)
-            )
-            size = Path(target).stat().st_size
-            written.append((relative, size))
-            for event in progress.advance(size):
-                yield event
-    finally:
-        with contextlib.suppress(Exception):
-            client.close()
