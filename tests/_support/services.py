@@ -11,11 +11,14 @@ fails the test that needs it, with the script's output: never a skip.
 from __future__ import annotations
 
 import base64
+import io
 import json
+import os
 import secrets
 import shutil
 import socket
 import subprocess
+import tarfile
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -55,6 +58,32 @@ def _script(*args: str, stdin: str | None = None, timeout: float = 900) -> None:
         )
 
 
+def build_marked_image(
+    client: Any, tag: str, marker: str, *, blobs_mb: tuple[int, ...] = ()
+) -> str:
+    """Build ``tag`` on the main engine: the minimal image plus /opt/kbtest-marker.
+
+    ``marker`` is the file's text (tells two images apart); each of ``blobs_mb`` adds
+    a layer of that many MB of random bytes, which no engine has yet, so pulling the
+    image really downloads. Returns the tag.
+    """
+    files = {"marker": marker.encode()}
+    lines = [f"FROM {MINIMAL_IMAGE}", "COPY marker /opt/kbtest-marker"]
+    for index, size in enumerate(blobs_mb):
+        files[f"blob{index}"] = os.urandom(size * 2**20)
+        lines.append(f"COPY blob{index} /opt/kbtest-blob{index}")
+    files["Dockerfile"] = ("\n".join(lines) + "\n").encode()
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as context:
+        for name, data in files.items():
+            entry = tarfile.TarInfo(name)
+            entry.size = len(data)
+            context.addfile(entry, io.BytesIO(data))
+    buffer.seek(0)
+    client.images.build(fileobj=buffer, custom_context=True, tag=tag, rm=True, forcerm=True)
+    return tag
+
+
 class Registry:
     """A Docker registry (Debian's docker-registry) on 127.0.0.1, optionally with basic auth."""
 
@@ -85,7 +114,11 @@ class Registry:
         return self
 
     def push(self, client: Any, source: str, repository: str, tag: str) -> str:
-        """Push local image ``source`` as ``ADDRESS/repository:tag``; return its digest."""
+        """Push local image ``source`` as ``ADDRESS/repository:tag``; return its digest.
+
+        The ``ADDRESS/repository:tag`` name is removed from the main engine afterwards,
+        so a kernel on that name must pull it.
+        """
         target = f"{self.address}/{repository}"
         client.images.get(source).tag(target, tag)
         auth = {"username": REGISTRY_USER, "password": REGISTRY_PASSWORD} if self.auth else None
@@ -95,6 +128,7 @@ class Registry:
                 raise RuntimeError(f"push of {target}:{tag} failed: {item['error']}")
             digest = str((item.get("aux") or {}).get("Digest") or digest)
         assert digest.startswith("sha256:"), f"no digest from the push of {target}:{tag}"
+        client.images.remove(f"{target}:{tag}")
         return digest
 
     def docker_config(self, directory: Path, *, with_credentials: bool = True) -> Path:
