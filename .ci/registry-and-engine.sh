@@ -17,10 +17,14 @@
 #                            stdin, never from the command line
 #   engine DIR PORT CERTS    a dockerd on tcp://127.0.0.1:PORT (TLS, client certificates
 #                            from CERTS required) with its own data root, exec root, pid
-#                            file, unix socket DIR/docker.sock, no bridge and no iptables
-#                            rules (containers there use network_mode none), log
+#                            file, unix socket DIR/docker.sock, its own bridge interface
+#                            kbtestPORT (198.18.N.1/24) and no iptables rules, log
 #                            DIR/dockerd.log
-#   stop DIR                 stop the process whose pid is in DIR/pid (TERM, then KILL)
+#   stop DIR                 stop the process whose pid is in DIR/pid (TERM, then KILL),
+#                            and delete the bridge interface named in DIR/bridge
+#
+# Never `dockerd --bridge none` next to the machine's engine: at start it deletes the
+# host's docker0 interface, which the main engine's default network needs.
 #
 # Environment: KB_SERVICE_WAIT (seconds to wait for a service to answer, default 60).
 set -euo pipefail
@@ -56,6 +60,7 @@ cmd_packages() {
     command -v htpasswd >/dev/null 2>&1 || need+=(apache2-utils)
     command -v openssl >/dev/null 2>&1 || need+=(openssl)
     command -v curl >/dev/null 2>&1 || need+=(curl)
+    command -v ip >/dev/null 2>&1 || need+=(iproute2)
     if [ "${#need[@]}" -gt 0 ]; then
         log "installing ${need[*]}"
         export DEBIAN_FRONTEND=noninteractive
@@ -140,24 +145,43 @@ cmd_engine() {
         log "engine on 127.0.0.1:$port already running"
         return
     fi
+    # Its own bridge (the default one, docker0, belongs to the main engine), in the
+    # benchmarking range 198.18.0.0/15, which real networks do not use.
+    local bridge="kbtest$port"
+    if ! ip link show "$bridge" >/dev/null 2>&1; then
+        $SUDO ip link add "$bridge" type bridge
+        $SUDO ip addr add "198.18.$((port % 250)).1/24" dev "$bridge"
+        $SUDO ip link set "$bridge" up
+    fi
+    echo "$bridge" >"$dir/bridge"
     log "starting a second dockerd on tcp://127.0.0.1:$port with TLS (log: $dir/dockerd.log)"
-    # Own data root, exec root (so its own containerd), pid file and socket; no docker0
-    # bridge and no iptables rules, so it cannot disturb the machine's main engine.
+    # Own data root, exec root (so its own containerd), pid file, socket and bridge; no
+    # iptables rules: it cannot disturb the machine's main engine.
     $SUDO setsid dockerd \
         --data-root "$dir/data" --exec-root "$dir/exec" --pidfile "$dir/dockerd.pid" \
         -H "unix://$dir/docker.sock" -H "tcp://127.0.0.1:$port" \
         --tlsverify --tlscacert "$certs/ca.pem" --tlscert "$certs/server-cert.pem" \
         --tlskey "$certs/server-key.pem" \
-        --bridge none --iptables=false --ip-masq=false --ip-forward=false \
+        --bridge "$bridge" --iptables=false --ip-masq=false --ip-forward=false \
         --containerd-namespace kbtest-remote --containerd-plugins-namespace kbtest-remote-plugins \
         >>"$dir/dockerd.log" 2>&1 </dev/null &
     echo $! >"$dir/pid"
     wait_until "the dockerd on 127.0.0.1:$port" "$dir/dockerd.log" "${engine[@]}" version
 }
 
+remove_bridge() {
+    local dir="$1" bridge
+    [ -f "$dir/bridge" ] || return 0
+    bridge=$(cat "$dir/bridge")
+    if ip link show "$bridge" >/dev/null 2>&1; then
+        $SUDO ip link del "$bridge" || log "could not delete the bridge $bridge"
+    fi
+    rm -f "$dir/bridge"
+}
+
 cmd_stop() {
     local dir="$1" pid
-    alive "$dir" || { rm -f "$dir/pid"; return 0; }
+    alive "$dir" || { rm -f "$dir/pid"; remove_bridge "$dir"; return 0; }
     pid=$(cat "$dir/pid")
     kill -TERM "$pid" 2>/dev/null || true
     local deadline=$((SECONDS + 30))
@@ -170,6 +194,7 @@ cmd_stop() {
         sleep 0.1
     done
     rm -f "$dir/pid"
+    remove_bridge "$dir"
 }
 
 case "${1:-}" in

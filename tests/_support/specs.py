@@ -69,7 +69,8 @@ ACA_DOCKER = BridgeSpec(
     needs=("aca-docker",),
     env={"KERNEL_BRIDGE_ACA_TOKEN": ACA_TOKEN},
 )
-# The second engine has no bridge network: its containers run with network_mode none.
+# Containers on the second engine run with network_mode none, named explicitly so the
+# executor's default network (which may be one the main engine made) does not matter.
 DOCKER_REMOTE = BridgeSpec(
     "kbtest-docker-remote",
     (
