@@ -294,7 +294,11 @@ def owner_labels(*, linger: bool) -> dict[str, str]:
 
 
 def _managed(client: Any) -> Iterator[Any]:
-    yield from client.containers.list(all=True, filters={"label": f"{LABEL_MANAGED}=1"})
+    # The SDK inspects each listed container; one removed in between (its kernel just
+    # stopped) is skipped instead of failing the whole listing with a 404.
+    yield from client.containers.list(
+        all=True, filters={"label": f"{LABEL_MANAGED}=1"}, ignore_removed=True
+    )
 
 
 def find_orphans(client: Any, *, include_lingering: bool = False) -> list[Any]:
