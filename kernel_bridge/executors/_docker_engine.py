@@ -401,11 +401,14 @@ def open_workspace(client: Any, container_id: str, path: str) -> None:
 
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as archive:
-        entry = tarfile.TarInfo(path.strip("/"))
+        # The directory itself, extracted into the volume: extracting into its parent
+        # would write to the root filesystem, refused when it is read-only. The engine
+        # applies a "/" entry's mode to the target directory (it skips a "." entry).
+        entry = tarfile.TarInfo("/")
         entry.type = tarfile.DIRTYPE
         entry.mode = 0o1777
         archive.addfile(entry)
-    client.api.put_archive(container_id, "/", buffer.getvalue())
+    client.api.put_archive(container_id, path, buffer.getvalue())
 
 
 def remove_container(client: Any, container_id: str) -> None:

@@ -100,6 +100,9 @@ class RuntimeBackedExecutor(RemoteExecutor):
 
         Ends with ``Finished(0)`` when the session is usable, ``Finished(1)`` otherwise.
         """
+        if self._warm_up_failed:  # a new attempt (completion, restart): the old failure is stale
+            self._warm_up_failed = False
+            self._pending.clear()
         if self._channel is not None:
             old, self._channel = self._channel, None
             with contextlib.suppress(Exception):

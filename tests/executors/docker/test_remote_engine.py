@@ -62,14 +62,14 @@ def test_workspace_is_a_volume_and_files_move_through_the_api(
 
     async def main() -> None:
         work_dir = tmp_path / "work"
-        ex = _remote_executor(work_dir=work_dir, user="1000:1000")
+        ex = _remote_executor(work_dir=work_dir, user="1000:1000", read_only=True)
         try:
             out = await _stdout(
                 ex,
                 "import os\nopen('made-there.txt', 'w').write('from the engine')\n"
                 "print(os.getcwd(), os.getuid())",
             )
-            assert out == "/workspace 1000\n"  # a non-root user can write its workspace
+            assert out == "/workspace 1000\n"  # non-root, read-only root: workspace writable
             container = remote_client.containers.get(ex.container_id)
             mounts = container.attrs["Mounts"]
             assert [m["Type"] for m in mounts] == ["volume"], mounts  # no host path
