@@ -6,7 +6,8 @@ no longer runs is an orphan (the kernel was SIGKILLed while the engine kept the
 container, or ``auto_remove`` was off). Containers of live kernels, of other hosts and
 unlabelled ones are never touched; those created with ``stop_container=False`` are kept
 unless ``--include-lingering`` is given. The Docker executor runs the same check once
-per process when it starts its first container.
+per process when it starts its first container. ``--docker-host``/``--tls-cert-path``
+clean a remote engine (only this host's orphans there, by the same labels).
 """
 
 from __future__ import annotations
@@ -29,15 +30,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="also remove orphans made with stop_container=False (meant to outlive their kernel)",
     )
+    parser.add_argument(
+        "--docker-host",
+        metavar="URL",
+        help="the engine to clean (tcp://host:2376, ssh://user@host); default: DOCKER_HOST",
+    )
+    parser.add_argument(
+        "--tls-cert-path",
+        metavar="DIR",
+        help="with --docker-host: directory with ca.pem, cert.pem, key.pem (TLS)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    """Remove (or list) orphaned kernel_bridge containers; 0 on success, 1 when Docker fails."""
+    """Remove (or list) orphaned kernel_bridge containers; 0 on success, 1 when Docker fails.
+
+    2 for ``--tls-cert-path`` without ``--docker-host``.
+    """
     from kernel_bridge.errors import BridgeError
     from kernel_bridge.executors import _docker_engine as engine
 
+    host = getattr(args, "docker_host", None)
+    cert_path = getattr(args, "tls_cert_path", None)
+    if cert_path and not host:
+        print("kernel-bridge gc: --tls-cert-path needs --docker-host", file=sys.stderr)
+        return 2
     try:
-        client = engine.connect(timeout=30)
+        client = engine.connect(timeout=30, options=engine.EngineOptions(host, cert_path))
     except BridgeError as exc:
         print(f"kernel-bridge gc: {exc}", file=sys.stderr)
         return 1

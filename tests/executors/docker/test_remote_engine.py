@@ -10,6 +10,7 @@ streaming suites run against this engine too: tests/kernel, spec kbtest-docker-r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -110,6 +111,35 @@ def test_kernelspec_options_and_environment_each_name_an_engine(
         for km, kc in kernels:
             kc.stop_channels()
             km.shutdown_kernel()
+
+
+def test_gc_cleans_this_hosts_orphans_on_a_remote_engine(remote_client: Any) -> None:
+    import socket
+
+    from kernel_bridge.cli import main
+
+    dead = {  # a kernel of this host that no longer runs: pid 2**22 + 1 is beyond pid_max
+        "kernel_bridge.managed": "1",
+        "kernel_bridge.host": socket.gethostname(),
+        "kernel_bridge.pid": str(2**22 + 1),
+        "kernel_bridge.started": "1",
+    }
+    other_host = {**dead, "kernel_bridge.host": "another-machine"}
+    made = [
+        remote_client.containers.create(MINIMAL, "true", labels=labels, network_mode="none")
+        for labels in (dead, other_host)
+    ]
+    try:
+        code = main(["gc", "--docker-host", REMOTE_ENGINE.host,
+                     "--tls-cert-path", str(REMOTE_ENGINE.certs)])  # fmt: skip
+        assert code == 0
+        left = {c.id for c in remote_client.containers.list(all=True)}
+        assert made[0].id not in left  # the orphan of this host is gone
+        assert made[1].id in left  # another machine's container is not ours to judge
+    finally:
+        for container in made:
+            with contextlib.suppress(Exception):
+                container.remove(force=True)
 
 
 def test_engine_without_client_certificate_gives_one_clear_error(remote_client: Any) -> None:
