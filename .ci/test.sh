@@ -6,6 +6,9 @@
 #   2. makes a Docker engine and the test images available (.ci/docker-setup.sh:
 #      installs Debian's docker.io, starts dockerd, builds images with debootstrap);
 #   3. lints and type-checks the package (ruff, mypy --strict);
+#      (the loopback registry and the TLS Docker engine some tests need are installed and
+#      started by the tests themselves, through .ci/registry-and-engine.sh, and stopped
+#      when the session ends)
 #   4. runs the whole pytest suite (extra arguments are passed to pytest).
 # Environment: PYTHON, the interpreter that creates the venv (default python3, 3.11+);
 # KB_VENV, the venv's folder (default .venv in the checkout).

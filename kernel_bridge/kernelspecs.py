@@ -72,6 +72,9 @@ _NAME_RE = re.compile(r"^[a-z0-9._-]+$")
 _VOLUME_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _MEMORY_RE = re.compile(r"^[0-9]+(\.[0-9]+)?[bkmg]?$", re.IGNORECASE)
 _REFERENCE_RE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
+_DIGEST_IMAGE_RE = re.compile(r"^[^@\s]+@sha256:[0-9a-f]{64}$")
+_DOCKER_HOST_SCHEMES = ("unix", "tcp", "ssh", "npipe")
+_TLS_FILES = ("ca.pem", "cert.pem", "key.pem")
 
 # Which options belong to which executor: (attribute, command-line flag, executor).
 _EXECUTOR_OPTIONS: tuple[tuple[str, str, str], ...] = (
@@ -88,6 +91,8 @@ _EXECUTOR_OPTIONS: tuple[tuple[str, str, str], ...] = (
     ("mount_notebook_dir", "--mount-notebook-dir", "docker"),
     ("volumes", "--volume", "docker"),
     ("init_command", "--init-command", "docker"),
+    ("docker_host", "--docker-host", "docker"),
+    ("tls_cert_path", "--tls-cert-path", "docker"),
     ("endpoint", "--endpoint", "aca"),
     ("timeout", "--timeout", "aca"),
 )
@@ -167,6 +172,8 @@ class SpecOptions:
     mount_notebook_dir: bool = False
     volumes: tuple[VolumeSpec, ...] = field(default_factory=tuple)
     init_command: str | None = None
+    docker_host: str | None = None
+    tls_cert_path: str | None = None
     # aca
     endpoint: str | None = None
     timeout: int | None = None
@@ -287,6 +294,12 @@ def validate_options(options: SpecOptions) -> SpecOptions:
         for value, flag in ((options.network, "--network"), (options.user, "--user-id")):
             if value is not None and not value.strip():
                 raise _error(f"invalid {flag} {value!r}: give a non-empty value")
+        if "@" in options.image and not _DIGEST_IMAGE_RE.match(options.image):
+            raise _error(
+                f"invalid --image {options.image!r}: a pinned image is NAME@sha256:<64 hex "
+                "digits>, e.g. python@sha256:0123...; or give NAME:TAG"
+            )
+        changes.update(_validate_engine(options))
     else:  # aca
         if not options.endpoint:
             raise _error(
@@ -310,6 +323,40 @@ def validate_options(options: SpecOptions) -> SpecOptions:
                 f"invalid --timeout {options.timeout!r}: give a whole number of seconds >= 1"
             )
     return _replace(options, changes)
+
+
+def _validate_engine(options: SpecOptions) -> dict[str, Any]:
+    """Check --docker-host and --tls-cert-path; return the normalised values."""
+    changes: dict[str, Any] = {}
+    if options.docker_host is not None:
+        url = urlsplit(options.docker_host)
+        if url.scheme not in _DOCKER_HOST_SCHEMES or not (url.netloc or url.path):
+            raise _error(
+                f"invalid --docker-host {options.docker_host!r}: give an engine address such "
+                "as tcp://host:2376, ssh://user@host or unix:///var/run/docker.sock"
+            )
+        if url.password is not None or url.query or url.fragment:
+            raise _error(
+                "invalid --docker-host: it must not contain a password, a query string or a "
+                "fragment (kernel.json is not a place for secrets; use ssh keys or TLS "
+                "certificates)"
+            )
+    if options.tls_cert_path is not None:
+        if options.docker_host is None:
+            raise _error(
+                "--tls-cert-path needs --docker-host (the engine the certificates are for), "
+                "e.g. --docker-host tcp://engine.example:2376"
+            )
+        path = Path(options.tls_cert_path).expanduser()
+        missing = [name for name in _TLS_FILES if not (path / name).is_file()]
+        if missing:
+            raise _error(
+                f"invalid --tls-cert-path {options.tls_cert_path!r}: it lacks "
+                f"{', '.join(missing)}; give a directory holding ca.pem, cert.pem and key.pem "
+                "(as DOCKER_CERT_PATH)"
+            )
+        changes["tls_cert_path"] = str(path.resolve())
+    return changes
 
 
 def _replace(options: SpecOptions, changes: dict[str, Any]) -> SpecOptions:
@@ -367,6 +414,10 @@ def kernel_argv(options: SpecOptions, python: str = "python") -> list[str]:
             argv.append(f"{docker}extra_volumes={json.dumps(volumes, sort_keys=True)}")
         if options.init_command is not None:
             argv.append(f"{docker}init_command={options.init_command}")
+        if options.docker_host is not None:
+            argv.append(f"{docker}docker_host={options.docker_host}")
+        if options.tls_cert_path is not None:
+            argv.append(f"{docker}tls_cert_path={options.tls_cert_path}")
     else:
         aca = "--ACADynamicSessionsCodeExecutor."
         argv.append(f"{aca}pool_management_endpoint={options.endpoint}")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from _support.environments import stop_emulators
+from _support.services import stop_services
 from _support.specs import JUPYTER_ROOT
 
 
@@ -38,17 +39,23 @@ def _ours(labels: dict[str, str]) -> bool:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Fail the run if any container kernel_bridge created is still there at the end."""
+    """Fail the run if any container kernel_bridge created is still there at the end.
+
+    Stops the emulators and the loopback services (registries, the TLS engine) first;
+    a container left in the TLS engine fails the run too.
+    """
     stop_emulators()
+    remote_left = stop_services()
+    if remote_left:
+        print(f"\nkernel_bridge containers left behind in the remote engine: {remote_left}")
+        session.exitstatus = 1
     try:
         import docker
 
         client = docker.from_env(timeout=10)
         left = client.containers.list(all=True, filters={"label": "kernel_bridge.managed=1"})
         names = [
-            c.name
-            for c in left
-            if c.labels.get("kernel_bridge.linger") != "1" and _ours(c.labels)
+            c.name for c in left if c.labels.get("kernel_bridge.linger") != "1" and _ours(c.labels)
         ]
         client.close()
     except Exception:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from kernel_bridge.errors import ConfigurationError
+from kernel_bridge.errors import BridgeError, ConfigurationError
 from kernel_bridge.kernelspecs import (
     EXECUTOR_KINDS,
     SpecOptions,
@@ -81,7 +81,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     local.add_argument("--cwd", metavar="DIR", help="working directory of the runtime")
 
     docker = parser.add_argument_group("--executor docker")
-    docker.add_argument("--image", help="image with python3 (required)")
+    docker.add_argument(
+        "--image", help="image with python3 (required): NAME:TAG, or NAME@sha256:DIGEST"
+    )
+    docker.add_argument(
+        "--pin",
+        action="store_true",
+        help="resolve --image's tag to the digest it names now (asked of the registry "
+        "through the engine) and write NAME@sha256:... into the spec",
+    )
     docker.add_argument("--memory", metavar="SIZE", help="memory limit, e.g. 512m or 2g")
     docker.add_argument("--cpus", type=float, help="CPU limit, e.g. 1.5")
     docker.add_argument("--pids-limit", type=int, metavar="N", help="maximum number of processes")
@@ -112,6 +120,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     docker.add_argument(
         "--init-command", metavar="CMD", help="shell command run at container start"
     )
+    docker.add_argument(
+        "--docker-host",
+        metavar="URL",
+        help="the Docker engine (tcp://host:2376, ssh://user@host, unix://PATH); default: "
+        "DOCKER_HOST when the kernel runs",
+    )
+    docker.add_argument(
+        "--tls-cert-path",
+        metavar="DIR",
+        help="with --docker-host tcp://...: directory with ca.pem, cert.pem, key.pem (TLS)",
+    )
 
     aca = parser.add_argument_group("--executor aca")
     aca.add_argument(
@@ -138,6 +157,24 @@ def _location(args: argparse.Namespace) -> tuple[bool, str | None]:
     return False, None
 
 
+def _pinned(options: SpecOptions) -> SpecOptions:
+    """Return ``options`` with the image resolved to its digest (``--pin``)."""
+    from dataclasses import replace
+
+    from kernel_bridge.executors._docker_engine import EngineOptions
+    from kernel_bridge.executors._docker_pin import pin_image
+    from kernel_bridge.kernelspecs import validate_options
+
+    if options.executor != "docker":
+        raise ConfigurationError("--pin applies only to --executor docker")
+    options = validate_options(options)  # the image and engine options first
+    assert options.image is not None
+    pinned = pin_image(options.image, EngineOptions(options.docker_host, options.tls_cert_path))
+    if pinned != options.image:
+        print(f"Pinned {options.image} to {pinned}")
+    return replace(options, image=pinned)
+
+
 def run(args: argparse.Namespace) -> int:
     """Validate the options, install the spec and print where it went; return the exit code."""
     try:
@@ -161,15 +198,22 @@ def run(args: argparse.Namespace) -> int:
             mount_notebook_dir=args.mount_notebook_dir,
             volumes=tuple(parse_volume(v) for v in args.volume),
             init_command=args.init_command,
+            docker_host=args.docker_host,
+            tls_cert_path=args.tls_cert_path,
             endpoint=args.endpoint,
             timeout=args.timeout,
         )
+        if args.pin:
+            options = _pinned(options)
         user, prefix = _location(args)
         name = args.name or f"kernel-bridge-{args.executor}"
         destination = install_kernelspec(name, options, user=user, prefix=prefix)
     except ConfigurationError as exc:
         print(f"kernel-bridge install: error: {exc}", file=sys.stderr)
         return 2
+    except BridgeError as exc:  # --pin: no engine answered
+        print(f"kernel-bridge install: error: {exc}", file=sys.stderr)
+        return 1
     except OSError as exc:
         print(
             f"kernel-bridge install: error: could not write the kernelspec: {exc}", file=sys.stderr

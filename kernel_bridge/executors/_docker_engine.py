@@ -10,7 +10,7 @@ import contextlib
 import os
 import re
 import socket
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,12 +22,15 @@ __all__ = [
     "LABEL_MANAGED",
     "LABEL_PID",
     "LABEL_STARTED",
+    "TLS_FILES",
     "ContainerOwner",
+    "EngineOptions",
+    "check_cert_path",
     "connect",
     "describe_engine",
-    "ensure_image",
     "find_orphans",
     "image_help",
+    "open_workspace",
     "owner_labels",
     "process_alive",
     "process_start_time",
@@ -62,37 +65,129 @@ _VOLUME_MODES = {
 }
 
 
-def describe_engine() -> str:
+@dataclass(frozen=True)
+class EngineOptions:
+    """Which Docker engine to talk to, as a kernelspec names it.
+
+    ``docker_host`` empty: the environment decides (``DOCKER_HOST``, ``DOCKER_TLS_VERIFY``,
+    ``DOCKER_CERT_PATH``, as the docker CLI). Otherwise ``docker_host`` (``unix://``,
+    ``tcp://``, ``ssh://``) and, for TLS, ``tls_cert_path``: a directory holding
+    ``ca.pem``, ``cert.pem`` and ``key.pem`` (the server is verified against ``ca.pem``,
+    the client presents ``cert.pem``); the environment is then ignored, so two
+    kernelspecs can target two engines. Built by the Docker executor and ``kernel-bridge
+    install --pin``.
+    """
+
+    docker_host: str | None = None
+    tls_cert_path: str | None = None
+
+    def describe(self) -> str:
+        """Name the engine for messages (no secrets: hosts and paths only)."""
+        if self.docker_host:
+            tls = f" with TLS certificates from {self.tls_cert_path}" if self.tls_cert_path else ""
+            return f"{self.docker_host}{tls}"
+        host = os.environ.get("DOCKER_HOST")
+        if host:
+            return f"DOCKER_HOST={host}"
+        return "unix:///var/run/docker.sock (DOCKER_HOST is not set)"
+
+    @property
+    def host(self) -> str:
+        """The engine's address (``docker_host``, else ``DOCKER_HOST``, else the local socket)."""
+        return self.docker_host or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+
+    @property
+    def remote(self) -> bool:
+        """True when the engine runs elsewhere (tcp/ssh): no path of this machine is assumed."""
+        return self.host.split("://", 1)[0].lower() in ("tcp", "ssh", "http", "https")
+
+
+TLS_FILES = ("ca.pem", "cert.pem", "key.pem")
+"""The files of a TLS certificate directory (as DOCKER_CERT_PATH)."""
+
+
+def check_cert_path(path: str) -> None:
+    """Raise :class:`ConfigurationError` unless ``path`` holds ca.pem, cert.pem and key.pem."""
+    missing = [name for name in TLS_FILES if not os.path.isfile(os.path.join(path, name))]
+    if missing:
+        raise ConfigurationError(
+            f"the TLS certificate directory {path!r} lacks {', '.join(missing)}; give a "
+            "directory holding ca.pem (the engine's CA), cert.pem and key.pem (this "
+            "client's certificate and key), as DOCKER_CERT_PATH does"
+        )
+
+
+def describe_engine(options: EngineOptions | None = None) -> str:
     """Name the engine the SDK will talk to, for error messages (no secrets in it)."""
-    host = os.environ.get("DOCKER_HOST")
-    if host:
-        return f"DOCKER_HOST={host}"
-    return "unix:///var/run/docker.sock (DOCKER_HOST is not set)"
+    return (options or EngineOptions()).describe()
 
 
-def connect(timeout: float = 60.0) -> Any:
-    """Return a ``docker.DockerClient`` for the engine of the environment (``DOCKER_HOST``).
+def _client_kwargs(options: EngineOptions) -> dict[str, Any]:
+    from docker.tls import TLSConfig
+    from docker.utils import kwargs_from_env
+
+    if not options.docker_host:
+        return dict(kwargs_from_env())
+    kwargs: dict[str, Any] = {"base_url": options.docker_host}
+    if options.tls_cert_path:
+        check_cert_path(options.tls_cert_path)
+        path = options.tls_cert_path
+        kwargs["tls"] = TLSConfig(
+            client_cert=(os.path.join(path, "cert.pem"), os.path.join(path, "key.pem")),
+            ca_cert=os.path.join(path, "ca.pem"),
+            verify=True,
+        )
+    return kwargs
+
+
+def _api_version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split(".") if part.isdigit())
+
+
+def connect(timeout: float = 60.0, options: EngineOptions | None = None) -> Any:
+    """Return a ``docker.DockerClient`` for the engine ``options`` name (default: the env).
 
     Raises :class:`ExecutorStartError` naming the engine and what to do when the SDK is
-    missing or no engine answers.
+    missing or no engine answers, :class:`ConfigurationError` for a bad TLS directory.
     """
+    options = options or EngineOptions()
     try:
         import docker
+        from docker.constants import DEFAULT_DOCKER_API_VERSION, MINIMUM_DOCKER_API_VERSION
         from docker.errors import DockerException
+        from requests.exceptions import RequestException
     except ImportError as exc:
         raise ExecutorStartError(
             f"docker executor: the docker SDK is not installed ({exc}); install it with "
             "`pip install 'kernel_bridge[docker]'`"
         ) from exc
     try:
-        client = docker.from_env(timeout=int(timeout))
+        kwargs = _client_kwargs(options)
+        if kwargs.get("tls"):
+            # requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE override the engine's CA
+            # (set machine-wide on many hosts): so no environment for this session, which
+            # means asking the engine's API version before the real client is made.
+            probe = docker.APIClient(
+                version=MINIMUM_DOCKER_API_VERSION, timeout=int(timeout), **kwargs
+            )
+            probe.trust_env = False
+            try:
+                server = str(probe.version(api_version=False)["ApiVersion"])
+            finally:
+                probe.close()
+            version = min(server, DEFAULT_DOCKER_API_VERSION, key=_api_version)
+            client = docker.DockerClient(version=version, timeout=int(timeout), **kwargs)
+            client.api.trust_env = False
+        else:
+            client = docker.DockerClient(timeout=int(timeout), **kwargs)
         client.ping()
-    except DockerException as exc:
+    except (DockerException, RequestException) as exc:
         raise ExecutorStartError(
-            f"docker executor: cannot reach the Docker engine at {describe_engine()}: "
+            f"docker executor: cannot reach the Docker engine at {options.describe()}: "
             f"{_short(exc)}. Start Docker (e.g. `sudo systemctl start docker`, or run "
-            "`dockerd` as root), or point DOCKER_HOST at a running engine "
-            "(e.g. DOCKER_HOST=ssh://user@host or tcp://host:2376 with TLS)."
+            "`dockerd` as root), or point the kernel at a running engine: "
+            "--DockerCommandLineCodeExecutor.docker_host (tcp://host:2376 with tls_cert_path, "
+            "or ssh://user@host), or DOCKER_HOST in the environment."
         ) from exc
     return client
 
@@ -112,55 +207,6 @@ def image_help(image: str) -> str:
         "--variant=minbase --include=python3 bookworm ROOTFS` then "
         f"`tar -C ROOTFS -c . | docker import - {image}`."
     )
-
-
-def ensure_image(client: Any, image: str, pull: str, progress: Callable[[str], None]) -> None:
-    """Make sure ``image`` is on the engine, pulling it when ``pull`` allows.
-
-    ``pull``: ``"missing"`` (pull only when absent), ``"always"``, ``"never"``.
-    ``progress`` is called with lines describing the pull (one per layer status change).
-    Raises :class:`ExecutorStartError` naming the image and how to provide it.
-    """
-    from docker.errors import APIError, DockerException, ImageNotFound
-    from docker.utils import parse_repository_tag
-
-    if pull != "always":
-        try:
-            client.images.get(image)
-            return
-        except ImageNotFound:
-            if pull == "never":
-                raise ExecutorStartError(
-                    f"docker executor: the image {image!r} is not on the Docker engine at "
-                    f"{describe_engine()} and pull='never'. {image_help(image)}"
-                ) from None
-        except DockerException as exc:
-            raise ExecutorStartError(
-                f"docker executor: cannot look up the image {image!r} on the Docker engine at "
-                f"{describe_engine()}: {_short(exc)}"
-            ) from exc
-    repository, tag = parse_repository_tag(image)
-    tag = tag or "latest"
-    progress(f"Pulling image {image} (not present on the Docker engine)...\n")
-    seen: dict[str, str] = {}
-    try:
-        for item in client.api.pull(repository, tag=tag, stream=True, decode=True):
-            if not isinstance(item, dict):
-                continue
-            if item.get("error"):
-                raise APIError(str(item["error"]))
-            status = str(item.get("status", ""))
-            layer = str(item.get("id", ""))
-            if status and seen.get(layer) != status:
-                seen[layer] = status
-                progress(f"{layer + ': ' if layer else ''}{status}\n")
-        client.images.get(image)
-    except DockerException as exc:
-        raise ExecutorStartError(
-            f"docker executor: the image {image!r} is not on the Docker engine at "
-            f"{describe_engine()} and pulling it failed: {_short(exc)}. {image_help(image)}"
-        ) from exc
-    progress(f"Pulled image {image}.\n")
 
 
 # -- container owners: which kernel process a container belongs to ---------------------
@@ -248,7 +294,11 @@ def owner_labels(*, linger: bool) -> dict[str, str]:
 
 
 def _managed(client: Any) -> Iterator[Any]:
-    yield from client.containers.list(all=True, filters={"label": f"{LABEL_MANAGED}=1"})
+    # The SDK inspects each listed container; one removed in between (its kernel just
+    # stopped) is skipped instead of failing the whole listing with a 404.
+    yield from client.containers.list(
+        all=True, filters={"label": f"{LABEL_MANAGED}=1"}, ignore_removed=True
+    )
 
 
 def find_orphans(client: Any, *, include_lingering: bool = False) -> list[Any]:
@@ -278,7 +328,7 @@ def remove_orphans(
     for container in find_orphans(client, include_lingering=include_lingering):
         if not dry_run:
             try:
-                container.remove(force=True)
+                container.remove(force=True, v=True)
             except DockerException as exc:
                 if getattr(exc, "status_code", None) not in (404, 409):
                     raise
@@ -339,9 +389,31 @@ def validate_volumes(volumes: Mapping[str, Any] | None) -> dict[str, dict[str, s
     return result
 
 
+def open_workspace(client: Any, container_id: str, path: str) -> None:
+    """Make the (volume) directory ``path`` of a created container writable for any user.
+
+    A fresh volume is root's with mode 755; the code may run as another user, so before
+    the container starts the directory is given /tmp's mode (1777) through the API,
+    which works on any engine, remote ones included.
+    """
+    import io
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        # The directory itself, extracted into the volume: extracting into its parent
+        # would write to the root filesystem, refused when it is read-only. The engine
+        # applies a "/" entry's mode to the target directory (it skips a "." entry).
+        entry = tarfile.TarInfo("/")
+        entry.type = tarfile.DIRTYPE
+        entry.mode = 0o1777
+        archive.addfile(entry)
+    client.api.put_archive(container_id, path, buffer.getvalue())
+
+
 def remove_container(client: Any, container_id: str) -> None:
-    """Force-remove a container; a missing one (or one being removed) is fine."""
+    """Force-remove a container and its anonymous volumes; a missing one is fine."""
     from docker.errors import DockerException
 
     with contextlib.suppress(DockerException):
-        client.api.remove_container(container_id, force=True)
+        client.api.remove_container(container_id, force=True, v=True)

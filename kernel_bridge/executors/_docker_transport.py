@@ -233,7 +233,7 @@ class ContainerTransport(RuntimeTransport):
                 return
             deadline = time.monotonic() + _REMOVE_WAIT_S
             with contextlib.suppress(DockerException):
-                self.client.api.remove_container(self.container_id, force=True)
+                self.client.api.remove_container(self.container_id, force=True, v=True)
             while time.monotonic() < deadline:  # Docker's auto_remove may still be at work
                 try:
                     self.client.api.inspect_container(self.container_id)

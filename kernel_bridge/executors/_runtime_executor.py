@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import BridgeError, ExecutorStartError, FunctionsError
-from ..events import Error, Event, Finished, Stream
+from ..events import Display, Error, Event, Finished, Stream
 from ._channel import RuntimeChannel, RuntimeTransport
 from .base import Completion, InputHandler, Inspection, RemoteExecutor
 
@@ -51,6 +51,9 @@ class RuntimeBackedExecutor(RemoteExecutor):
         self._channel: RuntimeChannel | None = None
         self._lock: asyncio.Lock | None = None
         self._pending: list[Event] = []
+        self._pending_changed: asyncio.Event | None = None
+        self._warming_up = False
+        self._warm_up_failed = False
         self._functions_module_cache: FunctionsModule | None = None
 
     # -- what subclasses provide -------------------------------------------------
@@ -97,6 +100,9 @@ class RuntimeBackedExecutor(RemoteExecutor):
 
         Ends with ``Finished(0)`` when the session is usable, ``Finished(1)`` otherwise.
         """
+        if self._warm_up_failed:  # a new attempt (completion, restart): the old failure is stale
+            self._warm_up_failed = False
+            self._pending.clear()
         if self._channel is not None:
             old, self._channel = self._channel, None
             with contextlib.suppress(Exception):
@@ -152,6 +158,27 @@ class RuntimeBackedExecutor(RemoteExecutor):
         async for event in self._start_events():
             yield event
 
+    def _keep(self, event: Event) -> None:
+        """Keep start-up output for the next execution (which may be following it live).
+
+        An update of a display still waiting here replaces the older state of that
+        display, so a long pull nobody watched is replayed as one display, not hundreds.
+        """
+        if isinstance(event, Display) and event.update and event.display_id is not None:
+            for index in range(len(self._pending) - 1, -1, -1):
+                kept = self._pending[index]
+                if isinstance(kept, Display) and kept.display_id == event.display_id:
+                    self._pending[index] = Display(
+                        event.data, event.metadata, event.display_id, kept.update
+                    )
+                    break
+            else:
+                self._pending.append(event)
+        else:
+            self._pending.append(event)
+        if self._pending_changed is not None:
+            self._pending_changed.set()
+
     async def _start_quietly(self) -> bool:
         """Start a runtime outside an execution, keeping its output for the next one."""
         ok = True
@@ -159,11 +186,17 @@ class RuntimeBackedExecutor(RemoteExecutor):
             if isinstance(event, Finished):
                 ok = event.ok
             else:
-                self._pending.append(event)
+                self._keep(event)
         return ok
 
     async def warm_up(self) -> None:
-        """Start the runtime now; its setup output waits for the next execution."""
+        """Start the runtime now; its setup output goes to the next execution.
+
+        An execution that arrives meanwhile shows that output as it comes (an image
+        pull's progress, live), then runs. When the start fails, the next execution
+        reports that failure (one error) instead of trying again; the one after retries.
+        """
+        self._warming_up = True
         try:
             async with self._get_lock():
                 if not self.runtime_alive:
@@ -171,6 +204,22 @@ class RuntimeBackedExecutor(RemoteExecutor):
                     log.debug("runtime warmed up (ok=%s)", ok)
         except BridgeError as exc:
             log.debug("warm-up failed; the next execution reports it: %s", exc)
+            self._keep(_error(type(exc).__name__, str(exc)))
+            self._warm_up_failed = True
+        finally:
+            self._warming_up = False
+            if self._pending_changed is not None:
+                self._pending_changed.set()
+
+    async def _follow_warm_up(self) -> AsyncIterator[Event]:
+        """Yield a running warm-up's output as it is produced, until the warm-up ends."""
+        while self._warming_up:
+            changed = self._pending_changed = asyncio.Event()
+            pending, self._pending = self._pending, []
+            for event in pending:
+                yield event
+            if self._warming_up:
+                await changed.wait()
 
     async def start(self) -> None:
         """Start the runtime and inject functions; raise if that fails (see base class)."""
@@ -222,10 +271,16 @@ class RuntimeBackedExecutor(RemoteExecutor):
         store_history: bool = True,
     ) -> AsyncIterator[Event]:
         """Run code in the runtime, starting it first when needed (see base class)."""
+        async for event in self._follow_warm_up():
+            yield event
         async with self._get_lock():
             pending, self._pending = self._pending, []
             for event in pending:
                 yield event
+            if self._warm_up_failed:
+                self._warm_up_failed = False
+                yield Finished(1)
+                return
             started_ok = True
             try:
                 async for event in self._ensure_started():

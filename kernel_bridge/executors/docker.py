@@ -27,7 +27,7 @@ from traitlets import Bool, Dict, Enum, Float, Int, List, TraitType, Unicode
 from traitlets.config import LoggingConfigurable
 
 from ..errors import BridgeError, ConfigurationError, ExecutorStartError
-from ..events import Event, Stream
+from ..events import Display, Event
 from ..functions import FUNCTION_PROMPT_TEMPLATE as _FUNCTION_PROMPT_TEMPLATE
 from ..runtime import bootstrap_argv, bootstrap_payload
 from . import _docker_engine as engine
@@ -35,6 +35,7 @@ from . import _docker_hardening as hardening
 from ._blocks import CommandLineCodeResult, run_code_blocks
 from ._channel import RuntimeTransport
 from ._docker_files import CONTAINER_WORKSPACE, download_file, list_files, upload_file
+from ._docker_pull import ensure_image
 from ._docker_transport import ContainerTransport
 from ._runtime_executor import RuntimeBackedExecutor
 from ._temp_dirs import make_owned_temp_dir
@@ -257,6 +258,21 @@ class DockerCommandLineCodeExecutor(
     environment = Dict(
         value_trait=Unicode(), config=True, help="Extra environment variables for the code."
     )
+    docker_host = Unicode(
+        None,
+        allow_none=True,
+        config=True,
+        help="The Docker engine to use (unix://, tcp://host:2376, ssh://user@host); "
+        "default: DOCKER_HOST and the other DOCKER_* variables, as the docker CLI. "
+        "When set, the environment is ignored.",
+    )
+    tls_cert_path = Unicode(
+        None,
+        allow_none=True,
+        config=True,
+        help="With docker_host: a directory holding ca.pem, cert.pem and key.pem; the "
+        "engine is reached over TLS, verified against ca.pem.",
+    )
 
     def __init__(
         self,
@@ -288,6 +304,8 @@ class DockerCommandLineCodeExecutor(
         no_new_privileges: bool = True,
         cap_drop: Sequence[str] = ("ALL",),
         cap_add: Sequence[str] = (),
+        docker_host: str | None = None,
+        tls_cert_path: str | None = None,
         **kwargs: Any,
     ) -> None:
         LoggingConfigurable.__init__(self, **kwargs)
@@ -311,6 +329,11 @@ class DockerCommandLineCodeExecutor(
             volumes = engine.validate_volumes(extra_volumes)
         except ConfigurationError as exc:
             raise DockerConfigurationError(str(exc)) from None
+        if tls_cert_path and not docker_host:
+            raise DockerConfigurationError(
+                "tls_cert_path needs docker_host (the engine those certificates are for); "
+                "e.g. docker_host='tcp://engine.example:2376'"
+            )
         self.image = image
         self._name_given = container_name is not None
         self.container_name = container_name or f"autogen-code-exec-{uuid.uuid4()}"
@@ -339,6 +362,8 @@ class DockerCommandLineCodeExecutor(
         self.mount_notebook_dir = mount_notebook_dir
         self.pull = pull
         self.environment = dict(environment or {})
+        self.docker_host = docker_host or None
+        self.tls_cert_path = str(tls_cert_path) if tls_cert_path else None
         self._functions = list(functions)
         self._temp_dir: str | None = None
         self._client: Any = None
@@ -444,6 +469,8 @@ class DockerCommandLineCodeExecutor(
             "no_new_privileges": self.no_new_privileges,
             "cap_drop": list(self.cap_drop),
             "cap_add": list(self.cap_add),
+            "docker_host": self.docker_host,
+            "tls_cert_path": self.tls_cert_path,
         }
         return config
 
@@ -460,10 +487,23 @@ class DockerCommandLineCodeExecutor(
     def _functions_source(self) -> tuple[Sequence[object], str]:
         return self._functions, self.functions_module
 
+    def _engine_options(self) -> engine.EngineOptions:
+        return engine.EngineOptions(self.docker_host, self.tls_cert_path)
+
     async def _get_client(self) -> Any:
         if self._client is None:
-            self._client = await asyncio.to_thread(engine.connect)
+            self._client = await asyncio.to_thread(engine.connect, options=self._engine_options())
         return self._client
+
+    def _workspace_volume(self) -> bool:
+        """True when /workspace is a volume on the engine rather than a bind mount.
+
+        On a remote engine (tcp://, ssh://) no path of this machine exists where the
+        engine runs, so unless ``bind_dir`` names one on the engine's machine, the code
+        works in a volume that lives and dies with the container; files move with
+        upload_files/download_files.
+        """
+        return self._engine_options().remote and not self._trait_values.get("bind_dir")
 
     def _ensure_work_dir(self) -> Path:
         if self.work_dir is None and self.mount_notebook_dir:
@@ -507,21 +547,33 @@ class DockerCommandLineCodeExecutor(
             yield event
 
     async def _pull_events(self, client: Any) -> AsyncIterator[Event]:
+        """Pull the image when needed: one display, updated as the pull goes on."""
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[str] = asyncio.Queue()
+        display_id = f"kernel-bridge-pull-{uuid.uuid4().hex}"
 
         def progress(text: str) -> None:
             loop.call_soon_threadsafe(queue.put_nowait, text)
 
         task = asyncio.ensure_future(
-            asyncio.to_thread(engine.ensure_image, client, self.image, self.pull, progress)
+            asyncio.to_thread(
+                ensure_image,
+                client,
+                self.image,
+                self.pull,
+                self._engine_options().describe(),
+                progress,
+            )
         )
+        shown = False
         try:
             while not task.done() or not queue.empty():
                 getter = asyncio.ensure_future(queue.get())
                 await asyncio.wait({task, getter}, return_when=asyncio.FIRST_COMPLETED)
                 if getter.done():
-                    yield Stream("stderr", getter.result())
+                    data = {"text/plain": getter.result()}
+                    yield Display(data, display_id=display_id, update=shown)
+                    shown = True
                 else:
                     getter.cancel()
             task.result()
@@ -568,11 +620,11 @@ class DockerCommandLineCodeExecutor(
         return argv[:1], argv[1:]
 
     def _host_config(self, client: Any) -> Any:
-        bind_dir = self.bind_dir
-        assert bind_dir is not None
-        binds: dict[str, dict[str, str]] = {
-            str(Path(bind_dir).absolute()): {"bind": CONTAINER_WORKSPACE, "mode": "rw"}
-        }
+        binds: dict[str, dict[str, str]] = {}
+        if not self._workspace_volume():
+            bind_dir = self.bind_dir
+            assert bind_dir is not None
+            binds[str(Path(bind_dir).absolute())] = {"bind": CONTAINER_WORKSPACE, "mode": "rw"}
         binds.update(self.extra_volumes or {})
         read_only = hardening.profile_read_only(self.profile, self.read_only)
         options: dict[str, Any] = {
@@ -631,12 +683,13 @@ class DockerCommandLineCodeExecutor(
                     environment=environment,
                     user=self._code_user(),
                     host_config=host_config,
+                    volumes=[CONTAINER_WORKSPACE] if self._workspace_volume() else None,
                 )
                 break
             except ImageNotFound:
                 raise ExecutorStartError(
                     f"docker executor: the image {self.image!r} is not on the Docker engine at "
-                    f"{engine.describe_engine()}. {engine.image_help(self.image)}"
+                    f"{self._engine_options().describe()}. {engine.image_help(self.image)}"
                 ) from None
             except APIError as exc:
                 if exc.status_code == 409 and attempt == 1 and self._free_name(client):
@@ -661,6 +714,8 @@ class DockerCommandLineCodeExecutor(
                 f"docker executor: could not attach to the container: {exc}"
             ) from exc
         try:
+            if self._workspace_volume():
+                engine.open_workspace(client, container_id, CONTAINER_WORKSPACE)
             client.api.start(container_id)
         except DockerException as exc:
             engine.remove_container(client, container_id)

@@ -101,10 +101,15 @@ def stop_emulators() -> None:
 
 
 def require(needs: tuple[str, ...]) -> None:
-    """Bring up what a kernelspec needs: ``docker``, ``aca-local``, ``aca-docker``."""
+    """Bring up what a kernelspec needs: ``docker``, ``remote-engine``, ``aca-local``,
+    ``aca-docker``."""
     for need in needs:
         if need == "docker":
             require_docker()
+        elif need == "remote-engine":
+            from .services import REMOTE_ENGINE
+
+            REMOTE_ENGINE.ensure()
         elif need.startswith("aca-"):
             backend = need.removeprefix("aca-")
             if backend == "docker":

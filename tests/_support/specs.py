@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .environments import ACA_TOKEN, EMULATORS, MINIMAL_IMAGE, RICH_IMAGE, require
+from .services import REMOTE_ENGINE
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO_FUNCTIONS = REPO / "notebooks" / "demo_functions.py"
@@ -68,12 +69,36 @@ ACA_DOCKER = BridgeSpec(
     needs=("aca-docker",),
     env={"KERNEL_BRIDGE_ACA_TOKEN": ACA_TOKEN},
 )
+# Containers on the second engine run with network_mode none, named explicitly so the
+# executor's default network (which may be one the main engine made) does not matter.
+DOCKER_REMOTE = BridgeSpec(
+    "kbtest-docker-remote",
+    (
+        *_docker(MINIMAL_IMAGE),
+        *REMOTE_ENGINE.flags(),
+        "--DockerCommandLineCodeExecutor.network_mode=none",
+    ),
+    needs=("remote-engine",),
+)
+DOCKER_REMOTE_ENV = BridgeSpec(
+    "kbtest-docker-remote-env",
+    (*_docker(MINIMAL_IMAGE), "--DockerCommandLineCodeExecutor.network_mode=none"),
+    needs=("remote-engine",),
+    env=REMOTE_ENGINE.environment(),
+)
 BAD = BridgeSpec("kbtest-bad", ("--BridgeKernel.executor=nope",))
 
-ALL_SPECS = {s.name: s for s in (LOCAL, LOCAL_MSG, DOCKER, DOCKER_RICH, ACA_LOCAL, ACA_DOCKER, BAD)}
+ALL_SPECS = {
+    s.name: s
+    for s in (
+        LOCAL, LOCAL_MSG, DOCKER, DOCKER_RICH, DOCKER_REMOTE, DOCKER_REMOTE_ENV,
+        ACA_LOCAL, ACA_DOCKER, BAD,
+    )
+}  # fmt: skip
 
-STREAMING_SPECS = [LOCAL, DOCKER]
-"""Executors with live output and real interrupts (the runtime-backed ones)."""
+STREAMING_SPECS = [LOCAL, DOCKER, DOCKER_REMOTE]
+"""Executors with live output and real interrupts (the runtime-backed ones), the Docker
+one on the local engine and on a remote engine over TLS."""
 NOTEBOOK_SPECS = [LOCAL, DOCKER, ACA_LOCAL, ACA_DOCKER]
 """Executors the notebooks (papermill, nbval) and the conformance suite run against."""
 

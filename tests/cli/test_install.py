@@ -139,6 +139,26 @@ def test_docker_spec_flags_parse_as_traitlets(
     assert docker["init_command"] == "pip install -q rich"
 
 
+def test_docker_engine_options_name_an_engine_without_environment(
+    cli: Callable[..., Any], prefix: Path, tmp_path: Path
+) -> None:
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    for name in ("ca.pem", "cert.pem", "key.pem"):
+        (certs / name).write_text("-----BEGIN CERTIFICATE-----\n")
+    result = cli(
+        "install", "--executor", "docker", "--name", "kb-remote", "--prefix", str(prefix),
+        "--image", "kb-python@sha256:" + "ab" * 32,
+        "--docker-host", "tcp://gpu-box.example:2376", "--tls-cert-path", str(certs),
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    docker = parse_flags(spec_of(prefix, "kb-remote")["argv"])["DockerCommandLineCodeExecutor"]
+    assert docker["docker_host"] == "tcp://gpu-box.example:2376"
+    assert docker["tls_cert_path"] == str(certs)
+    assert docker["image"] == "kb-python@sha256:" + "ab" * 32
+    assert "env" not in spec_of(prefix, "kb-remote")
+
+
 def test_aca_spec_has_endpoint_and_no_secrets(
     cli: Callable[..., Any], prefix: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -217,6 +237,27 @@ BAD_INPUTS: list[tuple[list[str], list[str]]] = [
     (["--executor", "docker", "--image", "i", "--cpus", "0"], ["--cpus", "0"]),
     (["--executor", "docker", "--image", "i", "--pids-limit", "-3"], ["--pids-limit", "-3"]),
     (["--executor", "docker", "--image", "i", "--cpus", "many"], ["'many'"]),
+    (["--executor", "docker", "--image", "i@sha256:12"], ["'i@sha256:12'", "64 hex"]),
+    (["--executor", "docker", "--image", "i", "--docker-host", "http://x"], ["'http://x'"]),
+    (
+        ["--executor", "docker", "--image", "i", "--docker-host", "ssh://u:pw@host"],
+        ["must not contain a password"],
+    ),
+    (
+        ["--executor", "docker", "--image", "i", "--tls-cert-path", "/tmp"],
+        ["--tls-cert-path needs --docker-host"],
+    ),
+    (
+        [
+            "--executor", "docker", "--image", "i", "--docker-host", "tcp://h:2376",
+            "--tls-cert-path", "/no/such/certs",
+        ],
+        ["'/no/such/certs'", "ca.pem, cert.pem, key.pem"],
+    ),
+    (
+        ["--executor", "aca", "--endpoint", "https://x/p", "--docker-host", "tcp://h:1"],
+        ["--docker-host", "docker"],
+    ),
     (["--functions", "no_such_file.py"], ["'no_such_file.py'", "does not exist"]),
     (["--functions", "not a spec!"], ["'not a spec!'"]),
     (["--functions", "pkg.module"], ["'pkg.module'", "package.module:function"]),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import unittest
 
 import jupyter_kernel_test
-from _support.specs import ACA_DOCKER, ACA_LOCAL, ALL_SPECS, DOCKER, LOCAL
+from _support.specs import ACA_DOCKER, ACA_LOCAL, ALL_SPECS, DOCKER, DOCKER_REMOTE, LOCAL
 
 
 class _BridgeKernelTests(jupyter_kernel_test.KernelTests):
@@ -61,6 +61,13 @@ class LocalBridgeKernelTests(_BridgeKernelTests):
 class DockerBridgeKernelTests(_BridgeKernelTests):
     __test__ = True
     kernel_name = DOCKER.name
+
+
+class RemoteDockerBridgeKernelTests(_BridgeKernelTests):
+    """The Docker executor on a second engine reached over TCP with TLS."""
+
+    __test__ = True
+    kernel_name = DOCKER_REMOTE.name
 
 
 class ACABridgeKernelTests(_BridgeKernelTests):

@@ -6,7 +6,7 @@ import time
 
 import pytest
 from _support.kernel_client import run_cell, start_kernel
-from _support.specs import DOCKER, LOCAL, LOCAL_MSG, BridgeSpec
+from _support.specs import DOCKER, DOCKER_REMOTE, LOCAL, LOCAL_MSG, BridgeSpec
 
 
 def _wait_busy(kc: object, msg_id: str, timeout: float = 30.0) -> None:
@@ -18,7 +18,7 @@ def _wait_busy(kc: object, msg_id: str, timeout: float = 30.0) -> None:
     raise TimeoutError("the cell never started")
 
 
-@pytest.mark.parametrize("spec", [LOCAL, LOCAL_MSG, DOCKER], ids=lambda s: s.name)
+@pytest.mark.parametrize("spec", [LOCAL, LOCAL_MSG, DOCKER, DOCKER_REMOTE], ids=lambda s: s.name)
 @pytest.mark.parametrize("loop", ["while True: pass", "import time\ntime.sleep(100)"])
 def test_interrupt_stops_cell_within_one_second_and_keeps_state(
     spec: BridgeSpec, loop: str

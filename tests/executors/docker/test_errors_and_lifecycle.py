@@ -21,7 +21,7 @@ from _support.environments import give_to_code_user
 
 from kernel_bridge.cli import _gc
 from kernel_bridge.errors import ConfigurationError
-from kernel_bridge.events import Error, Event, Finished, Stream
+from kernel_bridge.events import Display, Error, Event, Finished, Stream
 from kernel_bridge.executors import _docker_engine as engine
 from kernel_bridge.executors.docker import DockerCommandLineCodeExecutor
 
@@ -51,8 +51,9 @@ def test_missing_image_gives_one_clear_error(docker_ready: None) -> None:
         error = single_error(events)
         assert image in error.evalue
         assert "docker load" in error.evalue and "docker build" in error.evalue
-        progress = "".join(e.text for e in events if isinstance(e, Stream))
-        assert f"Pulling image {image}" in progress  # the pull attempt is shown in the cell
+        progress = [e.data["text/plain"] for e in events if isinstance(e, Display)]
+        assert progress[0].startswith(f"Pulling {image}")  # the pull attempt is shown
+        assert "Pull failed" in progress[-1]
 
     asyncio.run(main())
 
@@ -284,7 +285,8 @@ def test_config_round_trip_and_traits(tmp_path: Path) -> None:
     for name in ("image", "container_name", "timeout", "work_dir", "bind_dir", "auto_remove",
                  "stop_container", "device_requests", "functions_module", "extra_volumes",
                  "extra_hosts", "init_command", "delete_tmp_files", "mem_limit", "cpus",
-                 "pids_limit", "network_mode", "user", "read_only", "pull"):  # fmt: skip
+                 "pids_limit", "network_mode", "user", "read_only", "pull", "docker_host",
+                 "tls_cert_path"):  # fmt: skip
         assert name in traits, name
     assert traits["image"].default_value == "python:3-slim"
     assert traits["timeout"].default_value == 60
