@@ -20,8 +20,6 @@ session, ``%bridge use``) by a fingerprint of the executor's live session.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 import logging
 import time
@@ -228,11 +226,12 @@ class ProvenanceTracker:
         facts: dict[str, Any] = {"executor": executor.kind}
         if executor.kind == "docker":
             facts["image"] = getattr(executor, "image", None)
-            container_id = getattr(executor, "container_id", None)
-            if container_id:
-                image_id, digests = await asyncio.to_thread(_docker_image, container_id)
-                facts["image_id"] = image_id
-                facts["repo_digests"] = digests
+            identity = getattr(executor, "image_identity", None)
+            if identity is not None:
+                image_id, digests = await identity()
+                if image_id:
+                    facts["image_id"] = image_id
+                    facts["repo_digests"] = digests
             facts["python"] = _python_of_channel(executor)
         elif executor.kind == "aca":
             facts["pool_host"] = pool_host(getattr(executor, "pool_management_endpoint", None))
@@ -257,17 +256,3 @@ class ProvenanceTracker:
         return entry
 
 
-def _docker_image(container_id: str) -> tuple[str | None, list[str]]:
-    """(image id, repo digests) of a running container's image; blocking, run in a thread."""
-    from .executors import _docker_engine as engine
-
-    client = engine.connect(timeout=10.0)
-    try:
-        image_id = str(client.api.inspect_container(container_id)["Image"])
-        digests: list[str] = []
-        with contextlib.suppress(Exception):
-            digests = [str(d) for d in client.api.inspect_image(image_id).get("RepoDigests") or []]
-        return image_id, digests
-    finally:
-        with contextlib.suppress(Exception):
-            client.close()

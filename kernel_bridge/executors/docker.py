@@ -846,6 +846,26 @@ class DockerCommandLineCodeExecutor(
             )
         return paths
 
+    async def image_identity(self) -> tuple[str | None, list[str]]:
+        """(image id, registry digests) of the running container's image, on its engine.
+
+        Called by the kernel's provenance when a session starts, so every output can name
+        the exact image it came from; (None, []) when no container runs.
+        """
+        if not self.runtime_alive or self._transport is None:
+            return None, []
+        client, container_id = self._transport.client, self._transport.container_id
+
+        def inspect() -> tuple[str | None, list[str]]:
+            image_id = str(client.api.inspect_container(container_id)["Image"])
+            digests: list[str] = []
+            with contextlib.suppress(Exception):
+                info = client.api.inspect_image(image_id)
+                digests = [str(d) for d in info.get("RepoDigests") or []]
+            return image_id, digests
+
+        return await asyncio.to_thread(inspect)
+
     async def get_file_list(self) -> list[str]:
         """List the files under the container's /workspace (relative names)."""
         client, container_id = await self._running_container()
