@@ -519,7 +519,9 @@ class DockerCommandLineCodeExecutor(
             self.work_dir = Path(self._temp_dir)
         else:
             self.work_dir.mkdir(parents=True, exist_ok=True)
-            if self._trait_values.get("bind_dir") is None:  # else the engine's path differs
+            # A bind_dir is a path on the engine's machine, and a remote engine's workspace is
+            # a volume: in both cases this folder is not what the code sees.
+            if self._trait_values.get("bind_dir") is None and not self._workspace_volume():
                 try:
                     hardening.check_work_dir(self.work_dir, self._code_user())
                 except ConfigurationError as exc:
