@@ -4,13 +4,15 @@ One :class:`ACAClient` per executor keeps one ``httpx.AsyncClient`` open, so con
 are reused. It builds URLs with every part percent-encoded, adds the bearer token from a
 :class:`~kernel_bridge.executors._aca_credentials.TokenCache`, and handles faults:
 
-- 401: the token is refreshed once and the request sent once more;
-- 429 and 503: retried with backoff, honouring ``Retry-After`` (the service refused the
-  request, so it did not run);
 - a connection that could not be opened: retried (nothing was sent);
-- a connection lost *after* the request was sent, or a timeout: a code execution is
-  **not** sent again (it may have run; running it twice could repeat side effects); reads
-  (file list, download) are retried;
+- for requests that are safe to repeat (reads, uploads, and code executions the session
+  runs at most once, see ``_aca_once``): 401 refreshes the token once and re-sends; 429
+  and 503 are retried honouring ``Retry-After``; other 5xx and a connection lost after
+  sending are retried with backoff;
+- a code execution that is not safe to repeat is **never** sent again once it may have
+  arrived, whatever the answer: a 429 or 503 can come from a gateway after the session
+  ran the code [INF], so the status alone does not prove that it did not run;
+- a timeout is never retried for a code execution (it may still be running);
 - any other status: :class:`~kernel_bridge.errors.RemoteServiceError` naming the status and
   what to check (403: the Session Executor role; 404 for a new session: pool full).
 
@@ -181,12 +183,17 @@ class ACAClient:
         timeout_seconds: int | None = None,
         new_session: bool = False,
         wait: float | None = None,
+        replay_safe: bool = False,
+        faults: list[str] | None = None,
     ) -> dict[str, Any]:
         """POST ``code/execute`` and return the response's ``properties``.
 
         ``new_session`` says that no request has succeeded on this identifier yet (a 404
         then means the pool is full). ``wait`` is the HTTP read timeout (default above
-        the service's 220 s cap). Never re-sends the code once it may have arrived.
+        the service's 220 s cap). ``replay_safe`` says that running ``code`` twice is
+        harmless (idempotent, or tagged so that the session runs it at most once); only
+        then is it sent again after a fault that may have come after it ran. Each fault
+        that led to a re-send is appended to ``faults`` (e.g. ``"HTTP 503"``).
         """
         body: dict[str, Any] = {
             "properties": {
@@ -202,10 +209,12 @@ class ACAClient:
             "code/execute",
             identifier,
             json_body=body,
-            replayable=False,
+            replayable=replay_safe,
+            retry_timeouts=False,
             operation="code execution",
             new_session=new_session,
             read_timeout=wait,
+            faults=faults,
         )
         try:
             payload = response.json()
@@ -327,6 +336,8 @@ class ACAClient:
         raise_for_status: bool = True,
         read_timeout: float | None = None,
         retries: int | None = None,
+        retry_timeouts: bool = True,
+        faults: list[str] | None = None,
     ) -> httpx.Response:
         url = build_url(
             self.endpoint,
@@ -371,7 +382,7 @@ class ACAClient:
                     status=0,
                 ) from exc
             except httpx.TimeoutException as exc:
-                if replayable and attempt < max_retries:
+                if replayable and retry_timeouts and attempt < max_retries:
                     attempt += 1
                     await asyncio.sleep(self.retry.backoff(attempt))
                     continue
@@ -379,28 +390,22 @@ class ACAClient:
                     f"The ACA service did not answer the {operation} within "
                     f"{timeout.read:.0f} s. "
                     + (
-                        "The code may still be running in the session; it was not sent "
-                        "again, so nothing runs twice."
-                        if not replayable
-                        else "Try again later."
+                        "Try again later."
+                        if retry_timeouts
+                        else "The code may still be running in the session; it was not "
+                        "sent again, so nothing runs twice."
                     ),
                     status=0,
                 ) from exc
             except httpx.TransportError as exc:
                 if replayable and attempt < max_retries:
                     attempt += 1
+                    _note(faults, f"connection lost ({type(exc).__name__})")
                     await asyncio.sleep(self.retry.backoff(attempt))
                     continue
                 raise RemoteServiceError(
                     f"The connection to the ACA service was lost during the {operation} "
-                    f"({type(exc).__name__}). "
-                    + (
-                        "The code may or may not have run in the session; it was not sent "
-                        "again so that nothing runs twice. Check the session's state "
-                        "before running the cell again."
-                        if not replayable
-                        else "Check the network and try again."
-                    ),
+                    f"({type(exc).__name__}). " + _unknown_outcome(operation, replayable, attempt),
                     status=0,
                 ) from exc
             except httpx.HTTPError as exc:  # e.g. a malformed answer
@@ -415,9 +420,12 @@ class ACAClient:
                 refreshed = True
                 _log.info("ACA %s: token rejected (401); refreshing it once", operation)
                 await self.tokens.refresh(rejected=token)
-                continue
-            if status in (429, 503) and attempt < max_retries:
+                if replayable:
+                    _note(faults, "HTTP 401")
+                    continue
+            if status in (429, 503) and replayable and attempt < max_retries:
                 attempt += 1
+                _note(faults, f"HTTP {status}")
                 hinted = _retry_after(response)
                 delay = (
                     min(hinted, self.retry.max_delay)
@@ -436,25 +444,39 @@ class ACAClient:
                 continue
             if status >= 500 and replayable and attempt < max_retries:
                 attempt += 1
+                _note(faults, f"HTTP {status}")
                 await asyncio.sleep(self.retry.backoff(attempt))
                 continue
             if response.is_success or not raise_for_status:
                 return response
-            raise self._error(response, operation, new_session, refreshed)
+            raise self._error(response, operation, new_session, refreshed, replayable, attempt)
 
     def _error(
-        self, response: httpx.Response, operation: str, new_session: bool, refreshed: bool
+        self,
+        response: httpx.Response,
+        operation: str,
+        new_session: bool,
+        refreshed: bool,
+        replayable: bool,
+        attempt: int,
     ) -> RemoteServiceError:
         status = response.status_code
         where = f"The ACA session pool at {self._host} answered the {operation} with HTTP {status}"
         detail = _error_detail(response)
-        if status == 401:
+        if status == 401 and operation == "code execution" and not replayable:
+            hint = (
+                "the access token was rejected; it was refreshed for the next request. "
+                + _unknown_outcome(operation, replayable, attempt)
+            )
+        elif status == 401:
             hint = (
                 "the access token was rejected even after a refresh: check that the "
                 "credential is for the right tenant and that the token's audience is "
                 "https://dynamicsessions.io (a static KERNEL_BRIDGE_ACA_TOKEN may have "
                 "expired)."
             )
+            if operation == "code execution":
+                hint += " " + _unknown_outcome(operation, replayable, attempt)
         elif status == 403:
             hint = (
                 "the identity is not allowed to use this pool: assign it the "
@@ -476,12 +498,15 @@ class ACAClient:
             hint = "the request is too large (the service accepts files up to 128 MB)."
         elif status == 400:
             hint = "the service rejected the request as invalid."
-        elif status == 429:
+        elif status in (429, 503) and replayable:
             hint = "the service is throttling requests and kept doing so; try again later."
-        elif status >= 500:
-            hint = "the service failed. " + (
-                "The code may or may not have run; it was not sent again so that "
-                "nothing runs twice."
+            if operation == "code execution":
+                hint += " " + _unknown_outcome(operation, replayable, attempt)
+        elif status == 429 or status >= 500:
+            hint = (
+                "the service is throttling requests. " if status == 429 else "the service failed. "
+            ) + (
+                _unknown_outcome(operation, replayable, attempt)
                 if operation == "code execution"
                 else "Try again later."
             )
@@ -491,6 +516,28 @@ class ACAClient:
         if detail:
             message += f" Service said: {detail}"
         return RemoteServiceError(message, status=status)
+
+
+def _note(faults: list[str] | None, what: str) -> None:
+    if faults is not None:
+        faults.append(what)
+
+
+def _unknown_outcome(operation: str, replayable: bool, attempt: int) -> str:
+    """What a failed request means for the code it carried (said in every such error)."""
+    if operation != "code execution":
+        return "Check the network and try again."
+    if replayable:
+        return (
+            f"The code may or may not have run; it was sent {attempt + 1} times and the "
+            "session runs it at most once. Check the session's state before running the "
+            "cell again."
+        )
+    return (
+        "The code may or may not have run; it was not sent again so that nothing runs "
+        "twice (this cell cannot carry the run-once check). Check the session's state "
+        "before running the cell again."
+    )
 
 
 def _error_detail(response: httpx.Response) -> str:

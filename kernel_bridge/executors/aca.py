@@ -5,8 +5,10 @@ executor of the same name (constructor, ``execute_code_blocks``, file methods,
 ``restart``, ...) and implements the kernel's executor contract. What it does better:
 
 - the token is cached and refreshed before it expires; a 401 refreshes it once;
-- 429/503 are retried honouring ``Retry-After``; a code execution is never sent twice
-  unless the service cannot have received it;
+- every cell carries an execution id the session records (``_aca_once``), so faults
+  after sending (429, 503, 500, a lost connection) are retried safely: a re-sent cell
+  that already ran is not run again, and the cell says that it ran and its answer was
+  lost; cells that cannot carry the id are never re-sent once they may have arrived;
 - a session silently replaced by the service (idle past the pool's cooldown) is
   detected on the next cell at no extra cost: the cell says state was lost, the
   functions are injected again and the cell runs on the new session;
@@ -62,6 +64,7 @@ from ._aca_introspect import (
     introspection_code,
     reply_from_frames,
 )
+from ._aca_once import already_ran, new_execution_id, once_setup_code, tag_expression
 from ._aca_results import ParsedExecution, parse_properties
 from ._aca_shim import clean_traceback, new_nonce, shim_setup_code, wrap_last_expression
 from .base import (
@@ -84,7 +87,6 @@ try:
 except OSError:
     pass
 del _kb_os
-{marker} = None
 """
 
 _PACKAGES_CODE = (
@@ -409,7 +411,7 @@ class ACADynamicSessionsCodeExecutor(RemoteExecutor, LoggingConfigurable, metacl
         """Run the session setup (cwd, marker, output shim, functions); collect its output."""
         marker = new_marker()
         nonce = new_nonce()
-        code = _SETUP_CODE.format(marker=marker) + shim_setup_code(nonce)
+        code = _SETUP_CODE + once_setup_code(marker) + shim_setup_code(nonce)
         problems: tuple[str, ...] = ()
         try:
             module = self._functions_module()
@@ -421,8 +423,9 @@ class ACADynamicSessionsCodeExecutor(RemoteExecutor, LoggingConfigurable, metacl
             problems = tuple(module.problems)
             if module.function_names:
                 code += module.setup_code(install_packages=False)
+        # Setting up twice is harmless (each step is idempotent): safe to re-send.
         properties = await self._client.execute(
-            self._session_id, code, new_session=not self._established
+            self._session_id, code, new_session=not self._established, replay_safe=True
         )
         self._established = True
         self._marker = marker
@@ -583,7 +586,9 @@ class ACADynamicSessionsCodeExecutor(RemoteExecutor, LoggingConfigurable, metacl
             wait = min(self.http_timeout, timeout + _CLIENT_GRACE)
         if self._shim_mode == "plain":  # no IPython display hook there: wrap the value
             code = wrap_last_expression(code)
-        guarded = guard_code(code, self._marker)
+        execution_id = new_execution_id()
+        guarded = guard_code(code, tag_expression(self._marker, execution_id))
+        faults: list[str] = []
         task = asyncio.ensure_future(
             self._client.execute(
                 self._session_id,
@@ -591,6 +596,8 @@ class ACADynamicSessionsCodeExecutor(RemoteExecutor, LoggingConfigurable, metacl
                 timeout_seconds=timeout_seconds,
                 new_session=not self._established,
                 wait=self.http_timeout,
+                replay_safe=guarded != code,  # tagged: the session runs it at most once
+                faults=faults,
             )
         )
         self._interrupt = asyncio.Event()
@@ -603,7 +610,9 @@ class ACADynamicSessionsCodeExecutor(RemoteExecutor, LoggingConfigurable, metacl
         if task.done():
             properties = task.result()  # RemoteServiceError propagates
             self._established = True
-            return parse_properties(properties, self._nonce)
+            parsed = parse_properties(properties, self._nonce)
+            outcome = already_ran(parsed.error, execution_id)
+            return parsed if outcome is None else _answer_lost(outcome, faults)
         self._abandoned = task
         self._abandoned_deadline = time.monotonic() + self.http_timeout
         if waiter.done() and not waiter.cancelled():
@@ -659,6 +668,7 @@ class ACADynamicSessionsCodeExecutor(RemoteExecutor, LoggingConfigurable, metacl
                 timeout_seconds=math.ceil(_INTROSPECT_TIMEOUT),
                 new_session=not self._established,
                 wait=_INTROSPECT_TIMEOUT + _CLIENT_GRACE,
+                replay_safe=True,  # read-only
             )
             self._established = True
             return reply_from_frames(parse_properties(properties, self._nonce).frames, request_id)
@@ -733,6 +743,25 @@ class ACADynamicSessionsCodeExecutor(RemoteExecutor, LoggingConfigurable, metacl
         names = json.loads(lines[-1]) if lines else []
         self._packages = {str(n) for n in names}
         return set(self._packages)
+
+
+def _answer_lost(outcome: str, faults: Sequence[str]) -> list[Event]:
+    """The events of a cell that ran once but whose answer was lost (it was not re-run)."""
+    why = ", ".join(dict.fromkeys(faults)) or "a fault"
+    head = (
+        f"This cell ran once in the ACA session, but the service's answer was lost ({why}). "
+        "It was sent again and the session recognised it, so it did not run a second time. "
+        "Its output cannot be shown"
+    )
+    if outcome == "ok":
+        return [Stream("stderr", f"{head}; it finished without an error.\n"), Finished(0)]
+    if outcome.startswith("error:"):
+        text = f"{head}; it ended with {outcome.removeprefix('error:')}."
+        return [Error("RemoteExecutionError", text, [f"RemoteExecutionError: {text}"]), Finished(1)]
+    return [
+        Stream("stderr", f"{head}; whether it finished without an error is unknown.\n"),
+        Finished(0),
+    ]
 
 
 def _stdout(parsed: ParsedExecution) -> str:

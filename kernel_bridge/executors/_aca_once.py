@@ -1,0 +1,100 @@
+"""At-most-once executions in an ACA session: a re-sent cell that already ran is not run again.
+
+An answer can be lost after the session ran the code (a 503 or 429 from a gateway behind
+the session, a 500, a dropped connection) [INF: the service does not say whether such an
+answer means "not run"]. To retry such faults safely, every cell carries a fresh
+execution id in the session's alive-marker check (``_aca_guard``): the marker global is a
+small callable (:func:`once_setup_code`) that records each id it sees before any user
+code of the cell runs. When the same id arrives again, it raises
+``KernelBridgeAlreadyRan`` (with what it recorded about the first run) instead of letting
+the cell run, and the executor tells the user that the cell ran once and its output was
+lost (:func:`already_ran`).
+
+The recorded outcome is ``ok`` or ``error:<ExceptionName>`` where IPython runs the session
+(its ``post_run_cell`` event; the service's kernel is IPython [INF]), else ``ran``.
+
+Because this is only code in the session, it works the same on the real service and the
+emulator. Cells that cannot carry the check (``%%cell_magic``, ``from __future__``) are
+not tagged, and the client never re-sends them once they may have arrived.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+
+from ..events import Error
+
+__all__ = ["ONCE_ERROR", "already_ran", "new_execution_id", "once_setup_code", "tag_expression"]
+
+ONCE_ERROR = "KernelBridgeAlreadyRan"
+"""Exception name the session raises for an execution id it has seen before."""
+_REMEMBERED = 2000
+"""Ids a session remembers (a re-send follows its original within seconds)."""
+
+# Runs in the session at every session start (stdlib only, Python 3.8+); only the marker
+# name lands in the user namespace.
+_ONCE_CODE = """\
+def _kb_make_once():
+    import json as _json
+    class {error}(Exception):
+        pass
+    seen = {{}}
+    current = [None]
+    def once(execution_id):
+        if execution_id in seen:
+            raise {error}(_json.dumps({{"id": execution_id, "outcome": seen[execution_id]}}))
+        if len(seen) >= {remembered}:
+            seen.pop(next(iter(seen)))
+        seen[execution_id] = "ran"
+        current[0] = execution_id
+    def post_run(result=None):
+        execution_id, current[0] = current[0], None
+        if execution_id is None or result is None:
+            return
+        error = getattr(result, "error_in_exec", None) or getattr(result, "error_before_exec", None)
+        seen[execution_id] = "ok" if error is None else "error:" + type(error).__name__
+    try:
+        get_ipython().events.register("post_run_cell", post_run)
+    except Exception:
+        pass
+    return once
+{marker} = _kb_make_once()
+del _kb_make_once
+"""
+
+
+def once_setup_code(marker: str) -> str:
+    """Session-setup code that makes ``marker`` the execution-id recorder."""
+    return _ONCE_CODE.format(error=ONCE_ERROR, marker=marker, remembered=_REMEMBERED)
+
+
+def new_execution_id() -> str:
+    """A fresh execution id (16 hex digits) for one cell."""
+    return secrets.token_hex(8)
+
+
+def tag_expression(marker: str, execution_id: str) -> str:
+    """The check put in front of a cell: ``marker('id')`` (NameError on a fresh session)."""
+    return f"{marker}({execution_id!r})"
+
+
+_OUTCOME = re.compile(r"\{.*\}")
+
+
+def already_ran(error: Error | None, execution_id: str) -> str | None:
+    """The recorded outcome when ``error`` says execution ``execution_id`` ran before; else None.
+
+    Outcomes: ``ok``, ``error:<ExceptionName>``, or ``ran`` (finished or not: unknown).
+    """
+    if error is None or error.ename.rsplit(".", 1)[-1] != ONCE_ERROR:
+        return None
+    match = _OUTCOME.search(error.evalue)
+    try:
+        record = json.loads(match.group(0)) if match else None
+    except ValueError:
+        record = None
+    if not isinstance(record, dict) or record.get("id") != execution_id:
+        return None
+    return str(record.get("outcome") or "ran")
