@@ -111,14 +111,17 @@ _INTERRUPTED = (
 )
 
 _TIMED_OUT = (
-    "The execution did not finish within the {timeout:g} s timeout. Azure Container Apps "
-    "sessions cannot be interrupted, so the code may still be running in the remote "
-    "session; its output will not be shown and the next cell first waits for it."
+    "The execution did not finish within the {timeout:g} s timeout{source}. The service "
+    "was asked to stop it after {timeout:g} s (timeoutInSeconds) but sent no answer in "
+    "time. Azure Container Apps sessions cannot be interrupted from outside, so the code "
+    "may still be running in the remote session (or may not have started yet); its "
+    "output will not be shown and the next cell first waits for it."
 )
 
 _FILENAME_FORBIDDEN = set('/\\:*?"<>|\x00')
 _CLIENT_GRACE = 10.0
-"""Seconds the client waits past the requested timeout before abandoning the request."""
+"""Longest the client waits past the requested timeout before abandoning the request."""
+_SEED_TIMEOUT = 60
 _INTROSPECT_TIMEOUT = 5.0
 """Seconds a completion or inspection may take in the session before it answers empty."""
 _INTROSPECT_SETUP_TIMEOUT = 60.0
@@ -174,7 +177,12 @@ class ACADynamicSessionsCodeExecutor(RemoteExecutor, LoggingConfigurable, metacl
     pool_management_endpoint = Unicode(
         "", config=True, help="The session pool's management endpoint (https://...)."
     )
-    timeout = Int(60, config=True, help="Seconds one code block may run (seed API), >= 1.")
+    timeout = Int(
+        _SEED_TIMEOUT,
+        config=True,
+        help="Seconds one code block may run (seed API), >= 1. When set, it also limits "
+        "every kernel cell (kernel-bridge install --timeout).",
+    )
     work_dir = _PathTrait(
         config=True, help="Host directory for upload/download (default: a temporary one)."
     )
@@ -221,6 +229,10 @@ class ACADynamicSessionsCodeExecutor(RemoteExecutor, LoggingConfigurable, metacl
         LoggingConfigurable.__init__(self, **explicit, **kwargs)
         if not isinstance(self.timeout, int) or self.timeout < 1:
             raise ValueError("Timeout must be greater than or equal to 1.")
+        # A timeout the user set also limits kernel cells; the seed default of 60 s does
+        # not (kernel cells may otherwise run up to the service's 220 s cap).
+        configured = "timeout" in explicit or "timeout" in self.config.get(type(self).__name__, {})
+        self._cell_timeout: float | None = float(self.timeout) if configured else None
         if not self.pool_management_endpoint:
             raise ConfigurationError(
                 "The ACA executor needs the session pool's endpoint: set "
@@ -581,9 +593,14 @@ class ACADynamicSessionsCodeExecutor(RemoteExecutor, LoggingConfigurable, metacl
         """Send one cell; return its parsed result, or the events ending an abandoned cell."""
         timeout_seconds = None
         wait = self.http_timeout
+        source = ""
+        if self._cell_timeout is not None and (not timeout or timeout > self._cell_timeout):
+            timeout, source = self._cell_timeout, " set for this kernel (--timeout)"
         if timeout is not None and timeout > 0:
             timeout_seconds = min(EXECUTION_CAP_SECONDS, max(1, math.ceil(timeout)))
-            wait = min(self.http_timeout, timeout + _CLIENT_GRACE)
+            # A short grace for a short limit: the cell ends close to the limit asked for.
+            grace = min(_CLIENT_GRACE, max(1.0, timeout / 5))
+            wait = min(self.http_timeout, timeout + grace)
         if self._shim_mode == "plain":  # no IPython display hook there: wrap the value
             code = wrap_last_expression(code)
         execution_id = new_execution_id()
@@ -618,7 +635,7 @@ class ACADynamicSessionsCodeExecutor(RemoteExecutor, LoggingConfigurable, metacl
         if waiter.done() and not waiter.cancelled():
             text = _INTERRUPTED.format(limit=self.http_timeout)
             return [Error("KeyboardInterrupt", text, [f"KeyboardInterrupt: {text}"]), Finished(1)]
-        text = _TIMED_OUT.format(timeout=timeout or 0)
+        text = _TIMED_OUT.format(timeout=timeout or 0, source=source)
         return [Error("TimeoutError", text, [f"TimeoutError: {text}"]), Finished(124)]
 
     # -- contract: introspection -------------------------------------------------------------

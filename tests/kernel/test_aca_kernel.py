@@ -64,3 +64,58 @@ def test_expired_session_is_reported_and_functions_come_back(tmp_path: Path) -> 
         finally:
             kc.stop_channels()
             km.shutdown_kernel()
+
+
+def test_install_timeout_ends_a_slow_cell_at_the_limit_and_says_so(tmp_path: Path) -> None:
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from kernel_bridge.emulator import Emulator, EmulatorConfig, Fault
+
+    with Emulator(EmulatorConfig(token=ACA_TOKEN)) as emulator:
+        name = "kbtest-aca-install-timeout"
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "kernel_bridge.cli",
+                "install",
+                "--executor",
+                "aca",
+                "--endpoint",
+                emulator.endpoint,
+                "--timeout",
+                "5",
+                "--name",
+                name,
+                "--prefix",
+                str(tmp_path),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        installed = tmp_path / "share" / "jupyter" / "kernels" / name
+        assert (
+            "--ACADynamicSessionsCodeExecutor.timeout=5" in (installed / "kernel.json").read_text()
+        )
+        shutil.copytree(installed, JUPYTER_ROOT / "kernels" / name, dirs_exist_ok=True)
+        env = {**os.environ, **ACA_LOCAL.env}
+        km, kc = start_kernel(name, env=env)
+        try:
+            assert run_cell(kc, "6 * 7").status == "ok"  # the session is set up
+            emulator.faults.add(Fault(operation="execute", delay=30.0))
+            started = time.monotonic()
+            run = run_cell(kc, "print('slow answer')", timeout=60)
+            elapsed = time.monotonic() - started
+            assert run.status == "error"
+            assert run.reply["content"]["ename"] == "TimeoutError"
+            text = run.reply["content"]["evalue"]
+            assert "5 s timeout set for this kernel (--timeout)" in text
+            assert "may still be running in the remote session" in text
+            assert 4.5 <= elapsed < 10.0, elapsed
+        finally:
+            emulator.faults.clear()
+            kc.stop_channels()
+            km.shutdown_kernel()
