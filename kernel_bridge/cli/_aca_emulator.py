@@ -9,9 +9,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import sys
 
-__all__ = ["add_arguments", "run"]
+__all__ = ["TOKEN_ENV", "add_arguments", "run"]
+
+TOKEN_ENV = "KERNEL_BRIDGE_EMULATOR_TOKEN"
+"""Environment variable holding the only bearer token the emulator accepts."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,8 +27,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--token",
         default=None,
-        help="the only bearer token accepted (default: any token; expired JWTs are refused). "
-        "Clients read theirs from KERNEL_BRIDGE_ACA_TOKEN.",
+        help=f"the only bearer token accepted. Prefer the {TOKEN_ENV} environment variable: "
+        "a --token value is visible to every user in `ps`. Without either, any token is "
+        "accepted (expired JWTs are still refused). Clients read theirs from "
+        "KERNEL_BRIDGE_ACA_TOKEN.",
     )
     parser.add_argument(
         "--backend",
@@ -65,8 +71,18 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    token = args.token
+    if token is not None:
+        print(
+            "kernel-bridge aca-emulator: warning: --token is visible to every user of this "
+            f"machine in `ps`; set the {TOKEN_ENV} environment variable instead.",
+            file=sys.stderr,
+            flush=True,
+        )
+    else:
+        token = os.environ.get(TOKEN_ENV) or None
     config = EmulatorConfig(
-        token=args.token,
+        token=token,
         backend=args.backend,
         cooldown=args.cooldown,
         max_sessions=args.max_sessions,
@@ -87,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
         "ACA emulator ready. Use it with:\n"
         f"  --ACADynamicSessionsCodeExecutor.pool_management_endpoint={emulator.endpoint}\n"
         "  and KERNEL_BRIDGE_ACA_TOKEN=<"
-        + ("the --token value" if args.token else "any token")
+        + ("the emulator's token" if token else "any token")
         + ">. Press Ctrl-C to stop.",
         file=sys.stderr,
         flush=True,
