@@ -76,6 +76,8 @@ class Emulator:
             ),
             tokens=TokenChecker(self.config.token),
             execution_cap=self.config.execution_cap,
+            async_execution_cap=self.config.async_execution_cap,
+            max_output_length=self.config.max_output_length,
             max_upload_bytes=self.config.max_upload_bytes,
             success_status=self.config.success_status,
         )

@@ -1,4 +1,11 @@
-"""HTTP client of the ACA dynamic sessions data plane (api-version 2024-02-02-preview).
+"""HTTP client of the ACA dynamic sessions data plane.
+
+Code runs through ``POST code/execute`` on ``2024-02-02-preview`` (what the public Python
+clients speak), or through the ``executions`` resource on ``2024-10-02-preview`` and later
+(:data:`EXECUTIONS_VERSIONS`: synchronous, or asynchronous and polled with
+``GET executions/{id}``). Files always use the 2024-02-02-preview routes, which every
+version's pools serve [INF]. ``GET session`` and ``DELETE session`` come with
+``2025-02-02-preview``.
 
 One :class:`ACAClient` per executor keeps one ``httpx.AsyncClient`` open, so connections
 are reused. It builds URLs with every part percent-encoded, adds the bearer token from a
@@ -23,6 +30,7 @@ session): they never appear in logs or messages except as :func:`redact` shows t
 from __future__ import annotations
 
 import asyncio
+import datetime
 import email.utils
 import logging
 import random
@@ -39,19 +47,34 @@ from ..errors import ConfigurationError, RemoteServiceError
 from ._aca_credentials import TokenCache
 
 __all__ = [
+    "API_VERSIONS",
+    "AUTO",
     "DEFAULT_API_VERSION",
+    "EXECUTIONS_VERSIONS",
     "EXECUTION_CAP_SECONDS",
     "SESSION_API_VERSION",
+    "SESSION_VERSIONS",
     "ACAClient",
     "RetryPolicy",
     "build_url",
     "redact",
+    "session_ttl",
 ]
 
 DEFAULT_API_VERSION = "2024-02-02-preview"
 """The api-version every public Python client speaks for code execution."""
 SESSION_API_VERSION = "2025-02-02-preview"
 """The first api-version with ``DELETE session`` (used best-effort on restart and stop)."""
+EXECUTIONS_VERSIONS = ("2024-10-02-preview", "2025-02-02-preview", "2025-10-02-preview")
+"""Versions with the ``executions`` resource (asynchronous executions), oldest first."""
+SESSION_VERSIONS = ("2025-02-02-preview", "2025-10-02-preview")
+"""Versions with ``GET session`` (etag, expireAt) and ``DELETE session``."""
+OUTPUT_CAP_VERSIONS = ("2025-10-02-preview",)
+"""Versions whose executions take ``outputStreamsMaxLength``."""
+AUTO = "auto"
+API_VERSIONS = (DEFAULT_API_VERSION, *EXECUTIONS_VERSIONS, AUTO)
+"""The values the ``api_version`` option accepts."""
+TERMINAL_STATES = frozenset({"succeeded", "failed", "canceled", "cancelled"})
 EXECUTION_CAP_SECONDS = 220
 """The service's limit for one execution; HTTP timeouts are set above it."""
 _DEFAULT_HTTP_TIMEOUT = 240.0
@@ -164,6 +187,12 @@ class ACAClient:
             raise ConfigurationError(
                 "pool_management_endpoint must not contain a query string ('?...')."
             )
+        if api_version not in API_VERSIONS:
+            raise ConfigurationError(
+                f"api_version {api_version!r} is not supported: use one of "
+                + ", ".join(API_VERSIONS)
+                + f" ({DEFAULT_API_VERSION} is what the public clients speak; see docs/aca.md)."
+            )
         self.endpoint = endpoint.rstrip("/")
         self.api_version = api_version
         self.tokens = tokens
@@ -195,6 +224,17 @@ class ACAClient:
         then is it sent again after a fault that may have come after it ran. Each fault
         that led to a re-send is appended to ``faults`` (e.g. ``"HTTP 503"``).
         """
+        if self.uses_executions:
+            return await self.start_execution(
+                identifier,
+                code,
+                timeout_seconds=timeout_seconds,
+                new_session=new_session,
+                wait=wait,
+                replay_safe=replay_safe,
+                faults=faults,
+                asynchronous=False,
+            )
         body: dict[str, Any] = {
             "properties": {
                 "codeInputType": "inline",
@@ -233,6 +273,128 @@ class ACAClient:
             )
         return properties
 
+    @property
+    def uses_executions(self) -> bool:
+        """True when code runs through the ``executions`` resource (2024-10-02-preview+)."""
+        return self.api_version in EXECUTIONS_VERSIONS
+
+    @property
+    def has_session_resource(self) -> bool:
+        """True when ``GET session`` (etag, expireAt) exists in the version spoken."""
+        return self.api_version in SESSION_VERSIONS
+
+    async def start_execution(
+        self,
+        identifier: str,
+        code: str,
+        *,
+        timeout_seconds: int | None = None,
+        new_session: bool = False,
+        wait: float | None = None,
+        replay_safe: bool = False,
+        faults: list[str] | None = None,
+        asynchronous: bool = True,
+        output_max_length: int | None = None,
+    ) -> dict[str, Any]:
+        """``POST executions``; return the execution resource (``status`` Running or terminal).
+
+        Asynchronous executions answer at once (poll them with :meth:`get_execution`);
+        synchronous ones answer when done, within the service's synchronous limit.
+        ``output_max_length`` is sent as ``outputStreamsMaxLength`` where the version has
+        it. Re-sending follows the rules of :meth:`execute`.
+        """
+        body: dict[str, Any] = {
+            "codeInputType": "Inline",
+            "executionType": "Asynchronous" if asynchronous else "Synchronous",
+            "code": code,
+            "timeoutInSeconds": timeout_seconds or EXECUTION_CAP_SECONDS,
+        }
+        if output_max_length is not None and self.api_version in OUTPUT_CAP_VERSIONS:
+            body["outputStreamsMaxLength"] = output_max_length
+        response = await self._send(
+            "POST",
+            "executions",
+            identifier,
+            json_body=body,
+            replayable=replay_safe,
+            retry_timeouts=False,
+            operation="code execution",
+            new_session=new_session,
+            read_timeout=wait,
+            faults=faults,
+        )
+        return _execution_resource(response)
+
+    async def get_execution(self, identifier: str, execution_id: str) -> dict[str, Any]:
+        """``GET executions/{id}``: the execution resource (a read: retried freely)."""
+        response = await self._send(
+            "GET",
+            "executions",
+            identifier,
+            path_args=(execution_id,),
+            replayable=True,
+            operation="execution status",
+            read_timeout=30.0,
+        )
+        return _execution_resource(response)
+
+    async def get_session(self, identifier: str) -> dict[str, Any] | None:
+        """``GET session`` (2025-02-02-preview+): identifier, etag, expireAt...; None on 404."""
+        response = await self._send(
+            "GET",
+            "session",
+            identifier,
+            replayable=True,
+            operation="session lookup",
+            raise_for_status=False,
+            read_timeout=30.0,
+        )
+        if response.status_code == 404:
+            return None
+        if not response.is_success:
+            raise self._error(response, "session lookup", False, False, True, 0)
+        try:
+            payload = response.json()
+        except ValueError:
+            return None
+        return payload if isinstance(payload, dict) else None
+
+    async def resolve_version(self, identifier: str) -> str:
+        """For ``api_version='auto'``: probe once, settle on a version and return it.
+
+        The probe is ``GET executions/<random id>`` with the newest version: a 404 whose
+        error code names the execution means the pool knows the ``executions`` resource
+        (that version is kept); any other answer falls back to 2024-02-02-preview [INF:
+        based on the spec and the emulator; the service's answers to unknown versions
+        are not documented].
+        """
+        if self.api_version != AUTO:
+            return self.api_version
+        newest = EXECUTIONS_VERSIONS[-1]
+        chosen = DEFAULT_API_VERSION
+        try:
+            response = await self._send(
+                "GET",
+                "executions",
+                identifier,
+                path_args=(f"kb-probe-{random.getrandbits(64):016x}",),
+                replayable=True,
+                operation="api-version probe",
+                api_version=newest,
+                raise_for_status=False,
+                read_timeout=15.0,
+                retries=1,
+            )
+        except RemoteServiceError as exc:
+            _log.info("ACA api-version probe failed (%s); using %s", exc, chosen)
+        else:
+            code = response.headers.get("x-ms-error-code", "") or _error_detail(response)
+            if response.status_code == 404 and "execution" in code.lower():
+                chosen = newest
+        _log.info("ACA api_version=auto: using %s", chosen)
+        self.api_version = chosen
+        return chosen
+
     async def upload(self, identifier: str, name: str, data: bytes) -> None:
         """POST ``files/upload`` with one multipart part ``file`` named ``name``."""
         await self._send(
@@ -242,12 +404,18 @@ class ACAClient:
             files={"file": (name, data, "application/octet-stream")},
             replayable=True,
             operation=f"upload of {name!r}",
+            api_version=DEFAULT_API_VERSION,
         )
 
     async def list_files(self, identifier: str) -> list[dict[str, Any]]:
         """GET ``files`` and return each entry's ``properties`` (filename, size, ...)."""
         response = await self._send(
-            "GET", "files", identifier, replayable=True, operation="file listing"
+            "GET",
+            "files",
+            identifier,
+            replayable=True,
+            operation="file listing",
+            api_version=DEFAULT_API_VERSION,
         )
         try:
             payload = response.json()
@@ -275,6 +443,7 @@ class ACAClient:
             path_args=(name,),
             replayable=True,
             operation=f"download of {name!r}",
+            api_version=DEFAULT_API_VERSION,
         )
         return response.content
 
@@ -291,7 +460,9 @@ class ACAClient:
                 identifier,
                 replayable=True,
                 operation="session deletion",
-                api_version=SESSION_API_VERSION,
+                api_version=(
+                    self.api_version if self.has_session_resource else SESSION_API_VERSION
+                ),
                 raise_for_status=False,
                 read_timeout=5.0,
                 retries=0,
@@ -516,6 +687,46 @@ class ACAClient:
         if detail:
             message += f" Service said: {detail}"
         return RemoteServiceError(message, status=status)
+
+
+_FRACTION = re.compile(r"(\.\d{6})\d+")
+
+
+def _parse_time(value: Any) -> float | None:
+    if not isinstance(value, str) or not value:
+        return None
+    text = _FRACTION.sub(r"\1", value.strip()).replace("Z", "+00:00")
+    try:
+        return datetime.datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        return None
+
+
+def session_ttl(info: dict[str, Any]) -> float | None:
+    """A session's idle time to live from ``GET session``: ``expireAt - lastAccessedAt``."""
+    expire, last = _parse_time(info.get("expireAt")), _parse_time(info.get("lastAccessedAt"))
+    if expire is None or last is None or expire <= last:
+        return None
+    return expire - last
+
+
+def _execution_resource(response: httpx.Response) -> dict[str, Any]:
+    """The JSON execution resource of an ``executions`` answer, checked."""
+    try:
+        payload = response.json()
+    except ValueError as exc:
+        raise RemoteServiceError(
+            f"The ACA service answered the execution with HTTP {response.status_code} but "
+            "not with JSON; check pool_management_endpoint.",
+            status=response.status_code,
+        ) from exc
+    if not isinstance(payload, dict) or not payload.get("status"):
+        raise RemoteServiceError(
+            "The ACA service's execution resource has no `status`; check that "
+            "pool_management_endpoint is a Python code-interpreter pool and the api_version.",
+            status=response.status_code,
+        )
+    return payload
 
 
 def _note(faults: list[str] | None, what: str) -> None:

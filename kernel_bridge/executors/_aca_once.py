@@ -11,7 +11,9 @@ the cell run, and the executor tells the user that the cell ran once and its out
 lost (:func:`already_ran`).
 
 The recorded outcome is ``ok`` or ``error:<ExceptionName>`` where IPython runs the session
-(its ``post_run_cell`` event; the service's kernel is IPython [INF]), else ``ran``.
+(its ``post_run_cell`` event; the service's kernel is IPython [INF]), else ``ran``. The
+same event writes an ``end`` frame (``_aca_shim``) as the cell's last stdout line, so the
+executor can tell that an answer's stdout was cut by the service (:func:`has_end_frame`).
 
 Because this is only code in the session, it works the same on the real service and the
 emulator. Cells that cannot carry the check (``%%cell_magic``, ``from __future__``) are
@@ -23,10 +25,19 @@ from __future__ import annotations
 import json
 import re
 import secrets
+from typing import Any
 
 from ..events import Error
+from ._aca_shim import SHIM_MODULE
 
-__all__ = ["ONCE_ERROR", "already_ran", "new_execution_id", "once_setup_code", "tag_expression"]
+__all__ = [
+    "ONCE_ERROR",
+    "already_ran",
+    "has_end_frame",
+    "new_execution_id",
+    "once_setup_code",
+    "tag_expression",
+]
 
 ONCE_ERROR = "KernelBridgeAlreadyRan"
 """Exception name the session raises for an execution id it has seen before."""
@@ -55,6 +66,11 @@ def _kb_make_once():
             return
         error = getattr(result, "error_in_exec", None) or getattr(result, "error_before_exec", None)
         seen[execution_id] = "ok" if error is None else "error:" + type(error).__name__
+        try:  # the last line of stdout: a cell whose answer lacks it was cut
+            import sys as _sys
+            _sys.modules["{shim}"].emit({{"t": "end", "id": execution_id}})
+        except Exception:
+            pass
     try:
         get_ipython().events.register("post_run_cell", post_run)
     except Exception:
@@ -67,7 +83,9 @@ del _kb_make_once
 
 def once_setup_code(marker: str) -> str:
     """Session-setup code that makes ``marker`` the execution-id recorder."""
-    return _ONCE_CODE.format(error=ONCE_ERROR, marker=marker, remembered=_REMEMBERED)
+    return _ONCE_CODE.format(
+        error=ONCE_ERROR, marker=marker, remembered=_REMEMBERED, shim=SHIM_MODULE
+    )
 
 
 def new_execution_id() -> str:
@@ -98,3 +116,8 @@ def already_ran(error: Error | None, execution_id: str) -> str | None:
     if not isinstance(record, dict) or record.get("id") != execution_id:
         return None
     return str(record.get("outcome") or "ran")
+
+
+def has_end_frame(frames: list[dict[str, Any]], execution_id: str) -> bool:
+    """True when the shim frames of an answer hold execution ``execution_id``'s end frame."""
+    return any(f.get("t") == "end" and f.get("id") == execution_id for f in frames)

@@ -44,13 +44,17 @@ def _text(events: list[Event]) -> str:
 
 
 def _run_with_fault(
-    emulator: Emulator, tmp_path: Path, code: str, fault: Fault
+    emulator: Emulator,
+    tmp_path: Path,
+    code: str,
+    fault: Fault,
+    api_version: str = "2024-02-02-preview",
 ) -> tuple[list[Event], list[Event]]:
     """Set the session up, queue ``fault``, run ``code``; return (setup events, cell events)."""
 
     async def main() -> tuple[list[Event], list[Event]]:
         executor = ACADynamicSessionsCodeExecutor(
-            emulator.endpoint, credential=CountingCredential()
+            emulator.endpoint, credential=CountingCredential(), api_version=api_version
         )
         executor._client.retry = RetryPolicy(max_retries=3, base_delay=0.05, max_delay=2)
         try:
@@ -68,14 +72,15 @@ def _run_with_fault(
 @pytest.mark.parametrize("times", [1, 2], ids=["once", "twice"])
 @pytest.mark.parametrize("after", [False, True], ids=["before-run", "after-run"])
 @pytest.mark.parametrize("kind", sorted(KINDS))
+@pytest.mark.parametrize("api_version", ["2024-02-02-preview", "2025-10-02-preview"])
 def test_a_fault_never_runs_a_cell_twice_and_the_cell_says_what_happened(
-    emulator: Emulator, tmp_path: Path, kind: str, after: bool, times: int
+    emulator: Emulator, tmp_path: Path, kind: str, after: bool, times: int, api_version: str
 ) -> None:
     ledger = tmp_path / "ledger.txt"
     ledger.touch()
     code = f"open({str(ledger)!r}, 'a').write('ran\\n')\nprint('appended')"
     fault = Fault(after=after, times=times, **KINDS[kind])
-    first, events = _run_with_fault(emulator, tmp_path, code, fault)
+    first, events = _run_with_fault(emulator, tmp_path, code, fault, api_version)
     assert isinstance(first[-1], Finished) and first[-1].exit_code == 0, first
     assert isinstance(events[-1], Finished), events
     lines = len(ledger.read_text().splitlines())
