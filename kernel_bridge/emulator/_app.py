@@ -553,6 +553,7 @@ class _Routes:
                 )
             chunks.append(chunk)
         request._body = b"".join(chunks)  # lets request.form() parse what was read
+        request = _as_multipart(request)
         try:
             form = await request.form(max_files=100)
         except Exception:
@@ -633,6 +634,33 @@ def stats(state: EmulatorState) -> dict[str, Any]:
             for use in state.tokens.snapshot()
         ],
     }
+
+
+_BOUNDARY_LINE = re.compile(rb"^--([!-~]{1,70})\r\n")
+
+
+def _as_multipart(request: Request) -> Request:
+    """``request`` labelled multipart when its body is multipart but its header says not.
+
+    Semantic Kernel's sessions plugin sets ``Content-Type: application/json`` on its shared
+    client after a code execution, so its uploads carry a multipart body under a JSON
+    label; the service accepts them [INF: SK's documented upload flow works against it].
+    The boundary is read from the body's first line.
+    """
+    content_type = request.headers.get("content-type", "")
+    if content_type.lower().startswith("multipart/"):
+        return request
+    match = _BOUNDARY_LINE.match(request._body)
+    if match is None:
+        return request
+    boundary = match.group(1)
+    scope = dict(request.scope)
+    scope["headers"] = [
+        (key, value) for key, value in request.scope["headers"] if key.lower() != b"content-type"
+    ] + [(b"content-type", b"multipart/form-data; boundary=" + boundary)]
+    relabelled = Request(scope, request.receive)
+    relabelled._body = request._body
+    return relabelled
 
 
 class _DropResponse(Response):
