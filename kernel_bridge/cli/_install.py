@@ -11,6 +11,7 @@ import sys
 
 from kernel_bridge.errors import ConfigurationError
 from kernel_bridge.kernelspecs import (
+    ACA_API_VERSIONS,
     EXECUTOR_KINDS,
     SpecOptions,
     default_install_location,
@@ -108,6 +109,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     aca.add_argument(
         "--timeout", type=int, metavar="S", help="seconds one cell may run remotely (>= 1)"
     )
+    aca.add_argument(
+        "--api-version",
+        metavar="V",
+        help="data-plane api-version: " + ", ".join(ACA_API_VERSIONS) + " (default "
+        f"{ACA_API_VERSIONS[0]}; the newer ones run cells past the synchronous 220 s limit, "
+        "see docs/aca.md)",
+    )
 
 
 def _location(args: argparse.Namespace) -> tuple[bool, str | None]:
@@ -149,6 +157,7 @@ def run(args: argparse.Namespace) -> int:
             init_command=args.init_command,
             endpoint=args.endpoint,
             timeout=args.timeout,
+            api_version=args.api_version,
         )
         user, prefix = _location(args)
         name = args.name or f"kernel-bridge-{args.executor}"
