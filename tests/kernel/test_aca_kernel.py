@@ -8,7 +8,7 @@ from pathlib import Path
 
 from _support.environments import ACA_TOKEN, EMULATORS
 from _support.kernel_client import run_cell, start_kernel
-from _support.specs import ACA_LOCAL, JUPYTER_ROOT, BridgeSpec, write_kernelspec
+from _support.specs import ACA_LOCAL, ACA_LOCAL_NEWEST, JUPYTER_ROOT, BridgeSpec, write_kernelspec
 
 
 def test_debug_log_and_outputs_hold_neither_token_nor_session_id(tmp_path: Path) -> None:
@@ -119,3 +119,29 @@ def test_install_timeout_ends_a_slow_cell_at_the_limit_and_says_so(tmp_path: Pat
             emulator.faults.clear()
             kc.stop_channels()
             km.shutdown_kernel()
+
+
+def test_a_long_cell_on_the_newest_version_shows_a_live_status_line() -> None:
+    ACA_LOCAL_NEWEST.ready()
+    km, kc = start_kernel(ACA_LOCAL_NEWEST.name)
+    try:
+        run = run_cell(kc, "import time\ntime.sleep(6)\nprint('finished')", timeout=120)
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel()
+    assert run.status == "ok", run.reply["content"]
+    assert run.stream_text() == "finished\n"
+    shown = run.of_type("display_data")
+    updates = run.of_type("update_display_data")
+    assert len(shown) == 1, shown
+    display_id = shown[0]["content"]["transient"]["display_id"]
+    assert "still running in the ACA session" in shown[0]["content"]["data"]["text/plain"]
+    assert len(updates) >= 2 and all(
+        u["content"]["transient"]["display_id"] == display_id for u in updates
+    )
+    assert updates[-1]["content"]["data"]["text/plain"].startswith("ran ")
+    order = [m["msg_type"] for m in run.outputs]
+    assert order.index("display_data") < order.index("stream")
+    # the line was updated while the cell ran, not only when it ended
+    first_update = run.arrivals[order.index("update_display_data")]
+    assert first_update < run.arrivals[order.index("stream")] - 1.0
