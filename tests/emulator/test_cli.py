@@ -85,7 +85,14 @@ def test_cli_prints_the_endpoint_serves_and_stops_on_sigint() -> None:
 
 
 @pytest.mark.parametrize(
-    "argv", [["--cooldown", "0"], ["--max-sessions", "0"], ["--backend", "cloud"]]
+    "argv",
+    [
+        ["--cooldown", "0"],
+        ["--max-sessions", "0"],
+        ["--backend", "cloud"],
+        ["--async-execution-cap", "0"],
+        ["--max-output-length", "0"],
+    ],
 )
 def test_cli_refuses_bad_options(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["aca-emulator", *argv]) == 2

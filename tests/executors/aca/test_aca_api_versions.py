@@ -188,3 +188,18 @@ def test_a_polled_cell_ends_at_its_timeout(emulator: Emulator) -> None:
     events, elapsed = asyncio.run(main())
     assert isinstance(events[-1], Finished) and events[-1].exit_code == 124
     assert elapsed < 6
+
+
+def test_restart_and_stop_delete_the_session_on_the_newest_version(emulator: Emulator) -> None:
+    executor = make(emulator, api_version=NEWEST)
+
+    async def main() -> tuple[int, int, int]:
+        [e async for e in executor.execute("1")]
+        live_before = emulator.stats()["live_sessions"]
+        await executor.restart()
+        live_after_restart = emulator.stats()["live_sessions"]
+        await executor.stop()
+        return live_before, live_after_restart, emulator.stats()["live_sessions"]
+
+    before, after_restart, after_stop = asyncio.run(main())
+    assert (before, after_restart, after_stop) == (1, 1, 0)
