@@ -49,6 +49,8 @@ _log = logging.getLogger(__name__)
 V2024 = frozenset({"2024-02-02-preview", "2024-08-02-preview"})
 V_EXECUTIONS = frozenset({"2024-10-02-preview", "2025-02-02-preview", "2025-10-02-preview"})
 V_SESSION = frozenset({"2025-02-02-preview", "2025-10-02-preview"})
+_KEPT_EXECUTIONS = 1000
+"""Execution resources kept for ``GET executions/{id}`` (older ones answer 404)."""
 DEFAULT_OUTPUT_STREAMS_MAX_LENGTH = 4096
 """``outputStreamsMaxLength`` when a 2025-10-02-preview request does not set it."""
 
@@ -397,6 +399,8 @@ class _Routes:
             "result": None,
         }
         self.state._results[execution_id] = resource
+        while len(self.state._results) > _KEPT_EXECUTIONS:  # oldest first (insertion order)
+            self.state._results.pop(next(iter(self.state._results)))
         headers = {"operation-id": execution_id, "x-ms-session-guid": session.guid}
         if asynchronous:
             task = asyncio.ensure_future(
