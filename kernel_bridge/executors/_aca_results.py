@@ -160,14 +160,20 @@ def truncation_notices(
     """
     stdout, stderr = _streams(properties)
     notices: list[str] = []
+    advice = (
+        "the rest of this cell's output is lost. Write large output to a file in "
+        "/mnt/data and download it instead.\n"
+    )
     for name, text in (("stdout", stdout), ("stderr", stderr)):
-        cut = requested is not None and len(text) >= requested - _CUT_SLACK
-        if name == "stdout" and end_frame_missing and text:
-            cut = True
-        if cut:
+        if requested is not None and len(text) >= requested - _CUT_SLACK:
             notices.append(
                 f"[kernel_bridge] {name} was truncated by the service at {len(text)} "
-                "characters (outputStreamsMaxLength); the rest of this cell's output is "
-                "lost. Write large output to a file in /mnt/data and download it instead.\n"
+                f"characters (outputStreamsMaxLength); {advice}"
+            )
+        elif name == "stdout" and end_frame_missing and text:
+            notices.append(
+                f"[kernel_bridge] stdout ends early: the line the session writes after "
+                f"the cell did not arrive, so the service cut stdout at {len(text)} "
+                f"characters (outputStreamsMaxLength) or lost its end; {advice}"
             )
     return notices

@@ -802,7 +802,13 @@ class ACADynamicSessionsCodeExecutor(RemoteExecutor, LoggingConfigurable, metacl
             if final is not None:
                 yield final
             self._established = True
-            yield self._parse(properties, execution_id, faults, timeout_seconds, status.elapsed())
+            yield self._parse(
+                properties,
+                execution_id if replay_safe else None,
+                faults,
+                timeout_seconds,
+                status.elapsed(),
+            )
             return
         self._abandoned = runner
         self._abandoned_deadline = time.monotonic() + self.http_timeout
@@ -855,17 +861,22 @@ class ACADynamicSessionsCodeExecutor(RemoteExecutor, LoggingConfigurable, metacl
     def _parse(
         self,
         properties: dict[str, Any],
-        execution_id: str,
+        execution_id: str | None,
         faults: list[str],
         timeout_seconds: int | None,
         elapsed: float,
     ) -> ParsedExecution | list[Event]:
-        """Parse an answer: lost answers, the synchronous limit and cut output said plainly."""
+        """Parse an answer: lost answers, the synchronous limit and cut output said plainly.
+
+        ``execution_id`` is None for a cell sent without the run-once check (it then has
+        no end frame either).
+        """
         parsed = parse_properties(properties, self._nonce)
-        outcome = already_ran(parsed.error, execution_id)
+        outcome = None if execution_id is None else already_ran(parsed.error, execution_id)
         if outcome is not None:
             return _answer_lost(outcome, faults)
-        if has_end_frame(parsed.frames, execution_id):
+        ended = execution_id is not None and has_end_frame(parsed.frames, execution_id)
+        if ended:
             self._end_frames_seen = True
         notices = truncation_notices(
             properties,
@@ -876,7 +887,8 @@ class ACADynamicSessionsCodeExecutor(RemoteExecutor, LoggingConfigurable, metacl
             ),
             end_frame_missing=(
                 self._end_frames_seen
-                and not has_end_frame(parsed.frames, execution_id)
+                and execution_id is not None
+                and not ended
                 and not is_marker_error(parsed.error, self._marker, _stdout(parsed))
             ),
         )

@@ -95,7 +95,12 @@ def test_cut_output_is_said_plainly_and_output_under_the_cap_is_not(
     under, over = run_cells(make(capped, api_version=NEWEST), "print('a' * 10)", "print('b' * 900)")
     assert "truncated" not in stderr(under)
     assert stdout(over).startswith("b" * 100)
-    assert "stdout was truncated by the service" in stderr(over)
+    assert "stdout ends early" in stderr(over) and "outputStreamsMaxLength" in stderr(over)
+    # a cell that cannot carry the run-once check has no end frame: no false notice
+    magic = make(capped, api_version=NEWEST)
+    tagged, untagged = run_cells(magic, "print('c')", "%%capture --no-stdout\nprint('d' * 10)")
+    assert "truncated" not in stderr(tagged) and "ends early" not in stderr(untagged)
+    assert stdout(untagged) == "d" * 10 + "\n"
 
 
 def test_replacement_is_seen_through_get_session_without_a_marker_round_trip(
