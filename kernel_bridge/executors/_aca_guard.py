@@ -9,8 +9,9 @@ run the session setup again and re-send the cell once, safely.
 
 The check goes on the cell's first line when that keeps line numbers (``marker; x = 1``,
 ``marker  # comment``); otherwise it gets a line of its own. Cells that must start with
-something else (``%%cell_magic``, ``from __future__``) are sent unguarded: a replaced
-session is then noticed at the next guarded cell.
+something else (``%%cell_magic``, ``from __future__``) are left as they are here (the
+executor rewrites a cell magic where IPython runs the session, ``_aca_once``); otherwise
+they are sent unguarded: a replaced session is then noticed at the next guarded cell.
 """
 
 from __future__ import annotations

@@ -16,8 +16,10 @@ same event writes an ``end`` frame (``_aca_shim``) as the cell's last stdout lin
 executor can tell that an answer's stdout was cut by the service (:func:`has_end_frame`).
 
 Because this is only code in the session, it works the same on the real service and the
-emulator. Cells that cannot carry the check (``%%cell_magic``, ``from __future__``) are
-not tagged, and the client never re-sends them once they may have arrived.
+emulator. A ``%%cell_magic`` cell carries it too where IPython runs the session: it is
+sent as the call IPython itself turns it into (:func:`tag_cell_magic`). Cells that
+cannot carry the check (``from __future__`` first, cell magics without IPython) are not
+tagged, and the client never re-sends them once they may have arrived.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ __all__ = [
     "has_end_frame",
     "new_execution_id",
     "once_setup_code",
+    "tag_cell_magic",
     "tag_expression",
 ]
 
@@ -96,6 +99,25 @@ def new_execution_id() -> str:
 def tag_expression(marker: str, execution_id: str) -> str:
     """The check put in front of a cell: ``marker('id')`` (NameError on a fresh session)."""
     return f"{marker}({execution_id!r})"
+
+
+_CELL_MAGIC = re.compile(r"^%%([A-Za-z_][\w.]*)")
+
+
+def tag_cell_magic(code: str, tag: str) -> str:
+    """``%%name line\nbody`` as ``tag; get_ipython().run_cell_magic('name', line, body)``.
+
+    That call is what IPython's input transformer makes of a cell magic (the same
+    arguments, the body ending with a newline), so the cell behaves as before; the
+    check in front then runs first. Anything else is returned unchanged.
+    """
+    first, _, body = code.partition("\n")
+    if _CELL_MAGIC.match(first) is None:
+        return code
+    name, _, line = first[2:].rstrip().partition(" ")
+    if body and not body.endswith("\n"):
+        body += "\n"
+    return f"{tag}; get_ipython().run_cell_magic({name!r}, {line!r}, {body!r})"
 
 
 _OUTCOME = re.compile(r"\{.*\}")

@@ -79,6 +79,7 @@ from ._aca_once import (
     has_end_frame,
     new_execution_id,
     once_setup_code,
+    tag_cell_magic,
     tag_expression,
 )
 from ._aca_results import ParsedExecution, parse_properties, truncation_notices
@@ -742,7 +743,10 @@ class ACADynamicSessionsCodeExecutor(RemoteExecutor, LoggingConfigurable, metacl
         if self._shim_mode == "plain":  # no IPython display hook there: wrap the value
             code = wrap_last_expression(code)
         execution_id = new_execution_id()
-        guarded = guard_code(code, tag_expression(self._marker, execution_id))
+        tag = tag_expression(self._marker, execution_id)
+        guarded = guard_code(code, tag)
+        if guarded == code and self._shim_mode == "ipython":
+            guarded = tag_cell_magic(code, tag)
         replay_safe = guarded != code  # tagged: the session runs it at most once
         faults: list[str] = []
         ticks: asyncio.Queue[None] = asyncio.Queue()

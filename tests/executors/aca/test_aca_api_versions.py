@@ -98,7 +98,9 @@ def test_cut_output_is_said_plainly_and_output_under_the_cap_is_not(
     assert "stdout ends early" in stderr(over) and "outputStreamsMaxLength" in stderr(over)
     # a cell that cannot carry the run-once check has no end frame: no false notice
     magic = make(capped, api_version=NEWEST)
-    tagged, untagged = run_cells(magic, "print('c')", "%%capture --no-stdout\nprint('d' * 10)")
+    tagged, untagged = run_cells(
+        magic, "print('c')", "from __future__ import annotations\nprint('d' * 10)"
+    )
     assert "truncated" not in stderr(tagged) and "ends early" not in stderr(untagged)
     assert stdout(untagged) == "d" * 10 + "\n"
 

@@ -115,13 +115,27 @@ def test_a_recorded_error_is_reported_when_the_answer_was_lost(
     assert isinstance(events[-1], Finished) and events[-1].exit_code == 1
 
 
+def test_a_cell_magic_carries_the_check_and_keeps_its_meaning(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    ledger = tmp_path / "ledger.txt"
+    code = f"%%capture captured\nopen({str(ledger)!r}, 'a').write('ran\\n')\nprint('hidden')"
+    _, events = _run_with_fault(emulator, tmp_path, code, Fault(status=503, after=True))
+    assert ledger.read_text() == "ran\n"
+    assert RAN_ONCE in _text(events) and "hidden" not in _text(events)
+    _, events = _run_with_fault(emulator, tmp_path, code + "\n", Fault(status=503))
+    assert ledger.read_text() == "ran\nran\n"
+    assert "hidden" not in _text(events)  # %%capture still captured it
+    assert isinstance(events[-1], Finished) and events[-1].exit_code == 0
+
+
 @pytest.mark.parametrize("after", [False, True], ids=["before-run", "after-run"])
 def test_a_cell_that_cannot_carry_the_check_is_never_resent(
     emulator: Emulator, tmp_path: Path, after: bool
 ) -> None:
     ledger = tmp_path / "ledger.txt"
     ledger.touch()
-    code = f"%%capture\nopen({str(ledger)!r}, 'a').write('ran\\n')"
+    code = f"from __future__ import annotations\nopen({str(ledger)!r}, 'a').write('ran\\n')"
     _, events = _run_with_fault(
         emulator, tmp_path, code, Fault(status=503, retry_after=0.1, after=after)
     )
