@@ -101,8 +101,21 @@ class _RedactIdentifiers(logging.Filter):
         return True
 
 
+_HTTP_LOGGERS = (
+    "httpx",
+    "httpcore",
+    "httpcore.connection",
+    "httpcore.http11",
+    "httpcore.http2",
+    "httpcore.proxy",
+    "httpcore.socks",
+)
+
+
 def _install_log_filter() -> None:
-    for name in ("httpx", "httpcore"):
+    # A logger's filters see only its own records, so httpcore's child loggers (which log
+    # response headers such as Operation-Location, carrying the identifier) get one each.
+    for name in _HTTP_LOGGERS:
         logger = logging.getLogger(name)
         if not any(isinstance(f, _RedactIdentifiers) for f in logger.filters):
             logger.addFilter(_RedactIdentifiers())

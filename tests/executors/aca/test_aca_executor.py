@@ -392,15 +392,16 @@ def test_stop_is_quick_idempotent_and_final(emulator: Emulator) -> None:
 # -- secrets --------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("api_version", ["2024-02-02-preview", "2025-10-02-preview"])
 def test_no_token_or_session_identifier_in_logs_or_outputs(
-    emulator: Emulator, caplog: pytest.LogCaptureFixture
+    emulator: Emulator, caplog: pytest.LogCaptureFixture, api_version: str
 ) -> None:
     caplog.set_level(logging.DEBUG)
     identifiers: list[str] = []
     outputs: list[str] = []
 
     async def main() -> None:
-        ex = make(emulator, functions=[ADD])
+        ex = make(emulator, functions=[ADD], api_version=api_version)
         ex.log.setLevel(logging.DEBUG)
         try:
             identifiers.append(ex._session_id)
