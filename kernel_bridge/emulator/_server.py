@@ -27,11 +27,12 @@ _log = logging.getLogger(__name__)
 
 
 class _QuietDrops(logging.Filter):
-    """Hides uvicorn's traceback for connections the fault injection drops on purpose."""
+    """Hides uvicorn's traceback for connections dropped on purpose: by the fault
+    injection, or requests still waiting (a slow-answer fault) when the server stops."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
-        return not isinstance(exc, DroppedConnection)
+        return not isinstance(exc, DroppedConnection | asyncio.CancelledError)
 
 
 def _install_quiet_drops() -> None:
