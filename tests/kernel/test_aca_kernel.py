@@ -145,3 +145,34 @@ def test_a_long_cell_on_the_newest_version_shows_a_live_status_line() -> None:
     # the line was updated while the cell ran, not only when it ended
     first_update = run.arrivals[order.index("update_display_data")]
     assert first_update < run.arrivals[order.index("stream")] - 1.0
+
+
+def test_a_cell_past_the_synchronous_limit_fails_clearly_on_2024_and_runs_on_the_newest() -> None:
+    from kernel_bridge.emulator import Emulator, EmulatorConfig
+
+    cell = "import time\ntime.sleep(6)\nprint('six seconds later')"
+    with Emulator(EmulatorConfig(token=ACA_TOKEN, execution_cap=3.0)) as emulator:
+        runs = {}
+        for version in ("2024-02-02-preview", "2025-10-02-preview"):
+            flags = (
+                "--BridgeKernel.executor=aca",
+                f"--ACADynamicSessionsCodeExecutor.pool_management_endpoint={emulator.endpoint}",
+                f"--ACADynamicSessionsCodeExecutor.api_version={version}",
+            )
+            spec = BridgeSpec(f"kbtest-aca-cap-{version}", flags, env=ACA_LOCAL.env)
+            write_kernelspec(JUPYTER_ROOT, spec)
+            km, kc = start_kernel(spec.name)
+            try:
+                runs[version] = run_cell(kc, cell, timeout=120)
+            finally:
+                kc.stop_channels()
+                km.shutdown_kernel()
+    legacy, newest = runs["2024-02-02-preview"], runs["2025-10-02-preview"]
+    assert legacy.status == "error" and legacy.reply["content"]["ename"] == "TimeoutError"
+    message = legacy.reply["content"]["evalue"]
+    assert "3 s limit of synchronous executions" in message
+    assert "--ACADynamicSessionsCodeExecutor.api_version=2025-10-02-preview" in message
+    assert "six seconds later" not in legacy.stream_text()
+    assert newest.status == "ok", newest.reply["content"]
+    assert newest.stream_text() == "six seconds later\n"
+    assert newest.of_type("display_data") and newest.of_type("update_display_data")
