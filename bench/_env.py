@@ -171,13 +171,14 @@ class Emulator:
 
 
 def start_emulator(token: str) -> Emulator:
-    """Start ``kernel-bridge aca-emulator --port 0 --token T`` and read its endpoint."""
+    """Start ``kernel-bridge aca-emulator --port 0`` (token in its environment, not argv)."""
     cmd = [sys.executable, "-m", "kernel_bridge.cli", "aca-emulator", "--port", "0"]
     process = subprocess.Popen(
-        [*cmd, "--token", token],
+        cmd,
         stdout=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        env={**os.environ, "KERNEL_BRIDGE_EMULATOR_TOKEN": token},
     )
     assert process.stdout is not None
     line = process.stdout.readline().strip()

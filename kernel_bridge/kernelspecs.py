@@ -57,6 +57,16 @@ __all__ = [
 #: kept here so the build hook needs nothing but this file).
 EXECUTOR_KINDS: tuple[str, ...] = ("local", "docker", "aca")
 
+#: The ACA api-versions a spec can choose (mirrors
+#: ``kernel_bridge.executors._aca_client.API_VERSIONS``, for the same reason).
+ACA_API_VERSIONS: tuple[str, ...] = (
+    "2024-02-02-preview",
+    "2024-10-02-preview",
+    "2025-02-02-preview",
+    "2025-10-02-preview",
+    "auto",
+)
+
 #: The module the kernel runs as (``python -m kernel_bridge``).
 KERNEL_MODULE = "kernel_bridge"
 
@@ -95,6 +105,7 @@ _EXECUTOR_OPTIONS: tuple[tuple[str, str, str], ...] = (
     ("tls_cert_path", "--tls-cert-path", "docker"),
     ("endpoint", "--endpoint", "aca"),
     ("timeout", "--timeout", "aca"),
+    ("api_version", "--api-version", "aca"),
 )
 
 
@@ -177,6 +188,7 @@ class SpecOptions:
     # aca
     endpoint: str | None = None
     timeout: int | None = None
+    api_version: str | None = None
 
 
 def validate_kernel_name(name: str) -> str:
@@ -322,6 +334,11 @@ def validate_options(options: SpecOptions) -> SpecOptions:
             raise _error(
                 f"invalid --timeout {options.timeout!r}: give a whole number of seconds >= 1"
             )
+        if options.api_version is not None and options.api_version not in ACA_API_VERSIONS:
+            raise _error(
+                f"invalid --api-version {options.api_version!r}: use one of "
+                + ", ".join(ACA_API_VERSIONS)
+            )
     return _replace(options, changes)
 
 
@@ -423,6 +440,8 @@ def kernel_argv(options: SpecOptions, python: str = "python") -> list[str]:
         argv.append(f"{aca}pool_management_endpoint={options.endpoint}")
         if options.timeout is not None:
             argv.append(f"{aca}timeout={options.timeout}")
+        if options.api_version is not None:
+            argv.append(f"{aca}api_version={options.api_version}")
     argv += list(options.kernel_args)
     return argv
 

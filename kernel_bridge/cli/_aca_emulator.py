@@ -9,9 +9,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import sys
 
-__all__ = ["add_arguments", "run"]
+__all__ = ["TOKEN_ENV", "add_arguments", "run"]
+
+TOKEN_ENV = "KERNEL_BRIDGE_EMULATOR_TOKEN"
+"""Environment variable holding the only bearer token the emulator accepts."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,8 +27,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--token",
         default=None,
-        help="the only bearer token accepted (default: any token; expired JWTs are refused). "
-        "Clients read theirs from KERNEL_BRIDGE_ACA_TOKEN.",
+        help=f"the only bearer token accepted. Prefer the {TOKEN_ENV} environment variable: "
+        "a --token value is visible to every user in `ps`. Without either, any token is "
+        "accepted (expired JWTs are still refused). Clients read theirs from "
+        "KERNEL_BRIDGE_ACA_TOKEN.",
     )
     parser.add_argument(
         "--backend",
@@ -45,7 +51,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--image", default="python:3-slim", help="image of the docker backend's sessions"
     )
     parser.add_argument(
-        "--execution-cap", type=float, default=220.0, help="longest execution in seconds (220)"
+        "--execution-cap",
+        type=float,
+        default=220.0,
+        help="longest synchronous execution in seconds (220, the service's limit); "
+        "asynchronous executions (api-version 2024-10-02-preview+) are not bound by it",
+    )
+    parser.add_argument(
+        "--async-execution-cap",
+        type=float,
+        default=3600.0,
+        help="longest asynchronous execution in seconds (3600)",
+    )
+    parser.add_argument(
+        "--max-output-length",
+        type=int,
+        default=1024 * 1024,
+        help="largest outputStreamsMaxLength honoured on 2025-10-02-preview (1048576)",
+    )
+    parser.add_argument(
+        "--tls",
+        action="store_true",
+        help="serve https with a self-signed certificate made at start; its path is "
+        "printed for clients' SSL_CERT_FILE / REQUESTS_CA_BUNDLE",
     )
     parser.add_argument("--verbose", action="store_true", help="log every session event")
 
@@ -58,20 +86,40 @@ def run(args: argparse.Namespace) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    if args.cooldown <= 0 or args.max_sessions < 1 or args.execution_cap <= 0:
+    if (
+        args.cooldown <= 0
+        or args.max_sessions < 1
+        or args.execution_cap <= 0
+        or args.async_execution_cap <= 0
+        or args.max_output_length < 1
+    ):
         print(
-            "kernel-bridge aca-emulator: error: --cooldown and --execution-cap must be "
-            "positive and --max-sessions at least 1",
+            "kernel-bridge aca-emulator: error: --cooldown, --execution-cap, "
+            "--async-execution-cap and --max-output-length must be positive and "
+            "--max-sessions at least 1",
             file=sys.stderr,
         )
         return 2
+    token = args.token
+    if token is not None:
+        print(
+            "kernel-bridge aca-emulator: warning: --token is visible to every user of this "
+            f"machine in `ps`; set the {TOKEN_ENV} environment variable instead.",
+            file=sys.stderr,
+            flush=True,
+        )
+    else:
+        token = os.environ.get(TOKEN_ENV) or None
     config = EmulatorConfig(
-        token=args.token,
+        token=token,
         backend=args.backend,
         cooldown=args.cooldown,
         max_sessions=args.max_sessions,
         execution_cap=args.execution_cap,
+        async_execution_cap=args.async_execution_cap,
+        max_output_length=args.max_output_length,
         image=args.image,
+        tls=args.tls,
     )
     try:
         emulator = Emulator(config, host=args.host, port=args.port)
@@ -83,11 +131,19 @@ def run(args: argparse.Namespace) -> int:
         )
         return 1
     print(emulator.endpoint, flush=True)
+    if emulator.ca_file is not None:
+        print(
+            f"TLS certificate (self-signed, made now): {emulator.ca_file}\n"
+            f"  trust it with SSL_CERT_FILE={emulator.ca_file} "
+            f"REQUESTS_CA_BUNDLE={emulator.ca_file}",
+            file=sys.stderr,
+            flush=True,
+        )
     print(
         "ACA emulator ready. Use it with:\n"
         f"  --ACADynamicSessionsCodeExecutor.pool_management_endpoint={emulator.endpoint}\n"
         "  and KERNEL_BRIDGE_ACA_TOKEN=<"
-        + ("the --token value" if args.token else "any token")
+        + ("the emulator's token" if token else "any token")
         + ">. Press Ctrl-C to stop.",
         file=sys.stderr,
         flush=True,

@@ -11,6 +11,7 @@ import sys
 
 from kernel_bridge.errors import BridgeError, ConfigurationError
 from kernel_bridge.kernelspecs import (
+    ACA_API_VERSIONS,
     EXECUTOR_KINDS,
     SpecOptions,
     default_install_location,
@@ -139,6 +140,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     aca.add_argument(
         "--timeout", type=int, metavar="S", help="seconds one cell may run remotely (>= 1)"
     )
+    aca.add_argument(
+        "--api-version",
+        metavar="V",
+        help="data-plane api-version: " + ", ".join(ACA_API_VERSIONS) + " (default "
+        f"{ACA_API_VERSIONS[0]}; the newer ones run cells past the synchronous 220 s limit, "
+        "see docs/aca.md)",
+    )
 
 
 def _location(args: argparse.Namespace) -> tuple[bool, str | None]:
@@ -202,6 +210,7 @@ def run(args: argparse.Namespace) -> int:
             tls_cert_path=args.tls_cert_path,
             endpoint=args.endpoint,
             timeout=args.timeout,
+            api_version=args.api_version,
         )
         if args.pin:
             options = _pinned(options)

@@ -1,10 +1,12 @@
 """A local emulator of the Azure Container Apps dynamic-sessions data plane.
 
 It serves what the public Python clients call (api-version 2024-02-02-preview:
-``code/execute``, ``files/upload``, ``files``, ``files/content/{name}``) plus a subset of
-the newer ``executions``/``session`` routes, with the service's behaviour: bearer token
-required, sessions created implicitly, idle expiry after a cooldown, a maximum number of
-sessions, upload size limit, the 220 s execution cap, and fault injection for tests.
+``code/execute``, ``files/upload``, ``files``, ``files/content/{name}``) plus the newer
+versions' ``executions`` (synchronous and asynchronous, ``outputStreamsMaxLength``) and
+``session`` routes, with the service's behaviour: bearer token required, sessions created
+implicitly, idle expiry after a cooldown, a maximum number of sessions, upload size limit,
+the 220 s cap on synchronous executions, optional https (``tls``), and fault injection
+for tests.
 Start it with ``kernel-bridge aca-emulator`` or, in Python::
 
     from kernel_bridge.emulator import Emulator, EmulatorConfig

@@ -32,7 +32,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -40,7 +40,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..errors import ConfigurationError
-from ..events import Event, Finished
+from ..events import Error, Event, Finished
 from ..executors._host_files import (
     MAX_COMPONENT_BYTES,
     describe_name,
@@ -60,6 +60,22 @@ _log = logging.getLogger(__name__)
 V2024 = frozenset({"2024-02-02-preview", "2024-08-02-preview"})
 V_EXECUTIONS = frozenset({"2024-10-02-preview", "2025-02-02-preview", "2025-10-02-preview"})
 V_SESSION = frozenset({"2025-02-02-preview", "2025-10-02-preview"})
+_KEPT_EXECUTIONS = 1000
+"""Execution resources kept for ``GET executions/{id}`` (older ones answer 404)."""
+DEFAULT_OUTPUT_STREAMS_MAX_LENGTH = 4096
+"""``outputStreamsMaxLength`` when a 2025-10-02-preview request does not set it."""
+
+
+def _cap_error(cap: float) -> Error:
+    """The error of a synchronous execution stopped at the execution cap [INF: wording]."""
+    text = (
+        f"the execution exceeded the {cap:g} s limit of synchronous executions and was "
+        "stopped; run it as an asynchronous execution (api-version 2024-10-02-preview or "
+        "later) to go beyond it"
+    )
+    return Error("TimeoutError", text, [f"TimeoutError: {text}"])
+
+
 _IDENTIFIER = re.compile(r"^[A-Za-z0-9_\-|&^%$#(){}\[\];<>]{4,128}$")
 _FILENAME_FORBIDDEN = re.compile(r"[/\\\x00-\x1f]")
 _LONG_FILENAME = re.compile(rb'filename="([^"]{256,})"')
@@ -77,12 +93,15 @@ class EmulatorState:
     tokens: TokenChecker
     faults: FaultQueue = field(default_factory=FaultQueue)
     execution_cap: float = 220.0
+    async_execution_cap: float = 3600.0
+    max_output_length: int = 1024 * 1024
     max_upload_bytes: int = 128 * 1024 * 1024
     success_status: int = 200
     executions: int = 0
     """Executions that actually ran (started running code)."""
     requests: int = 0
     _results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _tasks: set[asyncio.Future[Any]] = field(default_factory=set)
 
 
 def _now_iso(when: float | None = None) -> str:
@@ -156,7 +175,7 @@ class _Routes:
             ("GET", r"/files/content/(?P<name>[^/]+)", "download", self.download),
             ("GET", r"/files", "list", self.list_files),
             ("POST", r"/executions", "execute", self.execute_new),
-            ("GET", r"/executions/(?P<execution>[^/]+)", "execute", self.get_execution),
+            ("GET", r"/executions/(?P<execution>[^/]+)", "poll", self.get_execution),
             ("GET", r"/session", "session", self.get_session),
             ("DELETE", r"/session", "session", self.delete_session),
         ]
@@ -248,7 +267,9 @@ class _Routes:
 
     # -- execution -------------------------------------------------------------------
 
-    async def _run(self, session: EmulatedSession, code: str, timeout: float) -> dict[str, Any]:
+    async def _run(
+        self, session: EmulatedSession, code: str, timeout: float, *, synchronous: bool = True
+    ) -> dict[str, Any]:
         session.busy += 1
         started = time.monotonic()
         try:
@@ -257,11 +278,16 @@ class _Routes:
                 events: list[Event] = []
                 try:
                     async for event in session.executor.execute(code, timeout=timeout):
+                        if (
+                            synchronous
+                            and isinstance(event, Error)
+                            and event.ename == "TimeoutError"
+                            and timeout >= self.state.execution_cap
+                        ):
+                            event = _cap_error(self.state.execution_cap)
                         events.append(event)
                 except Exception as exc:  # the runtime could not start
                     _log.warning("session runtime failed: %s", exc)
-                    from ..events import Error
-
                     events += [Error(type(exc).__name__, str(exc), []), Finished(1)]
         finally:
             session.busy -= 1
@@ -270,17 +296,18 @@ class _Routes:
         folded["executionTimeInMilliseconds"] = int((time.monotonic() - started) * 1000)
         return folded
 
-    def _timeout(self, body: dict[str, Any]) -> float | Response:
+    def _timeout(self, body: dict[str, Any], cap: float | None = None) -> float | Response:
         # Over the cap the code is interrupted and the answer is status Failure with a
         # TimeoutError traceback [INF: the gateway's real answer to a timeout is unknown].
+        cap = self.state.execution_cap if cap is None else cap
         requested = body.get("timeoutInSeconds")
         if requested is None:
-            return self.state.execution_cap
+            return cap
         if not isinstance(requested, int | float) or isinstance(requested, bool) or requested <= 0:
             return _azure_error(
                 400, "InvalidTimeout", "timeoutInSeconds must be a positive number."
             )
-        return float(min(requested, self.state.execution_cap))
+        return float(min(requested, cap))
 
     @staticmethod
     async def _json(request: Request) -> dict[str, Any] | Response:
@@ -348,8 +375,27 @@ class _Routes:
             payload, status_code=self.state.success_status, headers=self._headers(session, folded)
         )
 
+    def _output_cap(self, body: dict[str, Any], version: str | None) -> int | Response | None:
+        # outputStreamsMaxLength exists from 2025-10-02-preview on (default 4096 there);
+        # earlier versions' cap is undocumented, so they are not cut [INF].
+        if version != "2025-10-02-preview":
+            return None
+        requested = body.get("outputStreamsMaxLength", DEFAULT_OUTPUT_STREAMS_MAX_LENGTH)
+        if not isinstance(requested, int) or isinstance(requested, bool) or requested <= 0:
+            return _azure_error(
+                400, "InvalidRequestBody", "outputStreamsMaxLength must be a positive integer."
+            )
+        return min(requested, self.state.max_output_length)
+
     async def execute_new(self, request: Request) -> Response:
-        """``POST executions`` (2024-10-02-preview and later): the execution resource."""
+        """``POST executions`` (2024-10-02-preview and later): the execution resource.
+
+        ``executionType: Synchronous`` (the default) runs the code within the request,
+        capped at the execution cap like ``code/execute``; ``Asynchronous`` answers 202
+        with ``status: Running`` and ``Operation-Location`` at once, runs the code in the
+        background (up to ``timeoutInSeconds``, at most the asynchronous cap) and
+        ``GET executions/{id}`` reports it.
+        """
         identifier = self._check_query(request, V_EXECUTIONS)
         if isinstance(identifier, Response):
             return identifier
@@ -361,35 +407,80 @@ class _Routes:
             return _azure_error(
                 400, "InvalidRequestBody", "`Code` field is required in the request"
             )
-        timeout = self._timeout(body)
+        kind = body.get("executionType", "Synchronous")
+        if not isinstance(kind, str) or kind.lower() not in ("synchronous", "asynchronous"):
+            return _azure_error(
+                400,
+                "InvalidRequestBody",
+                f"`executionType` must be 'Synchronous' or 'Asynchronous' (got {kind!r}).",
+            )
+        asynchronous = kind.lower() == "asynchronous"
+        version = request.query_params.get("api-version")
+        cap = self._output_cap(body, version)
+        if isinstance(cap, Response):
+            return cap
+        limit = self.state.async_execution_cap if asynchronous else self.state.execution_cap
+        timeout = self._timeout(body, limit)
         if isinstance(timeout, Response):
             return timeout
         session = await self._session(identifier)
         if isinstance(session, Response):
             return session
-        folded = await self._run(session, code, timeout)
         execution_id = str(uuid.uuid4())
-        resource = {
+        resource: dict[str, Any] = {
             "id": execution_id,
             "identifier": identifier,
-            "executionType": "Synchronous",
-            "status": "Succeeded" if folded["status"] == "Success" else "Failed",
-            "result": {
-                "stdout": folded["stdout"],
-                "stderr": folded["stderr"],
-                "executionResult": folded["result"],
-                "executionTimeInMilliseconds": folded["executionTimeInMilliseconds"],
-            },
+            "executionType": "Asynchronous" if asynchronous else "Synchronous",
+            "status": "Running",
+            "result": None,
         }
         self.state._results[execution_id] = resource
-        version = request.query_params.get("api-version")
-        status = 202 if version == "2024-10-02-preview" else 200
-        headers = self._headers(session, folded)
+        while len(self.state._results) > _KEPT_EXECUTIONS:  # oldest first (insertion order)
+            self.state._results.pop(next(iter(self.state._results)))
+        headers = {"operation-id": execution_id, "x-ms-session-guid": session.guid}
+        if asynchronous:
+            task = asyncio.ensure_future(
+                self._finish(resource, session, code, timeout, cap, synchronous=False)
+            )
+            self.state._tasks.add(task)
+            task.add_done_callback(self.state._tasks.discard)
+            headers["Operation-Location"] = (
+                f"{request.url.path.rstrip('/')}/{execution_id}?api-version={version}"
+                f"&identifier={quote(identifier, safe='')}"
+            )
+            return JSONResponse(resource, status_code=202, headers=headers)
+        folded = await self._finish(resource, session, code, timeout, cap, synchronous=True)
+        headers.update(self._headers(session, folded))
         headers["operation-id"] = execution_id
+        status = 202 if version == "2024-10-02-preview" else 200
         return JSONResponse(resource, status_code=status, headers=headers)
 
+    async def _finish(
+        self,
+        resource: dict[str, Any],
+        session: EmulatedSession,
+        code: str,
+        timeout: float,
+        cap: int | None,
+        *,
+        synchronous: bool,
+    ) -> dict[str, Any]:
+        """Run the code and fill ``resource`` with its terminal status and result."""
+        folded = await self._run(session, code, timeout, synchronous=synchronous)
+        stdout, stderr = folded["stdout"], folded["stderr"]
+        if cap is not None:  # each stream is cut, with no flag (aca-api.md §3)
+            stdout, stderr = stdout[:cap], stderr[:cap]
+        resource["status"] = "Succeeded" if folded["status"] == "Success" else "Failed"
+        resource["result"] = {
+            "stdout": stdout,
+            "stderr": stderr,
+            "executionResult": folded["result"],
+            "executionTimeInMilliseconds": folded["executionTimeInMilliseconds"],
+        }
+        return folded
+
     async def get_execution(self, request: Request, execution: str) -> Response:
-        """``GET executions/{id}``: a finished execution's resource."""
+        """``GET executions/{id}``: the execution's resource (``Running`` or terminal)."""
         identifier = self._check_query(request, V_EXECUTIONS)
         if isinstance(identifier, Response):
             return identifier
@@ -509,6 +600,7 @@ class _Routes:
                 )
             chunks.append(chunk)
         request._body = b"".join(chunks)  # lets request.form() parse what was read
+        request = _as_multipart(request)
         try:
             form = await request.form(max_files=100)
         except Exception:
@@ -598,6 +690,33 @@ def stats(state: EmulatorState) -> dict[str, Any]:
     }
 
 
+_BOUNDARY_LINE = re.compile(rb"^--([!-~]{1,70})\r\n")
+
+
+def _as_multipart(request: Request) -> Request:
+    """``request`` labelled multipart when its body is multipart but its header says not.
+
+    Semantic Kernel's sessions plugin sets ``Content-Type: application/json`` on its shared
+    client after a code execution, so its uploads carry a multipart body under a JSON
+    label; the service accepts them [INF: SK's documented upload flow works against it].
+    The boundary is read from the body's first line.
+    """
+    content_type = request.headers.get("content-type", "")
+    if content_type.lower().startswith("multipart/"):
+        return request
+    match = _BOUNDARY_LINE.match(request._body)
+    if match is None:
+        return request
+    boundary = match.group(1)
+    scope = dict(request.scope)
+    scope["headers"] = [
+        (key, value) for key, value in request.scope["headers"] if key.lower() != b"content-type"
+    ] + [(b"content-type", b"multipart/form-data; boundary=" + boundary)]
+    relabelled = Request(scope, request.receive)
+    relabelled._body = request._body
+    return relabelled
+
+
 class _DropResponse(Response):
     """Sends the response headers, then makes the server drop the connection."""
 
@@ -628,6 +747,8 @@ def create_app(state: EmulatorState) -> Starlette:
             reaper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await reaper
+            for task in list(state._tasks):  # asynchronous executions still running
+                task.cancel()
             await state.sessions.close()
 
     return Starlette(

@@ -24,7 +24,13 @@ class EmulatorConfig:
     max_sessions: int = 600
     """Live sessions allowed; a new identifier beyond that gets 404 (maxConcurrentSessions)."""
     execution_cap: float = 220.0
-    """Longest execution in seconds (the service's 220 s cap)."""
+    """Longest synchronous execution in seconds (the service's 220 s cap)."""
+    async_execution_cap: float = 3600.0
+    """Longest asynchronous execution in seconds ([INF]: the service's limit is undocumented)."""
+    max_output_length: int = 1024 * 1024
+    """Largest ``outputStreamsMaxLength`` honoured (2025-10-02-preview; [INF] undocumented)."""
+    tls: bool = False
+    """Serve HTTPS with a self-signed certificate made at start (``Emulator.ca_file``)."""
     max_upload_bytes: int = 128 * 1024 * 1024
     """Largest upload accepted; larger ones get 413."""
     image: str = "python:3-slim"

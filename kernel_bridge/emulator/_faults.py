@@ -14,7 +14,8 @@ from typing import Any
 
 __all__ = ["Fault", "FaultQueue"]
 
-_OPERATIONS = frozenset({"any", "execute", "upload", "list", "download", "session"})
+_OPERATIONS = frozenset({"any", "execute", "poll", "upload", "list", "download", "session"})
+"""``poll`` is ``GET executions/{id}``; ``execute`` the requests that run code."""
 
 
 @dataclass(frozen=True)

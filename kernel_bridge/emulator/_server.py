@@ -19,6 +19,7 @@ from ._backends import Backend, make_backend
 from ._config import DEFAULT_POOL_PATH, EmulatorConfig
 from ._faults import FaultQueue
 from ._sessions import SessionManager
+from ._tls import TLSFiles, make_self_signed
 
 __all__ = ["Emulator"]
 
@@ -26,11 +27,12 @@ _log = logging.getLogger(__name__)
 
 
 class _QuietDrops(logging.Filter):
-    """Hides uvicorn's traceback for connections the fault injection drops on purpose."""
+    """Hides uvicorn's traceback for connections dropped on purpose: by the fault
+    injection, or requests still waiting (a slow-answer fault) when the server stops."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
-        return not isinstance(exc, DroppedConnection)
+        return not isinstance(exc, DroppedConnection | asyncio.CancelledError)
 
 
 def _install_quiet_drops() -> None:
@@ -76,6 +78,8 @@ class Emulator:
             ),
             tokens=TokenChecker(self.config.token),
             execution_cap=self.config.execution_cap,
+            async_execution_cap=self.config.async_execution_cap,
+            max_output_length=self.config.max_output_length,
             max_upload_bytes=self.config.max_upload_bytes,
             success_status=self.config.success_status,
         )
@@ -91,14 +95,24 @@ class Emulator:
         self.port: int = self._socket.getsockname()[1]
         self._server: Any = None
         self._thread: threading.Thread | None = None
+        self.tls: TLSFiles | None = None
+        if self.config.tls:
+            self._tls_dir = tempfile.TemporaryDirectory(prefix="kb-aca-emulator-tls-")
+            self.tls = make_self_signed(Path(self._tls_dir.name), host)
 
     # -- what clients need ---------------------------------------------------------------
 
     @property
     def base_url(self) -> str:
-        """``http://HOST:PORT`` of the emulator."""
+        """``http://HOST:PORT`` of the emulator (``https://`` with TLS)."""
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://{host}:{self.port}"
+
+    @property
+    def ca_file(self) -> Path | None:
+        """The self-signed certificate clients must trust (TLS only), else None."""
+        return self.tls.cert if self.tls is not None else None
 
     @property
     def endpoint(self) -> str:
@@ -124,12 +138,18 @@ class Emulator:
     def _make_server(self) -> Any:
         import uvicorn
 
+        tls: dict[str, Any] = {}
+        if self.tls is not None:
+            tls = {"ssl_certfile": str(self.tls.cert), "ssl_keyfile": str(self.tls.key)}
         config = uvicorn.Config(
             self.app,
             log_level="warning",
             lifespan="on",
             timeout_keep_alive=30,
             access_log=False,
+            # A client that leaves a connection open (TLS ones too) must not hold Ctrl-C.
+            timeout_graceful_shutdown=5,
+            **tls,
         )
         return uvicorn.Server(config)
 
@@ -174,6 +194,8 @@ class Emulator:
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
+        if self.tls is not None:
+            self._tls_dir.cleanup()
 
     def __enter__(self) -> Emulator:
         return self.start()

@@ -1,16 +1,25 @@
-"""HTTP client of the ACA dynamic sessions data plane (api-version 2024-02-02-preview).
+"""HTTP client of the ACA dynamic sessions data plane.
+
+Code runs through ``POST code/execute`` on ``2024-02-02-preview`` (what the public Python
+clients speak), or through the ``executions`` resource on ``2024-10-02-preview`` and later
+(:data:`EXECUTIONS_VERSIONS`: synchronous, or asynchronous and polled with
+``GET executions/{id}``). Files always use the 2024-02-02-preview routes, which every
+version's pools serve [INF]. ``GET session`` and ``DELETE session`` come with
+``2025-02-02-preview``.
 
 One :class:`ACAClient` per executor keeps one ``httpx.AsyncClient`` open, so connections
 are reused. It builds URLs with every part percent-encoded, adds the bearer token from a
 :class:`~kernel_bridge.executors._aca_credentials.TokenCache`, and handles faults:
 
-- 401: the token is refreshed once and the request sent once more;
-- 429 and 503: retried with backoff, honouring ``Retry-After`` (the service refused the
-  request, so it did not run);
 - a connection that could not be opened: retried (nothing was sent);
-- a connection lost *after* the request was sent, or a timeout: a code execution is
-  **not** sent again (it may have run; running it twice could repeat side effects); reads
-  (file list, download) are retried;
+- for requests that are safe to repeat (reads, uploads, and code executions the session
+  runs at most once, see ``_aca_once``): 401 refreshes the token once and re-sends; 429
+  and 503 are retried honouring ``Retry-After``; other 5xx and a connection lost after
+  sending are retried with backoff;
+- a code execution that is not safe to repeat is **never** sent again once it may have
+  arrived, whatever the answer: a 429 or 503 can come from a gateway after the session
+  ran the code [INF], so the status alone does not prove that it did not run;
+- a timeout is never retried for a code execution (it may still be running);
 - any other status: :class:`~kernel_bridge.errors.RemoteServiceError` naming the status and
   what to check (403: the Session Executor role; 404 for a new session: pool full).
 
@@ -21,6 +30,7 @@ session): they never appear in logs or messages except as :func:`redact` shows t
 from __future__ import annotations
 
 import asyncio
+import datetime
 import email.utils
 import logging
 import random
@@ -37,19 +47,34 @@ from ..errors import ConfigurationError, RemoteServiceError
 from ._aca_credentials import TokenCache
 
 __all__ = [
+    "API_VERSIONS",
+    "AUTO",
     "DEFAULT_API_VERSION",
+    "EXECUTIONS_VERSIONS",
     "EXECUTION_CAP_SECONDS",
     "SESSION_API_VERSION",
+    "SESSION_VERSIONS",
     "ACAClient",
     "RetryPolicy",
     "build_url",
     "redact",
+    "session_ttl",
 ]
 
 DEFAULT_API_VERSION = "2024-02-02-preview"
 """The api-version every public Python client speaks for code execution."""
 SESSION_API_VERSION = "2025-02-02-preview"
 """The first api-version with ``DELETE session`` (used best-effort on restart and stop)."""
+EXECUTIONS_VERSIONS = ("2024-10-02-preview", "2025-02-02-preview", "2025-10-02-preview")
+"""Versions with the ``executions`` resource (asynchronous executions), oldest first."""
+SESSION_VERSIONS = ("2025-02-02-preview", "2025-10-02-preview")
+"""Versions with ``GET session`` (etag, expireAt) and ``DELETE session``."""
+OUTPUT_CAP_VERSIONS = ("2025-10-02-preview",)
+"""Versions whose executions take ``outputStreamsMaxLength``."""
+AUTO = "auto"
+API_VERSIONS = (DEFAULT_API_VERSION, *EXECUTIONS_VERSIONS, AUTO)
+"""The values the ``api_version`` option accepts."""
+TERMINAL_STATES = frozenset({"succeeded", "failed", "canceled", "cancelled"})
 EXECUTION_CAP_SECONDS = 220
 """The service's limit for one execution; HTTP timeouts are set above it."""
 _DEFAULT_HTTP_TIMEOUT = 240.0
@@ -76,8 +101,21 @@ class _RedactIdentifiers(logging.Filter):
         return True
 
 
+_HTTP_LOGGERS = (
+    "httpx",
+    "httpcore",
+    "httpcore.connection",
+    "httpcore.http11",
+    "httpcore.http2",
+    "httpcore.proxy",
+    "httpcore.socks",
+)
+
+
 def _install_log_filter() -> None:
-    for name in ("httpx", "httpcore"):
+    # A logger's filters see only its own records, so httpcore's child loggers (which log
+    # response headers such as Operation-Location, carrying the identifier) get one each.
+    for name in _HTTP_LOGGERS:
         logger = logging.getLogger(name)
         if not any(isinstance(f, _RedactIdentifiers) for f in logger.filters):
             logger.addFilter(_RedactIdentifiers())
@@ -162,6 +200,12 @@ class ACAClient:
             raise ConfigurationError(
                 "pool_management_endpoint must not contain a query string ('?...')."
             )
+        if api_version not in API_VERSIONS:
+            raise ConfigurationError(
+                f"api_version {api_version!r} is not supported: use one of "
+                + ", ".join(API_VERSIONS)
+                + f" ({DEFAULT_API_VERSION} is what the public clients speak; see docs/aca.md)."
+            )
         self.endpoint = endpoint.rstrip("/")
         self.api_version = api_version
         self.tokens = tokens
@@ -181,13 +225,29 @@ class ACAClient:
         timeout_seconds: int | None = None,
         new_session: bool = False,
         wait: float | None = None,
+        replay_safe: bool = False,
+        faults: list[str] | None = None,
     ) -> dict[str, Any]:
         """POST ``code/execute`` and return the response's ``properties``.
 
         ``new_session`` says that no request has succeeded on this identifier yet (a 404
         then means the pool is full). ``wait`` is the HTTP read timeout (default above
-        the service's 220 s cap). Never re-sends the code once it may have arrived.
+        the service's 220 s cap). ``replay_safe`` says that running ``code`` twice is
+        harmless (idempotent, or tagged so that the session runs it at most once); only
+        then is it sent again after a fault that may have come after it ran. Each fault
+        that led to a re-send is appended to ``faults`` (e.g. ``"HTTP 503"``).
         """
+        if self.uses_executions:
+            return await self.start_execution(
+                identifier,
+                code,
+                timeout_seconds=timeout_seconds,
+                new_session=new_session,
+                wait=wait,
+                replay_safe=replay_safe,
+                faults=faults,
+                asynchronous=False,
+            )
         body: dict[str, Any] = {
             "properties": {
                 "codeInputType": "inline",
@@ -202,10 +262,12 @@ class ACAClient:
             "code/execute",
             identifier,
             json_body=body,
-            replayable=False,
+            replayable=replay_safe,
+            retry_timeouts=False,
             operation="code execution",
             new_session=new_session,
             read_timeout=wait,
+            faults=faults,
         )
         try:
             payload = response.json()
@@ -224,6 +286,128 @@ class ACAClient:
             )
         return properties
 
+    @property
+    def uses_executions(self) -> bool:
+        """True when code runs through the ``executions`` resource (2024-10-02-preview+)."""
+        return self.api_version in EXECUTIONS_VERSIONS
+
+    @property
+    def has_session_resource(self) -> bool:
+        """True when ``GET session`` (etag, expireAt) exists in the version spoken."""
+        return self.api_version in SESSION_VERSIONS
+
+    async def start_execution(
+        self,
+        identifier: str,
+        code: str,
+        *,
+        timeout_seconds: int | None = None,
+        new_session: bool = False,
+        wait: float | None = None,
+        replay_safe: bool = False,
+        faults: list[str] | None = None,
+        asynchronous: bool = True,
+        output_max_length: int | None = None,
+    ) -> dict[str, Any]:
+        """``POST executions``; return the execution resource (``status`` Running or terminal).
+
+        Asynchronous executions answer at once (poll them with :meth:`get_execution`);
+        synchronous ones answer when done, within the service's synchronous limit.
+        ``output_max_length`` is sent as ``outputStreamsMaxLength`` where the version has
+        it. Re-sending follows the rules of :meth:`execute`.
+        """
+        body: dict[str, Any] = {
+            "codeInputType": "Inline",
+            "executionType": "Asynchronous" if asynchronous else "Synchronous",
+            "code": code,
+            "timeoutInSeconds": timeout_seconds or EXECUTION_CAP_SECONDS,
+        }
+        if output_max_length is not None and self.api_version in OUTPUT_CAP_VERSIONS:
+            body["outputStreamsMaxLength"] = output_max_length
+        response = await self._send(
+            "POST",
+            "executions",
+            identifier,
+            json_body=body,
+            replayable=replay_safe,
+            retry_timeouts=False,
+            operation="code execution",
+            new_session=new_session,
+            read_timeout=wait,
+            faults=faults,
+        )
+        return _execution_resource(response)
+
+    async def get_execution(self, identifier: str, execution_id: str) -> dict[str, Any]:
+        """``GET executions/{id}``: the execution resource (a read: retried freely)."""
+        response = await self._send(
+            "GET",
+            "executions",
+            identifier,
+            path_args=(execution_id,),
+            replayable=True,
+            operation="execution status",
+            read_timeout=30.0,
+        )
+        return _execution_resource(response)
+
+    async def get_session(self, identifier: str) -> dict[str, Any] | None:
+        """``GET session`` (2025-02-02-preview+): identifier, etag, expireAt...; None on 404."""
+        response = await self._send(
+            "GET",
+            "session",
+            identifier,
+            replayable=True,
+            operation="session lookup",
+            raise_for_status=False,
+            read_timeout=30.0,
+        )
+        if response.status_code == 404:
+            return None
+        if not response.is_success:
+            raise self._error(response, "session lookup", False, False, True, 0)
+        try:
+            payload = response.json()
+        except ValueError:
+            return None
+        return payload if isinstance(payload, dict) else None
+
+    async def resolve_version(self, identifier: str) -> str:
+        """For ``api_version='auto'``: probe once, settle on a version and return it.
+
+        The probe is ``GET executions/<random id>`` with the newest version: a 404 whose
+        error code names the execution means the pool knows the ``executions`` resource
+        (that version is kept); any other answer falls back to 2024-02-02-preview [INF:
+        based on the spec and the emulator; the service's answers to unknown versions
+        are not documented].
+        """
+        if self.api_version != AUTO:
+            return self.api_version
+        newest = EXECUTIONS_VERSIONS[-1]
+        chosen = DEFAULT_API_VERSION
+        try:
+            response = await self._send(
+                "GET",
+                "executions",
+                identifier,
+                path_args=(f"kb-probe-{random.getrandbits(64):016x}",),
+                replayable=True,
+                operation="api-version probe",
+                api_version=newest,
+                raise_for_status=False,
+                read_timeout=15.0,
+                retries=1,
+            )
+        except RemoteServiceError as exc:
+            _log.info("ACA api-version probe failed (%s); using %s", exc, chosen)
+        else:
+            code = response.headers.get("x-ms-error-code", "") or _error_detail(response)
+            if response.status_code == 404 and "execution" in code.lower():
+                chosen = newest
+        _log.info("ACA api_version=auto: using %s", chosen)
+        self.api_version = chosen
+        return chosen
+
     async def upload(self, identifier: str, name: str, data: bytes) -> None:
         """POST ``files/upload`` with one multipart part ``file`` named ``name``."""
         await self._send(
@@ -233,12 +417,18 @@ class ACAClient:
             files={"file": (name, data, "application/octet-stream")},
             replayable=True,
             operation=f"upload of {name!r}",
+            api_version=DEFAULT_API_VERSION,
         )
 
     async def list_files(self, identifier: str) -> list[dict[str, Any]]:
         """GET ``files`` and return each entry's ``properties`` (filename, size, ...)."""
         response = await self._send(
-            "GET", "files", identifier, replayable=True, operation="file listing"
+            "GET",
+            "files",
+            identifier,
+            replayable=True,
+            operation="file listing",
+            api_version=DEFAULT_API_VERSION,
         )
         try:
             payload = response.json()
@@ -266,6 +456,7 @@ class ACAClient:
             path_args=(name,),
             replayable=True,
             operation=f"download of {name!r}",
+            api_version=DEFAULT_API_VERSION,
         )
         return response.content
 
@@ -282,7 +473,9 @@ class ACAClient:
                 identifier,
                 replayable=True,
                 operation="session deletion",
-                api_version=SESSION_API_VERSION,
+                api_version=(
+                    self.api_version if self.has_session_resource else SESSION_API_VERSION
+                ),
                 raise_for_status=False,
                 read_timeout=5.0,
                 retries=0,
@@ -327,6 +520,8 @@ class ACAClient:
         raise_for_status: bool = True,
         read_timeout: float | None = None,
         retries: int | None = None,
+        retry_timeouts: bool = True,
+        faults: list[str] | None = None,
     ) -> httpx.Response:
         url = build_url(
             self.endpoint,
@@ -371,7 +566,7 @@ class ACAClient:
                     status=0,
                 ) from exc
             except httpx.TimeoutException as exc:
-                if replayable and attempt < max_retries:
+                if replayable and retry_timeouts and attempt < max_retries:
                     attempt += 1
                     await asyncio.sleep(self.retry.backoff(attempt))
                     continue
@@ -379,28 +574,22 @@ class ACAClient:
                     f"The ACA service did not answer the {operation} within "
                     f"{timeout.read:.0f} s. "
                     + (
-                        "The code may still be running in the session; it was not sent "
-                        "again, so nothing runs twice."
-                        if not replayable
-                        else "Try again later."
+                        "Try again later."
+                        if retry_timeouts
+                        else "The code may still be running in the session; it was not "
+                        "sent again, so nothing runs twice."
                     ),
                     status=0,
                 ) from exc
             except httpx.TransportError as exc:
                 if replayable and attempt < max_retries:
                     attempt += 1
+                    _note(faults, f"connection lost ({type(exc).__name__})")
                     await asyncio.sleep(self.retry.backoff(attempt))
                     continue
                 raise RemoteServiceError(
                     f"The connection to the ACA service was lost during the {operation} "
-                    f"({type(exc).__name__}). "
-                    + (
-                        "The code may or may not have run in the session; it was not sent "
-                        "again so that nothing runs twice. Check the session's state "
-                        "before running the cell again."
-                        if not replayable
-                        else "Check the network and try again."
-                    ),
+                    f"({type(exc).__name__}). " + _unknown_outcome(operation, replayable, attempt),
                     status=0,
                 ) from exc
             except httpx.HTTPError as exc:  # e.g. a malformed answer
@@ -415,9 +604,12 @@ class ACAClient:
                 refreshed = True
                 _log.info("ACA %s: token rejected (401); refreshing it once", operation)
                 await self.tokens.refresh(rejected=token)
-                continue
-            if status in (429, 503) and attempt < max_retries:
+                if replayable:
+                    _note(faults, "HTTP 401")
+                    continue
+            if status in (429, 503) and replayable and attempt < max_retries:
                 attempt += 1
+                _note(faults, f"HTTP {status}")
                 hinted = _retry_after(response)
                 delay = (
                     min(hinted, self.retry.max_delay)
@@ -436,25 +628,39 @@ class ACAClient:
                 continue
             if status >= 500 and replayable and attempt < max_retries:
                 attempt += 1
+                _note(faults, f"HTTP {status}")
                 await asyncio.sleep(self.retry.backoff(attempt))
                 continue
             if response.is_success or not raise_for_status:
                 return response
-            raise self._error(response, operation, new_session, refreshed)
+            raise self._error(response, operation, new_session, refreshed, replayable, attempt)
 
     def _error(
-        self, response: httpx.Response, operation: str, new_session: bool, refreshed: bool
+        self,
+        response: httpx.Response,
+        operation: str,
+        new_session: bool,
+        refreshed: bool,
+        replayable: bool,
+        attempt: int,
     ) -> RemoteServiceError:
         status = response.status_code
         where = f"The ACA session pool at {self._host} answered the {operation} with HTTP {status}"
         detail = _error_detail(response)
-        if status == 401:
+        if status == 401 and operation == "code execution" and not replayable:
+            hint = (
+                "the access token was rejected; it was refreshed for the next request. "
+                + _unknown_outcome(operation, replayable, attempt)
+            )
+        elif status == 401:
             hint = (
                 "the access token was rejected even after a refresh: check that the "
                 "credential is for the right tenant and that the token's audience is "
                 "https://dynamicsessions.io (a static KERNEL_BRIDGE_ACA_TOKEN may have "
                 "expired)."
             )
+            if operation == "code execution":
+                hint += " " + _unknown_outcome(operation, replayable, attempt)
         elif status == 403:
             hint = (
                 "the identity is not allowed to use this pool: assign it the "
@@ -476,12 +682,15 @@ class ACAClient:
             hint = "the request is too large (the service accepts files up to 128 MB)."
         elif status == 400:
             hint = "the service rejected the request as invalid."
-        elif status == 429:
+        elif status in (429, 503) and replayable:
             hint = "the service is throttling requests and kept doing so; try again later."
-        elif status >= 500:
-            hint = "the service failed. " + (
-                "The code may or may not have run; it was not sent again so that "
-                "nothing runs twice."
+            if operation == "code execution":
+                hint += " " + _unknown_outcome(operation, replayable, attempt)
+        elif status == 429 or status >= 500:
+            hint = (
+                "the service is throttling requests. " if status == 429 else "the service failed. "
+            ) + (
+                _unknown_outcome(operation, replayable, attempt)
                 if operation == "code execution"
                 else "Try again later."
             )
@@ -491,6 +700,68 @@ class ACAClient:
         if detail:
             message += f" Service said: {detail}"
         return RemoteServiceError(message, status=status)
+
+
+_FRACTION = re.compile(r"(\.\d{6})\d+")
+
+
+def _parse_time(value: Any) -> float | None:
+    if not isinstance(value, str) or not value:
+        return None
+    text = _FRACTION.sub(r"\1", value.strip()).replace("Z", "+00:00")
+    try:
+        return datetime.datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        return None
+
+
+def session_ttl(info: dict[str, Any]) -> float | None:
+    """A session's idle time to live from ``GET session``: ``expireAt - lastAccessedAt``."""
+    expire, last = _parse_time(info.get("expireAt")), _parse_time(info.get("lastAccessedAt"))
+    if expire is None or last is None or expire <= last:
+        return None
+    return expire - last
+
+
+def _execution_resource(response: httpx.Response) -> dict[str, Any]:
+    """The JSON execution resource of an ``executions`` answer, checked."""
+    try:
+        payload = response.json()
+    except ValueError as exc:
+        raise RemoteServiceError(
+            f"The ACA service answered the execution with HTTP {response.status_code} but "
+            "not with JSON; check pool_management_endpoint.",
+            status=response.status_code,
+        ) from exc
+    if not isinstance(payload, dict) or not payload.get("status"):
+        raise RemoteServiceError(
+            "The ACA service's execution resource has no `status`; check that "
+            "pool_management_endpoint is a Python code-interpreter pool and the api_version.",
+            status=response.status_code,
+        )
+    return payload
+
+
+def _note(faults: list[str] | None, what: str) -> None:
+    if faults is not None:
+        faults.append(what)
+
+
+def _unknown_outcome(operation: str, replayable: bool, attempt: int) -> str:
+    """What a failed request means for the code it carried (said in every such error)."""
+    if operation != "code execution":
+        return "Check the network and try again."
+    if replayable:
+        return (
+            f"The code may or may not have run; it was sent {attempt + 1} times and the "
+            "session runs it at most once. Check the session's state before running the "
+            "cell again."
+        )
+    return (
+        "The code may or may not have run; it was not sent again so that nothing runs "
+        "twice (this cell cannot carry the run-once check). Check the session's state "
+        "before running the cell again."
+    )
 
 
 def _error_detail(response: httpx.Response) -> str:

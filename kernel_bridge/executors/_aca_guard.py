@@ -9,8 +9,9 @@ run the session setup again and re-send the cell once, safely.
 
 The check goes on the cell's first line when that keeps line numbers (``marker; x = 1``,
 ``marker  # comment``); otherwise it gets a line of its own. Cells that must start with
-something else (``%%cell_magic``, ``from __future__``) are sent unguarded: a replaced
-session is then noticed at the next guarded cell.
+something else (``%%cell_magic``, ``from __future__``) are left as they are here (the
+executor rewrites a cell magic where IPython runs the session, ``_aca_once``); otherwise
+they are sent unguarded: a replaced session is then noticed at the next guarded cell.
 """
 
 from __future__ import annotations
@@ -46,7 +47,11 @@ def new_marker() -> str:
 
 
 def guard_code(code: str, marker: str) -> str:
-    """Return ``code`` with the marker check in front (or unchanged when it cannot be)."""
+    """Return ``code`` with the check ``marker`` in front (or unchanged when it cannot be).
+
+    ``marker`` is the marker name or an expression naming it (``marker('id')``, see
+    ``_aca_once``); either raises NameError in a replaced session.
+    """
     first_line, sep, rest = code.partition("\n")
     stripped = first_line.strip()
     if stripped.startswith(("%%", "from __future__")):
@@ -93,15 +98,19 @@ def shift_caret_line(line: str, shift: int) -> str:
 
 
 def unguard_traceback(error: Error, marker: str) -> Error:
-    """Remove the marker check from the lines of a user error's traceback.
+    """Remove the marker check (``marker`` or ``marker('id')``) from a user error's traceback.
 
     A caret line (``~~^~~``, Python 3.11+) under a shortened line moves left with it.
     """
+    # The check is the bare marker or the marker called with a cell's execution id.
+    check = re.escape(marker) + r"(?:\('[0-9a-f]+'\))?"
+    inline = re.compile(check + "; ")
+    comment = re.compile(check + "  #")
     lines: list[str] = []
     shift = 0
     for line in error.traceback:
         line = shift_caret_line(line, shift)
-        new = line.replace(f"{marker}; ", "").replace(f"{marker}  #", "#")
-        shift = len(line) - len(new) if f"{marker}; " in line else 0
+        new = comment.sub("#", inline.sub("", line))
+        shift = len(line) - len(new) if inline.search(line) else 0
         lines.append(new)
     return Error(error.ename, error.evalue, lines)

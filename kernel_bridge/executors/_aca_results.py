@@ -30,7 +30,13 @@ from typing import Any
 from ..events import Display, Error, OutputEvent, Result, Stream
 from ._aca_shim import split_stdout
 
-__all__ = ["ParsedExecution", "parse_properties", "parse_traceback", "strip_ansi"]
+__all__ = [
+    "ParsedExecution",
+    "parse_properties",
+    "parse_traceback",
+    "strip_ansi",
+    "truncation_notices",
+]
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 _EXCEPTION_LINE = re.compile(r"^([A-Za-z_][\w.]*)(?::\s?(.*))?$")
@@ -130,3 +136,44 @@ def parse_properties(properties: dict[str, Any], nonce: str | None = None) -> Pa
             continue
         events.append(event)
     return ParsedExecution(events, 0, False, None, frames)
+
+
+def _streams(properties: dict[str, Any]) -> tuple[str, str]:
+    nested = properties.get("result") if isinstance(properties.get("result"), dict) else None
+    source = nested if nested is not None and "stdout" in nested else properties
+    return str(source.get("stdout") or ""), str(source.get("stderr") or "")
+
+
+_CUT_SLACK = 3
+"""A stream this close to the requested length counts as cut (a multi-byte character
+at the limit may leave it a little short)."""
+
+
+def truncation_notices(
+    properties: dict[str, Any], *, requested: int | None, end_frame_missing: bool
+) -> list[str]:
+    """Notices for output streams the service cut (``outputStreamsMaxLength``).
+
+    A stream is cut when it is as long as the length asked for (``requested``), or —
+    for stdout — when the cell's end frame (written last by the session, ``_aca_once``)
+    is missing. The service flags neither (aca-api.md §3).
+    """
+    stdout, stderr = _streams(properties)
+    notices: list[str] = []
+    advice = (
+        "the rest of this cell's output is lost. Write large output to a file in "
+        "/mnt/data and download it instead.\n"
+    )
+    for name, text in (("stdout", stdout), ("stderr", stderr)):
+        if requested is not None and len(text) >= requested - _CUT_SLACK:
+            notices.append(
+                f"[kernel_bridge] {name} was truncated by the service at {len(text)} "
+                f"characters (outputStreamsMaxLength); {advice}"
+            )
+        elif name == "stdout" and end_frame_missing and text:
+            notices.append(
+                f"[kernel_bridge] stdout ends early: the line the session writes after "
+                f"the cell did not arrive, so the service cut stdout at {len(text)} "
+                f"characters (outputStreamsMaxLength) or lost its end; {advice}"
+            )
+    return notices

@@ -5,8 +5,10 @@ executor of the same name (constructor, ``execute_code_blocks``, file methods,
 ``restart``, ...) and implements the kernel's executor contract. What it does better:
 
 - the token is cached and refreshed before it expires; a 401 refreshes it once;
-- 429/503 are retried honouring ``Retry-After``; a code execution is never sent twice
-  unless the service cannot have received it;
+- every cell carries an execution id the session records (``_aca_once``), so faults
+  after sending (429, 503, 500, a lost connection) are retried safely: a re-sent cell
+  that already ran is not run again, and the cell says that it ran and its answer was
+  lost; cells that cannot carry the id are never re-sent once they may have arrived;
 - a session silently replaced by the service (idle past the pool's cooldown) is
   detected on the next cell at no extra cost: the cell says state was lost, the
   functions are injected again and the cell runs on the new session;
@@ -18,6 +20,11 @@ executor of the same name (constructor, ``execute_code_blocks``, file methods,
   in-band through stdout thanks to a shim installed at session start (``_aca_shim``),
   and completion / inspection run a small snippet in the session (``_aca_introspect``).
 
+- ``api_version`` picks how cells run: one synchronous ``code/execute`` on
+  2024-02-02-preview (the default), or polled asynchronous executions on the
+  ``executions`` versions, with a live status line, cut output reported and replacement
+  seen through ``GET session`` (``_aca_status``, ``_aca_results``); ``auto`` probes once.
+
 The service returns output only when an execution ends: ``capabilities`` says so.
 Facts about the service are in docs/aca.md; points marked [INF] there are inferences.
 """
@@ -26,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import math
 import shutil
@@ -47,11 +55,15 @@ from ..errors import (
 )
 from ..events import Error, Event, Finished, OutputEvent, Result, StateLost, Stream
 from ._aca_client import (
+    API_VERSIONS,
     DEFAULT_API_VERSION,
     EXECUTION_CAP_SECONDS,
+    OUTPUT_CAP_VERSIONS,
+    TERMINAL_STATES,
     ACAClient,
     RetryPolicy,
     redact,
+    session_ttl,
 )
 from ._aca_credentials import TokenCache, TokenProvider, default_credential
 from ._aca_guard import guard_code, is_marker_error, new_marker, unguard_traceback
@@ -61,8 +73,17 @@ from ._aca_introspect import (
     introspection_code,
     reply_from_frames,
 )
-from ._aca_results import ParsedExecution, parse_properties
+from ._aca_once import (
+    already_ran,
+    has_end_frame,
+    new_execution_id,
+    once_setup_code,
+    tag_cell_magic,
+    tag_expression,
+)
+from ._aca_results import ParsedExecution, parse_properties, truncation_notices
 from ._aca_shim import clean_traceback, new_nonce, shim_setup_code, wrap_last_expression
+from ._aca_status import StatusLine
 from ._temp_dirs import make_owned_temp_dir
 from .base import (
     Completion,
@@ -84,7 +105,6 @@ try:
 except OSError:
     pass
 del _kb_os
-{marker} = None
 """
 
 _PACKAGES_CODE = (
@@ -109,14 +129,39 @@ _INTERRUPTED = (
 )
 
 _TIMED_OUT = (
-    "The execution did not finish within the {timeout:g} s timeout. Azure Container Apps "
-    "sessions cannot be interrupted, so the code may still be running in the remote "
-    "session; its output will not be shown and the next cell first waits for it."
+    "The execution did not finish within the {timeout:g} s timeout{source}. The service "
+    "was asked to stop it after {timeout:g} s (timeoutInSeconds) but sent no answer in "
+    "time. Azure Container Apps sessions cannot be interrupted from outside, so the code "
+    "may still be running in the remote session (or may not have started yet); its "
+    "output will not be shown and the next cell first waits for it."
 )
+
+_SYNC_LIMIT = (
+    "The service stopped this cell at its limit for synchronous executions (220 s on "
+    "Azure; the emulator's --execution-cap). api-version 2024-02-02-preview has only "
+    "synchronous executions: to run longer cells, set "
+    "--ACADynamicSessionsCodeExecutor.api_version=2025-10-02-preview (kernel-bridge "
+    "install --api-version 2025-10-02-preview), which runs cells as polled asynchronous "
+    "executions."
+)
+_ASYNC_TIMEOUT_SECONDS = 3600
+"""timeoutInSeconds of a polled cell without a timeout ([INF]: the service's limit for
+asynchronous executions is not documented)."""
+_START_WAIT = 60.0
+"""Seconds to wait for the answer that starts an asynchronous execution."""
+_EXPIRY_MARGIN = 5.0
+"""Seconds before a session's expected expiry from which a cell first asks GET session."""
+_POLL_FIRST = 0.002
+_POLL_GROWTH = 1.6
+_POLL_MAX = 1.0
+"""Polling interval of an asynchronous execution: from 2 ms (a quick cell is answered
+at once) growing by 60 % each time to 1 s (a long one then costs one request a
+second); about 15 polls in the first 3 s."""
 
 _FILENAME_FORBIDDEN = set('/\\:*?"<>|\x00')
 _CLIENT_GRACE = 10.0
-"""Seconds the client waits past the requested timeout before abandoning the request."""
+"""Longest the client waits past the requested timeout before abandoning the request."""
+_SEED_TIMEOUT = 60
 _INTROSPECT_TIMEOUT = 5.0
 """Seconds a completion or inspection may take in the session before it answers empty."""
 _INTROSPECT_SETUP_TIMEOUT = 60.0
@@ -172,7 +217,12 @@ class ACADynamicSessionsCodeExecutor(RemoteExecutor, LoggingConfigurable, metacl
     pool_management_endpoint = Unicode(
         "", config=True, help="The session pool's management endpoint (https://...)."
     )
-    timeout = Int(60, config=True, help="Seconds one code block may run (seed API), >= 1.")
+    timeout = Int(
+        _SEED_TIMEOUT,
+        config=True,
+        help="Seconds one code block may run (seed API), >= 1. When set, it also limits "
+        "every kernel cell (kernel-bridge install --timeout).",
+    )
     work_dir = _PathTrait(
         config=True, help="Host directory for upload/download (default: a temporary one)."
     )
@@ -183,7 +233,23 @@ class ACADynamicSessionsCodeExecutor(RemoteExecutor, LoggingConfigurable, metacl
         False, config=True, help="Leave the value of the last expression out of results."
     )
     api_version = Unicode(
-        DEFAULT_API_VERSION, config=True, help="api-version of the data-plane calls."
+        DEFAULT_API_VERSION,
+        config=True,
+        help="api-version of the code executions: " + ", ".join(API_VERSIONS) + ". "
+        "2024-02-02-preview (default) is what the public clients speak (synchronous, "
+        "about 220 s per cell); the others run cells as polled asynchronous executions; "
+        "auto probes the pool once. See docs/aca.md.",
+    )
+    output_streams_max_length = Int(
+        1024 * 1024,
+        config=True,
+        help="outputStreamsMaxLength asked for on 2025-10-02-preview (the service "
+        "default is 4096); output cut anyway is reported in the cell.",
+    )
+    status_line_after = Float(
+        3.0,
+        config=True,
+        help="Seconds after which a polled cell shows a live 'still running' line.",
     )
     delete_sessions = Bool(
         True, config=True, help="DELETE the old session on restart and stop (best effort)."
@@ -219,6 +285,10 @@ class ACADynamicSessionsCodeExecutor(RemoteExecutor, LoggingConfigurable, metacl
         LoggingConfigurable.__init__(self, **explicit, **kwargs)
         if not isinstance(self.timeout, int) or self.timeout < 1:
             raise ValueError("Timeout must be greater than or equal to 1.")
+        # A timeout the user set also limits kernel cells; the seed default of 60 s does
+        # not (kernel cells may otherwise run up to the service's 220 s cap).
+        configured = "timeout" in explicit or "timeout" in self.config.get(type(self).__name__, {})
+        self._cell_timeout: float | None = float(self.timeout) if configured else None
         if not self.pool_management_endpoint:
             raise ConfigurationError(
                 "The ACA executor needs the session pool's endpoint: set "
@@ -259,6 +329,10 @@ class ACADynamicSessionsCodeExecutor(RemoteExecutor, LoggingConfigurable, metacl
         self._abandoned_deadline = 0.0
         self._pending: list[OutputEvent] = []
         self._closed = False
+        self._end_frames_seen = False
+        self._etag: str | None = None
+        self._session_ttl: float | None = None
+        self._session_expires = math.inf
 
     # -- seed surface ----------------------------------------------------------------------
 
@@ -407,9 +481,10 @@ class ACADynamicSessionsCodeExecutor(RemoteExecutor, LoggingConfigurable, metacl
 
     async def _setup(self, events: list[OutputEvent]) -> bool:
         """Run the session setup (cwd, marker, output shim, functions); collect its output."""
+        await self._client.resolve_version(self._session_id)
         marker = new_marker()
         nonce = new_nonce()
-        code = _SETUP_CODE.format(marker=marker) + shim_setup_code(nonce)
+        code = _SETUP_CODE + once_setup_code(marker) + shim_setup_code(nonce)
         problems: tuple[str, ...] = ()
         try:
             module = self._functions_module()
@@ -421,13 +496,16 @@ class ACADynamicSessionsCodeExecutor(RemoteExecutor, LoggingConfigurable, metacl
             problems = tuple(module.problems)
             if module.function_names:
                 code += module.setup_code(install_packages=False)
+        # Setting up twice is harmless (each step is idempotent): safe to re-send.
         properties = await self._client.execute(
-            self._session_id, code, new_session=not self._established
+            self._session_id, code, new_session=not self._established, replay_safe=True
         )
         self._established = True
         self._marker = marker
         self._nonce = nonce
         self._setup_done = True
+        self._end_frames_seen = False
+        await self._record_session()
         parsed = parse_properties(properties, nonce)
         hello = next((f for f in parsed.frames if f.get("t") == "hello"), None)
         self._shim_mode = str(hello.get("mode")) if hello is not None else None
@@ -510,10 +588,19 @@ class ACADynamicSessionsCodeExecutor(RemoteExecutor, LoggingConfigurable, metacl
                     yield Error("KeyboardInterrupt", text, [f"KeyboardInterrupt: {text}"])
                     yield Finished(1)
                     return
+            need_setup = not self._setup_done
+            if not need_setup and await self._session_replaced():
+                self.log.info(
+                    "ACA session %s was replaced (GET session); setting it up again",
+                    redact(self._session_id),
+                )
+                yield StateLost(_STATE_LOST)
+                need_setup = True
             # At most two rounds: a replaced session is set up again and the cell, which
             # had not run there, is sent once more.
+            outcome: ParsedExecution | list[Event] | None = None
             for attempt in (1, 2):
-                if not self._setup_done or attempt == 2:
+                if need_setup or attempt == 2:
                     setup_events: list[OutputEvent] = []
                     ok = await self._setup(setup_events)
                     for setup_event in setup_events:
@@ -521,7 +608,13 @@ class ACADynamicSessionsCodeExecutor(RemoteExecutor, LoggingConfigurable, metacl
                     if not ok:
                         yield Finished(1)
                         return
-                outcome = await self._send_cell(code, timeout)
+                outcome = None
+                async for item in self._send_cell(code, timeout):
+                    if isinstance(item, ParsedExecution | list):
+                        outcome = item
+                    else:
+                        yield item
+                assert outcome is not None
                 if isinstance(outcome, list):
                     for event in outcome:
                         yield event
@@ -535,7 +628,8 @@ class ACADynamicSessionsCodeExecutor(RemoteExecutor, LoggingConfigurable, metacl
                     redact(self._session_id),
                 )
                 yield StateLost(_STATE_LOST)
-            assert not isinstance(outcome, list)
+            assert isinstance(outcome, ParsedExecution)
+            self._session_used()
             for output in outcome.events:
                 if self.suppress_result_output and isinstance(output, Result):
                     continue
@@ -548,6 +642,50 @@ class ACADynamicSessionsCodeExecutor(RemoteExecutor, LoggingConfigurable, metacl
             self.log.debug("ACA request failed: %s", text)
             yield Error("RemoteServiceError", text, [f"RemoteServiceError: {text}"])
             yield Finished(1)
+
+    async def _session_replaced(self) -> bool:
+        """True when ``GET session`` says the session was replaced (gone, or a new etag).
+
+        Only on versions that have it, and only once the session may have expired (its
+        time to live, learnt from ``expireAt - lastAccessedAt``, has nearly passed): no
+        round trip is added to a cell on a session in use. The marker check stays as the
+        backstop for replacements the service makes earlier.
+        """
+        if not self._client.has_session_resource or self._etag is None:
+            return False
+        if time.monotonic() < self._session_expires - _EXPIRY_MARGIN:
+            return False
+        info = await self._client.get_session(self._session_id)
+        if info is None or str(info.get("etag") or "") != self._etag:
+            return True
+        self._note_session(info)
+        return False
+
+    async def _record_session(self) -> None:
+        """After a session start: remember its etag and time to live (GET session)."""
+        self._etag = None
+        self._session_expires = math.inf
+        if not self._client.has_session_resource:
+            return
+        try:
+            info = await self._client.get_session(self._session_id)
+        except RemoteServiceError as exc:
+            self.log.debug("ACA GET session failed: %s", exc)
+            return
+        if info is not None and info.get("etag"):
+            self._etag = str(info["etag"])
+            self._note_session(info)
+
+    def _note_session(self, info: dict[str, Any]) -> None:
+        ttl = session_ttl(info)
+        if ttl is not None:
+            self._session_ttl = ttl
+        self._session_used()
+
+    def _session_used(self) -> None:
+        """Every request to the session restarts its idle timer."""
+        if self._session_ttl is not None:
+            self._session_expires = time.monotonic() + self._session_ttl
 
     async def _wait_abandoned(self) -> bool:
         """Wait for an interrupted request; False when interrupted again meanwhile."""
@@ -574,43 +712,206 @@ class ACADynamicSessionsCodeExecutor(RemoteExecutor, LoggingConfigurable, metacl
             task.result()  # the result of an abandoned execution is discarded
         return True
 
-    async def _send_cell(self, code: str, timeout: float | None) -> ParsedExecution | list[Event]:
-        """Send one cell; return its parsed result, or the events ending an abandoned cell."""
-        timeout_seconds = None
-        wait = self.http_timeout
-        if timeout is not None and timeout > 0:
-            timeout_seconds = min(EXECUTION_CAP_SECONDS, max(1, math.ceil(timeout)))
-            wait = min(self.http_timeout, timeout + _CLIENT_GRACE)
+    def _limits(self, timeout: float | None) -> tuple[float | None, int | None, float | None, str]:
+        """(effective timeout, timeoutInSeconds to send, seconds to wait, where it came from)."""
+        source = ""
+        if self._cell_timeout is not None and (not timeout or timeout > self._cell_timeout):
+            timeout, source = self._cell_timeout, " set for this kernel (--timeout)"
+        if timeout is None or timeout <= 0:
+            # Polled executions have no client-side limit; a synchronous request waits
+            # past the service's cap.
+            return None, None, None if self._client.uses_executions else self.http_timeout, ""
+        polled_cap = None if self._client.uses_executions else EXECUTION_CAP_SECONDS
+        seconds = max(1, math.ceil(timeout))
+        timeout_seconds = seconds if polled_cap is None else min(polled_cap, seconds)
+        # A short grace for a short limit: the cell ends close to the limit asked for.
+        grace = min(_CLIENT_GRACE, max(1.0, timeout / 5))
+        wait = timeout + grace
+        if not self._client.uses_executions:
+            wait = min(self.http_timeout, wait)
+        return timeout, timeout_seconds, wait, source
+
+    async def _send_cell(
+        self, code: str, timeout: float | None
+    ) -> AsyncIterator[OutputEvent | ParsedExecution | list[Event]]:
+        """Send one cell; yield live status displays, then its parsed result (last).
+
+        The last item is the parsed execution, or the events that end the cell when the
+        answer is not awaited (interrupt, timeout) or was lost after the cell ran.
+        """
+        timeout, timeout_seconds, wait, source = self._limits(timeout)
         if self._shim_mode == "plain":  # no IPython display hook there: wrap the value
             code = wrap_last_expression(code)
-        guarded = guard_code(code, self._marker)
-        task = asyncio.ensure_future(
-            self._client.execute(
-                self._session_id,
-                guarded,
-                timeout_seconds=timeout_seconds,
-                new_session=not self._established,
-                wait=self.http_timeout,
+        execution_id = new_execution_id()
+        tag = tag_expression(self._marker, execution_id)
+        guarded = guard_code(code, tag)
+        if guarded == code and self._shim_mode == "ipython":
+            guarded = tag_cell_magic(code, tag)
+        replay_safe = guarded != code  # tagged: the session runs it at most once
+        faults: list[str] = []
+        ticks: asyncio.Queue[None] = asyncio.Queue()
+        runner: asyncio.Future[dict[str, Any]]
+        if self._client.uses_executions:
+            runner = asyncio.ensure_future(
+                self._run_polled(guarded, timeout_seconds, replay_safe, faults, ticks)
             )
-        )
-        self._interrupt = asyncio.Event()
-        waiter = asyncio.ensure_future(self._interrupt.wait())
+        else:
+            runner = asyncio.ensure_future(
+                self._client.execute(
+                    self._session_id,
+                    guarded,
+                    timeout_seconds=timeout_seconds,
+                    new_session=not self._established,
+                    wait=self.http_timeout,
+                    replay_safe=replay_safe,
+                    faults=faults,
+                )
+            )
+        status = StatusLine(f"kb-aca-{execution_id}", self.status_line_after)
+        interrupt = asyncio.Event()
+        self._interrupt = interrupt
+        deadline = None if wait is None else status.started + wait
         try:
-            await asyncio.wait({task, waiter}, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
+            while not runner.done():
+                getter = asyncio.ensure_future(ticks.get())
+                waiter = asyncio.ensure_future(interrupt.wait())
+                remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+                try:
+                    await asyncio.wait(
+                        {runner, getter, waiter},
+                        timeout=remaining,
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
+                finally:
+                    getter.cancel()
+                    waiter.cancel()
+                if runner.done() or interrupt.is_set():
+                    break
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
+                update = status.running()
+                if update is not None:
+                    yield update
         finally:
-            waiter.cancel()
             self._interrupt = None
-        if task.done():
-            properties = task.result()  # RemoteServiceError propagates
+        if runner.done():
+            try:
+                properties = runner.result()
+            except RemoteServiceError:
+                final = status.finish("the ACA service failed")
+                if final is not None:
+                    yield final
+                raise
+            final = status.finish(None)
+            if final is not None:
+                yield final
             self._established = True
-            return parse_properties(properties, self._nonce)
-        self._abandoned = task
+            yield self._parse(
+                properties,
+                execution_id if replay_safe else None,
+                faults,
+                timeout_seconds,
+                status.elapsed(),
+            )
+            return
+        self._abandoned = runner
         self._abandoned_deadline = time.monotonic() + self.http_timeout
-        if waiter.done() and not waiter.cancelled():
+        final = status.finish("stopped waiting; it may still be running")
+        if final is not None:
+            yield final
+        if interrupt.is_set():
             text = _INTERRUPTED.format(limit=self.http_timeout)
-            return [Error("KeyboardInterrupt", text, [f"KeyboardInterrupt: {text}"]), Finished(1)]
-        text = _TIMED_OUT.format(timeout=timeout or 0)
-        return [Error("TimeoutError", text, [f"TimeoutError: {text}"]), Finished(124)]
+            yield [Error("KeyboardInterrupt", text, [f"KeyboardInterrupt: {text}"]), Finished(1)]
+            return
+        text = _TIMED_OUT.format(timeout=timeout or 0, source=source)
+        yield [Error("TimeoutError", text, [f"TimeoutError: {text}"]), Finished(124)]
+
+    async def _run_polled(
+        self,
+        code: str,
+        timeout_seconds: int | None,
+        replay_safe: bool,
+        faults: list[str],
+        ticks: asyncio.Queue[None],
+    ) -> dict[str, Any]:
+        """Start an asynchronous execution and poll it until it ends; return its resource."""
+        resource = await self._client.start_execution(
+            self._session_id,
+            code,
+            timeout_seconds=timeout_seconds or _ASYNC_TIMEOUT_SECONDS,
+            new_session=not self._established,
+            wait=_START_WAIT,
+            replay_safe=replay_safe,
+            faults=faults,
+            asynchronous=True,
+            output_max_length=self.output_streams_max_length,
+        )
+        self._established = True
+        execution_id = str(resource.get("id") or "")
+        delay = _POLL_FIRST
+        while str(resource.get("status", "")).lower() not in TERMINAL_STATES:
+            if not execution_id:
+                raise RemoteServiceError(
+                    "The ACA service started an asynchronous execution without an `id` to "
+                    "poll; use api_version 2024-02-02-preview with this pool.",
+                    status=0,
+                )
+            await asyncio.sleep(delay)  # the polling interval, not a synchronisation
+            delay = min(_POLL_MAX, delay * _POLL_GROWTH)
+            resource = await self._client.get_execution(self._session_id, execution_id)
+            ticks.put_nowait(None)
+        return resource
+
+    def _parse(
+        self,
+        properties: dict[str, Any],
+        execution_id: str | None,
+        faults: list[str],
+        timeout_seconds: int | None,
+        elapsed: float,
+    ) -> ParsedExecution | list[Event]:
+        """Parse an answer: lost answers, the synchronous limit and cut output said plainly.
+
+        ``execution_id`` is None for a cell sent without the run-once check (it then has
+        no end frame either).
+        """
+        parsed = parse_properties(properties, self._nonce)
+        outcome = None if execution_id is None else already_ran(parsed.error, execution_id)
+        if outcome is not None:
+            return _answer_lost(outcome, faults)
+        ended = execution_id is not None and has_end_frame(parsed.frames, execution_id)
+        if ended:
+            self._end_frames_seen = True
+        notices = truncation_notices(
+            properties,
+            requested=(
+                self.output_streams_max_length
+                if self._client.api_version in OUTPUT_CAP_VERSIONS
+                else None
+            ),
+            end_frame_missing=(
+                self._end_frames_seen
+                and execution_id is not None
+                and not ended
+                and not is_marker_error(parsed.error, self._marker, _stdout(parsed))
+            ),
+        )
+        events = list(parsed.events)
+        error = parsed.error
+        if (
+            error is not None
+            and parsed.exit_code == 124
+            and not self._client.uses_executions
+            and (timeout_seconds is None or elapsed + 1 < timeout_seconds)
+        ):
+            error = Error(
+                error.ename,
+                f"{error.evalue}. {_SYNC_LIMIT}",
+                [*error.traceback, _SYNC_LIMIT],
+            )
+            events = [error if e is parsed.error else e for e in events]
+        events += [Stream("stderr", notice) for notice in notices]
+        return dataclasses.replace(parsed, events=events, error=error)
 
     # -- contract: introspection -------------------------------------------------------------
 
@@ -659,6 +960,7 @@ class ACADynamicSessionsCodeExecutor(RemoteExecutor, LoggingConfigurable, metacl
                 timeout_seconds=math.ceil(_INTROSPECT_TIMEOUT),
                 new_session=not self._established,
                 wait=_INTROSPECT_TIMEOUT + _CLIENT_GRACE,
+                replay_safe=True,  # read-only
             )
             self._established = True
             return reply_from_frames(parse_properties(properties, self._nonce).frames, request_id)
@@ -733,6 +1035,25 @@ class ACADynamicSessionsCodeExecutor(RemoteExecutor, LoggingConfigurable, metacl
         names = json.loads(lines[-1]) if lines else []
         self._packages = {str(n) for n in names}
         return set(self._packages)
+
+
+def _answer_lost(outcome: str, faults: Sequence[str]) -> list[Event]:
+    """The events of a cell that ran once but whose answer was lost (it was not re-run)."""
+    why = ", ".join(dict.fromkeys(faults)) or "a fault"
+    head = (
+        f"This cell ran once in the ACA session, but the service's answer was lost ({why}). "
+        "It was sent again and the session recognised it, so it did not run a second time. "
+        "Its output cannot be shown"
+    )
+    if outcome == "ok":
+        return [Stream("stderr", f"{head}; it finished without an error.\n"), Finished(0)]
+    if outcome.startswith("error:"):
+        text = f"{head}; it ended with {outcome.removeprefix('error:')}."
+        return [Error("RemoteExecutionError", text, [f"RemoteExecutionError: {text}"]), Finished(1)]
+    return [
+        Stream("stderr", f"{head}; whether it finished without an error is unknown.\n"),
+        Finished(0),
+    ]
 
 
 def _stdout(parsed: ParsedExecution) -> str:

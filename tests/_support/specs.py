@@ -46,10 +46,19 @@ def _docker(image: str) -> tuple[str, ...]:
     )
 
 
-def _aca(backend: str) -> tuple[str, ...]:
+ACA_NEWEST_VERSION = "2025-10-02-preview"
+
+
+def _aca(backend: str, api_version: str | None = None) -> tuple[str, ...]:
+    version = (
+        ()
+        if api_version is None
+        else (f"--ACADynamicSessionsCodeExecutor.api_version={api_version}",)
+    )
     return (
         "--BridgeKernel.executor=aca",
         f"--ACADynamicSessionsCodeExecutor.pool_management_endpoint={EMULATORS[backend].endpoint}",
+        *version,
         FUNCTIONS_FLAG,
     )
 
@@ -63,6 +72,13 @@ DOCKER_RICH = BridgeSpec("kbtest-docker-rich", _docker(RICH_IMAGE), needs=("dock
 ACA_LOCAL = BridgeSpec(
     "kbtest-aca", _aca("local"), needs=("aca-local",), env={"KERNEL_BRIDGE_ACA_TOKEN": ACA_TOKEN}
 )
+ACA_LOCAL_NEWEST = BridgeSpec(
+    "kbtest-aca-newest",
+    _aca("local", ACA_NEWEST_VERSION),
+    needs=("aca-local",),
+    env={"KERNEL_BRIDGE_ACA_TOKEN": ACA_TOKEN},
+)
+"""The ACA kernel on the newest api-version: cells run as polled asynchronous executions."""
 ACA_DOCKER = BridgeSpec(
     "kbtest-aca-docker",
     _aca("docker"),
@@ -92,14 +108,14 @@ ALL_SPECS = {
     s.name: s
     for s in (
         LOCAL, LOCAL_MSG, DOCKER, DOCKER_RICH, DOCKER_REMOTE, DOCKER_REMOTE_ENV,
-        ACA_LOCAL, ACA_DOCKER, BAD,
+        ACA_LOCAL, ACA_LOCAL_NEWEST, ACA_DOCKER, BAD,
     )
 }  # fmt: skip
 
 STREAMING_SPECS = [LOCAL, DOCKER, DOCKER_REMOTE]
 """Executors with live output and real interrupts (the runtime-backed ones), the Docker
 one on the local engine and on a remote engine over TLS."""
-NOTEBOOK_SPECS = [LOCAL, DOCKER, ACA_LOCAL, ACA_DOCKER]
+NOTEBOOK_SPECS = [LOCAL, DOCKER, ACA_LOCAL, ACA_LOCAL_NEWEST, ACA_DOCKER]
 """Executors the notebooks (papermill, nbval) and the conformance suite run against."""
 
 

@@ -166,7 +166,7 @@ def test_aca_spec_has_endpoint_and_no_secrets(
     endpoint = "https://westus2.dynamicsessions.io/subscriptions/s/resourceGroups/g/sessionPools/p"
     result = cli(
         "install", "--executor", "aca", "--endpoint", endpoint, "--timeout", "90",
-        "--prefix", str(prefix),
+        "--api-version", "2025-10-02-preview", "--prefix", str(prefix),
     )  # fmt: skip
     assert result.code == 0, result.err
     spec = spec_of(prefix, "kernel-bridge-aca")
@@ -174,6 +174,7 @@ def test_aca_spec_has_endpoint_and_no_secrets(
     flags = parse_flags(spec["argv"])
     assert flags["ACADynamicSessionsCodeExecutor"]["pool_management_endpoint"] == endpoint
     assert flags["ACADynamicSessionsCodeExecutor"]["timeout"] == 90
+    assert flags["ACADynamicSessionsCodeExecutor"]["api_version"] == "2025-10-02-preview"
     text = (prefix / "share/jupyter/kernels/kernel-bridge-aca/kernel.json").read_text()
     assert "super-secret-token-value" not in text
 
@@ -233,6 +234,10 @@ BAD_INPUTS: list[tuple[list[str], list[str]]] = [
     (["--executor", "docker", "--image", "i", "--volume", "a b:/b"], ["'a b:/b'", "volume name"]),
     (["--executor", "aca", "--endpoint", "https://x/p", "--timeout", "0"], ["--timeout", "0"]),
     (["--executor", "aca", "--endpoint", "https://x/p", "--timeout", "1.5"], ["'1.5'"]),
+    (
+        ["--executor", "aca", "--endpoint", "https://x/p", "--api-version", "2030-01-01"],
+        ["'2030-01-01'", "2025-10-02-preview", "auto"],
+    ),
     (["--executor", "docker", "--image", "i", "--memory", "lots"], ["'lots'", "2g"]),
     (["--executor", "docker", "--image", "i", "--cpus", "0"], ["--cpus", "0"]),
     (["--executor", "docker", "--image", "i", "--pids-limit", "-3"], ["--pids-limit", "-3"]),
@@ -323,3 +328,10 @@ def test_refuses_to_overwrite_a_foreign_spec(cli: Callable[..., Any], prefix: Pa
     assert "'python3'" in result.err and "did not write" in result.err
     assert (foreign / "kernel.json").read_text() == original
     assert sorted(p.name for p in foreign.iterdir()) == ["kernel.json"]
+
+
+def test_api_versions_mirror_the_aca_client() -> None:
+    from kernel_bridge.executors._aca_client import API_VERSIONS
+    from kernel_bridge.kernelspecs import ACA_API_VERSIONS
+
+    assert ACA_API_VERSIONS == API_VERSIONS

@@ -5,7 +5,15 @@ from __future__ import annotations
 import unittest
 
 import jupyter_kernel_test
-from _support.specs import ACA_DOCKER, ACA_LOCAL, ALL_SPECS, DOCKER, DOCKER_REMOTE, LOCAL
+from _support.specs import (
+    ACA_DOCKER,
+    ACA_LOCAL,
+    ACA_LOCAL_NEWEST,
+    ALL_SPECS,
+    DOCKER,
+    DOCKER_REMOTE,
+    LOCAL,
+)
 
 
 class _BridgeKernelTests(jupyter_kernel_test.KernelTests):
@@ -73,6 +81,13 @@ class RemoteDockerBridgeKernelTests(_BridgeKernelTests):
 class ACABridgeKernelTests(_BridgeKernelTests):
     __test__ = True
     kernel_name = ACA_LOCAL.name
+
+
+class ACANewestBridgeKernelTests(_BridgeKernelTests):
+    """The same suite on the newest api-version (polled asynchronous executions)."""
+
+    __test__ = True
+    kernel_name = ACA_LOCAL_NEWEST.name
 
 
 class ACADockerBridgeKernelTests(_BridgeKernelTests):

@@ -36,7 +36,9 @@ def run_with_client(
 def test_401_refreshes_the_token_exactly_once_and_retries_once(emulator: Emulator) -> None:
     credential = CountingCredential()
     emulator.faults.add(Fault(status=401))
-    props = run_with_client(emulator.endpoint, lambda c: c.execute(SESSION, "6 * 7"), credential)
+    props = run_with_client(
+        emulator.endpoint, lambda c: c.execute(SESSION, "6 * 7", replay_safe=True), credential
+    )
     assert props["result"] == 42  # type: ignore[index]
     assert credential.calls == 2
     assert emulator.stats()["executions"] == 1
@@ -46,7 +48,9 @@ def test_second_401_is_an_error_naming_the_token(emulator: Emulator) -> None:
     credential = CountingCredential()
     emulator.faults.add(Fault(status=401, times=5))
     with pytest.raises(RemoteServiceError, match="HTTP 401") as info:
-        run_with_client(emulator.endpoint, lambda c: c.execute(SESSION, "1"), credential)
+        run_with_client(
+            emulator.endpoint, lambda c: c.execute(SESSION, "1", replay_safe=True), credential
+        )
     assert "audience" in str(info.value)
     assert credential.calls == 2
     assert emulator.stats()["faults_pending"] == 1  # exactly two requests were sent
@@ -56,7 +60,9 @@ def test_second_401_is_an_error_naming_the_token(emulator: Emulator) -> None:
 def test_429_with_retry_after_is_retried_after_the_hint(emulator: Emulator) -> None:
     emulator.faults.add(Fault(status=429, retry_after=1, times=2))
     started = time.monotonic()
-    props = run_with_client(emulator.endpoint, lambda c: c.execute(SESSION, "'ok'"))
+    props = run_with_client(
+        emulator.endpoint, lambda c: c.execute(SESSION, "'ok'", replay_safe=True)
+    )
     assert props["result"] == "'ok'"  # type: ignore[index]
     assert time.monotonic() - started >= 1.9
     assert emulator.stats()["executions"] == 1
@@ -64,11 +70,24 @@ def test_429_with_retry_after_is_retried_after_the_hint(emulator: Emulator) -> N
 
 def test_503_is_retried_and_gives_up_with_a_clear_error(emulator: Emulator) -> None:
     emulator.faults.add(Fault(status=503))
-    assert run_with_client(emulator.endpoint, lambda c: c.execute(SESSION, "1"))["result"] == 1  # type: ignore[index]
+    props = run_with_client(emulator.endpoint, lambda c: c.execute(SESSION, "1", replay_safe=True))
+    assert props["result"] == 1  # type: ignore[index]
     emulator.faults.add(Fault(status=503, times=10))
     with pytest.raises(RemoteServiceError, match="HTTP 503"):
+        run_with_client(emulator.endpoint, lambda c: c.execute(SESSION, "1", replay_safe=True))
+    assert emulator.stats()["executions"] == 1
+
+
+@pytest.mark.parametrize("status", [401, 429, 503])
+def test_an_execution_that_is_not_replay_safe_is_never_resent(
+    emulator: Emulator, status: int
+) -> None:
+    # The status alone does not prove the code did not run (the fault comes after it ran).
+    emulator.faults.add(Fault(status=status, retry_after=0.1, after=True))
+    with pytest.raises(RemoteServiceError, match="may or may not have run"):
         run_with_client(emulator.endpoint, lambda c: c.execute(SESSION, "1"))
     assert emulator.stats()["executions"] == 1
+    assert emulator.stats()["requests"] == 1
 
 
 def test_500_on_execution_is_not_resent(emulator: Emulator) -> None:

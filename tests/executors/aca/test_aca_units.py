@@ -100,3 +100,17 @@ def test_marker_error_detection() -> None:
     assert not is_marker_error(lost, m, "printed\n")
     assert not is_marker_error(Error("NameError", "name 'x' is not defined"), m, "")
     assert not is_marker_error(None, m, "")
+
+
+def test_cell_magics_become_the_call_ipython_makes_of_them() -> None:
+    from kernel_bridge.executors._aca_once import tag_cell_magic
+
+    assert (
+        tag_cell_magic("%%time  -q x\nprint(1)\nx=2", "m('1')")
+        == "m('1'); get_ipython().run_cell_magic('time', ' -q x', 'print(1)\\nx=2\\n')"
+    )
+    assert (
+        tag_cell_magic("%%bash", "m('1')") == "m('1'); get_ipython().run_cell_magic('bash', '', '')"
+    )
+    assert tag_cell_magic("x = 1", "m('1')") == "x = 1"
+    assert tag_cell_magic(" %%time\nx", "m('1')") == " %%time\nx"
