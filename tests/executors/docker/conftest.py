@@ -13,9 +13,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from _support.docker_fixtures import _tmp_path_belongs_to_the_code_user  # noqa: F401
 from _support.environments import MINIMAL_IMAGE as MINIMAL
 from _support.environments import RICH_IMAGE as RICH
-from _support.environments import docker_problem, give_to_code_user, require_docker
+from _support.environments import docker_problem, require_docker
 
 
 @pytest.fixture(scope="session")
@@ -65,15 +66,3 @@ def minimal_image(docker_ready: None) -> str:
 def rich_image(docker_ready: None) -> str:
     """The test image with IPython, matplotlib and numpy."""
     return RICH
-
-
-@pytest.fixture(autouse=True)
-def _tmp_path_belongs_to_the_code_user(request: pytest.FixtureRequest) -> None:
-    """On a root host, give tmp_path to uid 1000, the hardened containers' default user.
-
-    Containers never run the code as root by default, and a work_dir must be writable by
-    the code's user (the executor refuses it otherwise); a root-owned 0700 pytest
-    directory is not. A non-root host runs the code under its own uid: nothing to do.
-    """
-    if "tmp_path" in request.fixturenames:
-        give_to_code_user(request.getfixturevalue("tmp_path"))
