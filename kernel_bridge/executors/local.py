@@ -45,6 +45,46 @@ def describe_returncode(returncode: int | None) -> str:
     return f"exit code {returncode}"
 
 
+def _proc_stats() -> dict[int, tuple[int, int]]:
+    """{pid: (ppid, pgrp)} of the living processes on this host (empty without /proc)."""
+    table: dict[int, tuple[int, int]] = {}
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return table
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                stat = f.read()
+            fields = stat[stat.rindex(b")") + 2 :].split()
+            if fields[0] not in (b"Z", b"X"):
+                table[int(entry)] = (int(fields[1]), int(fields[2]))
+        except (OSError, ValueError, IndexError):
+            continue
+    return table
+
+
+def _process_tree(root: int) -> list[int]:
+    """The living descendants of ``root``, in any process group or session."""
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _group) in _proc_stats().items():
+        children.setdefault(ppid, []).append(pid)
+    found: list[int] = []
+    todo = [root]
+    while todo:
+        for pid in children.get(todo.pop(), ()):
+            found.append(pid)
+            todo.append(pid)
+    return found
+
+
+def _group_members(pgid: int) -> list[int]:
+    """The living processes whose process group is ``pgid``."""
+    return [pid for pid, (_ppid, group) in _proc_stats().items() if group == pgid]
+
+
 class SubprocessTransport(RuntimeTransport):
     """A runtime running as a local subprocess in its own process group."""
 
@@ -116,9 +156,24 @@ class SubprocessTransport(RuntimeTransport):
             self._signal_group(signal.SIGINT)
 
     async def kill(self) -> None:
-        """SIGKILL the runtime's process group and reap it."""
+        """SIGKILL the runtime, its process group and all its descendants, and reap it.
+
+        A runtime that exits on its own ends its descendants itself; this covers the
+        runtime that is killed (timeout, replacement) or died with children still running.
+        """
+        pid = self._process.pid
         if self._process.returncode is None:
+            # Collected first: once the runtime is gone its orphans no longer show as its
+            # descendants (those that left its process group would be lost).
+            strays = _process_tree(pid)
             self._signal_group(signal.SIGKILL)
+        else:
+            # The runtime was the group leader (its pid is the group id): processes still
+            # in that group are its orphans.
+            strays = _group_members(pid)
+        for stray in strays:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(stray, signal.SIGKILL)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._process.wait(), 2.0)
 

@@ -103,11 +103,17 @@ def _json_default(obj):
 
 
 class _FdWriter(io.RawIOBase):
-    """A raw writer for an fd that always writes everything (write-through stdout/stderr)."""
+    """A raw writer that always writes everything to ``target``.
 
-    def __init__(self, fd):
+    ``fileno()`` reports ``fd`` (1 or 2), the descriptor children inherit, while the
+    bytes go to ``target``: the runtime's private copy of the same pipe, which user code
+    cannot close or redirect (``os.close(1)`` then ``print`` still shows, as in ipykernel).
+    """
+
+    def __init__(self, fd, target=None):
         super().__init__()
         self._fd = fd
+        self._target = fd if target is None else target
 
     def writable(self):
         return True
@@ -119,7 +125,7 @@ class _FdWriter(io.RawIOBase):
         return False
 
     def write(self, data):
-        _write_all(self._fd, data)
+        _write_all(self._target, data)
         return len(data)
 
 
@@ -147,10 +153,10 @@ def _text_stream(fd):
     while code runs, and before every protocol message: a print costs no system call,
     and 10 MB of output moves in large chunks. stderr stays line-buffered.
     """
+    target = _STATE.get("std_targets", {}).get(fd, fd)
     if fd == 1:
-        raw = io.FileIO(fd, "w", closefd=False)
         stream = io.TextIOWrapper(
-            io.BufferedWriter(raw, 65536),
+            io.BufferedWriter(_FdWriter(fd, target), 65536),
             encoding="utf-8",
             errors="replace",
             line_buffering=False,
@@ -159,7 +165,11 @@ def _text_stream(fd):
         _STATE["stdout"] = stream
         return stream
     return _StderrText(
-        _FdWriter(fd), encoding="utf-8", errors="replace", line_buffering=True, write_through=False
+        _FdWriter(fd, target),
+        encoding="utf-8",
+        errors="replace",
+        line_buffering=True,
+        write_through=False,
     )
 
 
@@ -221,6 +231,7 @@ class _Channel:
             keep = w  # private, non-inheritable write end (for re-pointing fd 1/2)
             st = os.fstat(w)
             self.pipes[name] = (r, keep, fd, (st.st_dev, st.st_ino))
+            _STATE.setdefault("std_targets", {})[fd] = keep
             self.read_counts[r] = 0
             self.decoders[r] = codecs.getincrementaldecoder("utf-8")(errors="replace")
         t = threading.Thread(target=self._pump, name="kb-output", daemon=True)
@@ -872,6 +883,15 @@ class Runtime:
             except OSError:
                 pass
 
+    def exit_now(self):
+        """End the runtime and everything it started (shutdown or end of input)."""
+        self.kill_shells()
+        try:
+            _end_descendants()
+        except Exception as exc:  # exiting matters more than the clean-up
+            _diag("could not end child processes: %r" % exc)
+        os._exit(0)
+
     # ---- input ------------------------------------------------------------------
     def request_input(self, prompt="", password=False):
         """input()/getpass(): ask the host and wait for input_reply."""
@@ -916,15 +936,13 @@ class Runtime:
                 if self.input_waiting:
                     self.inputs.put(msg)
             elif kind == "shutdown":
-                self.kill_shells()
-                os._exit(0)
+                self.exit_now()
             else:
                 self.requests.put(msg)
         # EOF
         self.eof = True
         if not self.linger:
-            self.kill_shells()
-            os._exit(0)
+            self.exit_now()
         if self.input_waiting:
             self.inputs.put({"eof": True})
 
@@ -1364,7 +1382,10 @@ def _getpass(prompt="Password: ", stream=None):
 
 
 def _proc_table():
-    """{pid: (ppid, pgrp)} of all processes (Linux /proc; empty elsewhere)."""
+    """{pid: (ppid, pgrp)} of all living processes (Linux /proc; empty elsewhere).
+
+    Zombies are left out: they are already dead, and signalling them does nothing.
+    """
     table = {}
     try:
         entries = os.listdir("/proc")
@@ -1377,10 +1398,78 @@ def _proc_table():
             with open("/proc/%s/stat" % entry, "rb") as f:
                 stat = f.read()
             fields = stat[stat.rindex(b")") + 2 :].split()
+            if fields[0] in (b"Z", b"X"):
+                continue
             table[int(entry)] = (int(fields[1]), int(fields[2]))
         except (OSError, ValueError, IndexError):
             continue
     return table
+
+
+def _all_descendants():
+    """Every living process the runtime started, directly or not.
+
+    That is the process tree below the runtime, whatever group or session a process
+    moved to, plus, when the runtime leads its own process group (the local executor
+    starts it so), the members of that group whose parent already exited.
+    """
+    me = os.getpid()
+    try:
+        own_group = os.getpgrp() == me
+    except OSError:
+        own_group = False
+    table = _proc_table()
+    children = {}
+    for pid, (ppid, _group) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    found = set()
+    todo = [me]
+    while todo:
+        for pid in children.get(todo.pop(), ()):
+            if pid not in found:
+                found.add(pid)
+                todo.append(pid)
+    if own_group:
+        found.update(pid for pid, (_ppid, group) in table.items() if group == me)
+    found.discard(me)
+    return found
+
+
+_END_GRACE = 1.0
+"""Seconds descendants get after SIGTERM before SIGKILL, when the runtime exits."""
+
+
+def _end_descendants(grace=_END_GRACE):
+    """SIGTERM every descendant, then SIGKILL whatever still lives after ``grace`` s.
+
+    Called as the runtime exits (shutdown, end of input), so a process started by a cell
+    never outlives the session, even one that ignores SIGINT and SIGTERM (ipykernel
+    terminates its children at shutdown the same way).
+    """
+    pids = _all_descendants()
+    signalled = set()
+    deadline = time.monotonic() + grace
+    while pids:
+        for pid in pids - signalled:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except OSError:
+                pass
+        signalled |= pids
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(0.01)
+        pids = _all_descendants()
+    # Descendants can fork while being terminated: repeat until none is left.
+    for _ in range(10):
+        pids = _all_descendants()
+        if not pids:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
 
 
 def _foreground_descendants():
