@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import statistics
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 
@@ -37,6 +37,21 @@ def ms(seconds: float) -> str:
 def secs(seconds: float) -> str:
     """Format seconds with two decimals."""
     return "n/a" if seconds != seconds else f"{seconds:.2f} s"
+
+
+def anchor_target(
+    figure: str, ours: float, anchor: float | None, limit: float, fmt: Callable[[float], str]
+) -> Target:
+    """A target "bridge docker ÷ ipykernel in container ≤ limit" (None: no anchor measured)."""
+    name = f"{figure}: bridge docker vs ipykernel in container"
+    if anchor is None:
+        return Target(name, "anchor not measured (no Docker)", f"≤ {limit:.2f}x", None)
+    return Target(
+        name,
+        f"{ratio(ours, anchor)} ({fmt(ours)} vs {fmt(anchor)})",
+        f"≤ {limit:.2f}x",
+        ours <= limit * anchor,
+    )
 
 
 def ratio(a: float, b: float) -> str:
