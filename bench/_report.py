@@ -157,7 +157,29 @@ def render_report(
     ]
     for section in sections:
         parts += [section.render(), ""]
+    parts += ["## Closing note", "", closing_note(sections), ""]
     return "\n".join(parts).rstrip() + "\n"
+
+
+def closing_note(sections: Sequence[Section]) -> str:
+    """How many targets this run met, and each missed one with its figure."""
+    all_targets = [t for s in sections for t in s.targets]
+    met = [t for t in all_targets if t.met]
+    missed = [t for t in all_targets if t.met is False]
+    unmeasured = [t for t in all_targets if t.met is None]
+    lines = [
+        f"This run met {len(met)} of {len(all_targets)} targets"
+        + (f" ({len(unmeasured)} not measured)." if unmeasured else ".")
+    ]
+    for target in missed:
+        lines.append(f"- Missed: {target.name}: {target.measured} (required {target.target}).")
+    for target in unmeasured:
+        lines.append(f"- Not measured: {target.name}: {target.measured}.")
+    lines.append(
+        "Figures on a shared 2-core machine move with its load (see the machine table); "
+        "ratios come from interleaved runs, so both sides of each ratio saw the same load."
+    )
+    return "\n".join(lines)
 
 
 @contextlib.contextmanager

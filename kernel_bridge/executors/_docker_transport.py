@@ -35,6 +35,10 @@ log = logging.getLogger(__name__)
 _STDERR_TAIL = 4096
 _EXIT_INFO_WAIT_S = 1.5
 _REMOVE_WAIT_S = 1.5
+_PENDING_LINES = 8
+"""Lines read from the attach stream but not yet taken by the event loop, at most: when
+the kernel publishes slower than the container writes, the reader waits and Docker holds
+the rest, instead of the kernel's memory (10 MiB of output stays 10 MiB in flight)."""
 
 
 def describe_exit_code(code: int) -> str:
@@ -83,6 +87,7 @@ class ContainerTransport(RuntimeTransport):
         self._mem_limit = mem_limit
         self._loop = loop
         self._lines: asyncio.Queue[bytes] = asyncio.Queue()
+        self._slots = threading.Semaphore(_PENDING_LINES)
         self._eof = False
         self._write_lock = threading.Lock()
         self._stderr_tail = b""
@@ -156,6 +161,10 @@ class ContainerTransport(RuntimeTransport):
         return data
 
     def _deliver(self, line: bytes) -> None:
+        if line:  # the end-of-stream marker never waits
+            while not self._slots.acquire(timeout=0.5):
+                if self._closed:  # nobody reads any more
+                    return
         with contextlib.suppress(RuntimeError):  # the loop is closed
             self._loop.call_soon_threadsafe(self._lines.put_nowait, line)
 
@@ -223,7 +232,9 @@ class ContainerTransport(RuntimeTransport):
         if self._eof:
             return b""
         line = await self._lines.get()
-        if not line:
+        if line:
+            self._slots.release()
+        else:
             self._eof = True
         return line
 
