@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import shutil
 import signal
+import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Protocol
 
 from traitlets import Dict, List, Unicode
 from traitlets.config import LoggingConfigurable
@@ -22,6 +25,7 @@ from traitlets.config import LoggingConfigurable
 from ..errors import ConfigurationError, ExecutorStartError
 from ..runtime import bootstrap_argv, bootstrap_payload
 from ._channel import RuntimeTransport
+from ._early_runtime import adopt as adopt_early_runtime
 from ._runtime_executor import RuntimeBackedExecutor
 from .base import ExecutorCapabilities, ExecutorMeta
 
@@ -85,10 +89,76 @@ def _group_members(pgid: int) -> list[int]:
     return [pid for pid, (_ppid, group) in _proc_stats().items() if group == pgid]
 
 
+class _Process(Protocol):
+    """What the transport uses of a process: asyncio's ``Process`` or an adopted one."""
+
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def returncode(self) -> int | None: ...
+
+    stdin: asyncio.StreamWriter | None
+    stdout: asyncio.StreamReader | None
+    stderr: asyncio.StreamReader | None
+
+    async def wait(self) -> int: ...
+
+
+class _AdoptedProcess:
+    """A ``subprocess.Popen`` started before the event loop, with asyncio streams."""
+
+    def __init__(
+        self,
+        popen: subprocess.Popen[bytes],
+        stdin: asyncio.StreamWriter,
+        stdout: asyncio.StreamReader,
+        stderr: asyncio.StreamReader,
+    ) -> None:
+        self._popen = popen
+        self.stdin: asyncio.StreamWriter | None = stdin
+        self.stdout: asyncio.StreamReader | None = stdout
+        self.stderr: asyncio.StreamReader | None = stderr
+
+    @classmethod
+    async def connect(cls, popen: subprocess.Popen[bytes]) -> _AdoptedProcess:
+        """Wrap the process's pipes in asyncio streams on the running loop."""
+        loop = asyncio.get_running_loop()
+        assert popen.stdin is not None and popen.stdout is not None and popen.stderr is not None
+        readers = []
+        for pipe in (popen.stdout, popen.stderr):
+            reader = asyncio.StreamReader(limit=_STREAM_LIMIT, loop=loop)
+            await loop.connect_read_pipe(
+                functools.partial(asyncio.StreamReaderProtocol, reader), pipe
+            )
+            readers.append(reader)
+        write_transport, write_protocol = await loop.connect_write_pipe(
+            lambda: asyncio.StreamReaderProtocol(asyncio.StreamReader(loop=loop)), popen.stdin
+        )
+        writer = asyncio.StreamWriter(write_transport, write_protocol, None, loop)
+        return cls(popen, writer, readers[0], readers[1])
+
+    @property
+    def pid(self) -> int:
+        """The process id."""
+        return self._popen.pid
+
+    @property
+    def returncode(self) -> int | None:
+        """The exit status once it ended (reaped on asking), else None."""
+        return self._popen.poll()
+
+    async def wait(self) -> int:
+        """Wait for the process to end without blocking the loop."""
+        while self._popen.poll() is None:
+            await asyncio.sleep(0.01)
+        return int(self._popen.returncode)
+
+
 class SubprocessTransport(RuntimeTransport):
     """A runtime running as a local subprocess in its own process group."""
 
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
+    def __init__(self, process: _Process) -> None:
         self._process = process
         self._stderr_tail = b""
         self._stderr_task = asyncio.ensure_future(self._drain_stderr())
@@ -112,6 +182,11 @@ class SubprocessTransport(RuntimeTransport):
         with contextlib.suppress(OSError):
             await transport.write(bootstrap_payload())
         return transport
+
+    @classmethod
+    async def adopt(cls, popen: subprocess.Popen[bytes]) -> SubprocessTransport:
+        """Take over a runtime started (and fed its bootstrap) before the loop ran."""
+        return cls(await _AdoptedProcess.connect(popen))
 
     @property
     def pid(self) -> int:
@@ -281,6 +356,9 @@ class LocalExecutor(RuntimeBackedExecutor, LoggingConfigurable, metaclass=Execut
             options += ["--cwd", str(self.cwd)]
         argv = [*self.command_prefix, *bootstrap_argv(python, *options)]
         env = {**os.environ, **self.env} if self.env else None
+        early = adopt_early_runtime(argv, env)
+        if early is not None:
+            return await SubprocessTransport.adopt(early)
         try:
             return await SubprocessTransport.spawn(argv, cwd=None, env=env)
         except OSError as exc:

@@ -1629,7 +1629,9 @@ def _warm_up_tracebacks():
     """Build inspect's module-by-file cache in the background.
 
     IPython's traceback formatter needs it, and building it for the first error costs
-    0.1-0.2 s: long enough to make the first interrupt of a session feel slow.
+    0.1-0.2 s: long enough to make the first interrupt of a session feel slow. It starts
+    after a short delay: at kernel start-up the CPU is better spent on the kernel process
+    and the first cell (on two cores it would delay both).
     """
 
     def run():
@@ -1640,7 +1642,13 @@ def _warm_up_tracebacks():
         except Exception:
             pass
 
-    threading.Thread(target=run, name="kb-warm-up", daemon=True).start()
+    timer = threading.Timer(_WARM_UP_DELAY, run)
+    timer.name = "kb-warm-up"
+    timer.daemon = True
+    timer.start()
+
+
+_WARM_UP_DELAY = 0.5
 
 
 def _parse_args(argv):
