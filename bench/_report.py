@@ -132,6 +132,7 @@ def render_report(
     sections: Sequence[Section],
     started: str,
     total_seconds: float,
+    note: str = "",
 ) -> str:
     """The whole RESULTS.md: targets (ratios first), the machine, then every section."""
     targets = Table(["target", "measured", "required", "verdict"])
@@ -157,12 +158,12 @@ def render_report(
     ]
     for section in sections:
         parts += [section.render(), ""]
-    parts += ["## Closing note", "", closing_note(sections), ""]
+    parts += ["## Closing note", "", closing_note(sections, note), ""]
     return "\n".join(parts).rstrip() + "\n"
 
 
-def closing_note(sections: Sequence[Section]) -> str:
-    """How many targets this run met, and each missed one with its figure."""
+def closing_note(sections: Sequence[Section], note: str = "") -> str:
+    """How many targets this run met, each missed one with its figure, and ``note``."""
     all_targets = [t for s in sections for t in s.targets]
     met = [t for t in all_targets if t.met]
     missed = [t for t in all_targets if t.met is False]
@@ -179,6 +180,8 @@ def closing_note(sections: Sequence[Section]) -> str:
         "Figures on a shared 2-core machine move with its load (see the machine table); "
         "ratios come from interleaved runs, so both sides of each ratio saw the same load."
     )
+    if note:
+        lines.append(f"Run conditions: {note}")
     return "\n".join(lines)
 
 

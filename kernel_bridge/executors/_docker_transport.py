@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 _STDERR_TAIL = 4096
 _EXIT_INFO_WAIT_S = 1.5
 _REMOVE_WAIT_S = 1.5
-_PENDING_LINES = 8
+_PENDING_LINES = 2
 """Lines read from the attach stream but not yet taken by the event loop, at most: when
 the kernel publishes slower than the container writes, the reader waits and Docker holds
 the rest, instead of the kernel's memory (10 MiB of output stays 10 MiB in flight)."""
