@@ -724,6 +724,7 @@ class Runtime:
         self.shell_procs = {}
         self.shell_lock = threading.Lock()
         self.shell_interrupted = None
+        self.interrupt_seq = None  # exec_seq of a cell interrupted before its shell started
         self.main_ident = threading.get_ident()
         self.shell = None
         self.namespace = None
@@ -825,6 +826,14 @@ class Runtime:
     def interrupt_from_message(self):
         """Called by the input thread on an interrupt message."""
         if not (self.busy or self.shell_procs or self.input_waiting):
+            # A shell block may be starting: its first output can arrive (and the user
+            # react to it) before its process is registered. It checks this mark then.
+            with self.shell_lock:
+                starting = self.cell_running.is_set() and not self.shell_procs
+                if starting:
+                    self.interrupt_seq = self.exec_seq
+            if starting:
+                self.channel.send({"type": "interrupt_ack"})
             return
         # The main thread first: while it runs CPU-bound code this thread waits ~5 ms
         # for the GIL after every system call, so anything done before (a /proc scan
@@ -1085,6 +1094,12 @@ class Runtime:
                 error = exc
             else:
                 self.shell_procs[proc.pid] = proc
+                if self.interrupt_seq == self.exec_seq:  # interrupted while starting
+                    self.shell_interrupted = time.monotonic()
+                    try:
+                        os.killpg(proc.pid, signal.SIGINT)
+                    except OSError:
+                        pass
         if proc is None:
             self.publish_error(type(error).__name__, str(error), [])
             return "error", 127
