@@ -13,13 +13,17 @@
 #
 # Environment: KB_DOCKERD_LOG (default /var/log/kernel-bridge-dockerd.log),
 # KB_DOCKERD_WAIT (seconds, default 60), KB_DEBIAN_MIRROR, KB_DEBOOTSTRAP_CACHE
-# (default /var/cache/kernel-bridge-debootstrap), KB_SKIP_RICH=1 (minimal image only).
+# (default /var/cache/kernel-bridge-debootstrap), KB_SKIP_RICH=1 (minimal image only),
+# KB_BENCH_IMAGES=1 (also the benchmark's anchor image, kernel-bridge-bench/ipykernel:bookworm:
+# Debian's python3-ipykernel, for an ipykernel running inside a container; the tests do
+# not need it, bench/run.py builds it through this option when missing).
 # With DOCKER_HOST set to a remote engine nothing is installed or started: the images
 # are built locally and imported into that engine.
 set -euo pipefail
 
 MINIMAL_TAG="kernel-bridge-test/minimal:bookworm"
 RICH_TAG="kernel-bridge-test/rich:bookworm"
+BENCH_IPYKERNEL_TAG="kernel-bridge-bench/ipykernel:bookworm"
 SUITE="bookworm"
 DOCKERD_LOG="${KB_DOCKERD_LOG:-/var/log/kernel-bridge-dockerd.log}"
 DOCKERD_WAIT="${KB_DOCKERD_WAIT:-60}"
@@ -148,7 +152,8 @@ build_image() {
 }
 
 if docker image inspect "$MINIMAL_TAG" >/dev/null 2>&1 &&
-    { [ "${KB_SKIP_RICH:-}" = 1 ] || docker image inspect "$RICH_TAG" >/dev/null 2>&1; }; then
+    { [ "${KB_SKIP_RICH:-}" = 1 ] || docker image inspect "$RICH_TAG" >/dev/null 2>&1; } &&
+    { [ "${KB_BENCH_IMAGES:-}" != 1 ] || docker image inspect "$BENCH_IPYKERNEL_TAG" >/dev/null 2>&1; }; then
     log "test images present (cached)"
     exit 0
 fi
@@ -162,5 +167,10 @@ if [ "${KB_SKIP_RICH:-}" != 1 ]; then
         rich="$rich,python3-matplotlib-inline"
     fi
     build_image "$RICH_TAG" "$rich"
+fi
+if [ "${KB_BENCH_IMAGES:-}" = 1 ]; then
+    # debootstrap does not resolve virtual packages or alternatives: name the providers.
+    build_image "$BENCH_IPYKERNEL_TAG" \
+        "python3,python3-ipykernel,python3-cffi-backend,libboost-regex1.74.0"
 fi
 log "done"

@@ -25,6 +25,9 @@ from typing import Any
 import httpx
 
 MINIMAL_IMAGE = "kernel-bridge-test/minimal:bookworm"
+IPYKERNEL_IMAGE = "kernel-bridge-bench/ipykernel:bookworm"
+"""The anchor's image: Debian's python3-ipykernel (built by .ci/docker-setup.sh with
+KB_BENCH_IMAGES=1; the same Debian Python 3.11 as the bridge's minimal image)."""
 RUN_ID = secrets.token_hex(4)
 BENCH_ENV = {"KB_BENCH_RUN": RUN_ID}
 """Set in every bridge container of this run (to find leftovers of this run only)."""
@@ -36,9 +39,11 @@ IPYKERNEL = "bench-ipykernel"
 BRIDGE_LOCAL = "bench-bridge-local"
 BRIDGE_DOCKER = "bench-bridge-docker"
 BRIDGE_ACA = "bench-bridge-aca"
+IPYKERNEL_DOCKER = "bench-ipykernel-docker"
 
 SYSTEM_LABELS = {
     IPYKERNEL: "local ipykernel",
+    IPYKERNEL_DOCKER: "ipykernel in container",
     BRIDGE_LOCAL: "bridge local",
     BRIDGE_DOCKER: "bridge docker",
     BRIDGE_ACA: "bridge ACA→emulator",
@@ -103,6 +108,36 @@ def docker_available() -> bool:
         return True
     except Exception:
         return False
+
+
+def ensure_ipykernel_image() -> None:
+    """Build the anchor's image with .ci/docker-setup.sh when it is missing (minutes, once)."""
+    if (
+        subprocess.run(
+            ["docker", "image", "inspect", IPYKERNEL_IMAGE], capture_output=True
+        ).returncode
+        == 0
+    ):
+        return
+    setup = Path(__file__).resolve().parents[1] / ".ci" / "docker-setup.sh"
+    print(f"bench: building {IPYKERNEL_IMAGE} (once; debootstrap, a few minutes)...", flush=True)
+    subprocess.run(["bash", str(setup)], check=True, env={**os.environ, "KB_BENCH_IMAGES": "1"})
+
+
+def _install_ipykernel_docker(ws: Workspace) -> None:
+    """Write the anchor's kernelspec: bench/_ipykernel_docker.py with the image."""
+    spec = ws.prefix / "share" / "jupyter" / "kernels" / IPYKERNEL_DOCKER
+    spec.mkdir(parents=True)
+    launcher = Path(__file__).resolve().parent / "_ipykernel_docker.py"
+    argv = [sys.executable, str(launcher), "--image", IPYKERNEL_IMAGE]
+    argv += ["--name-prefix", f"{CONTAINER_PREFIX}ipykernel-", "{connection_file}"]
+    content = {
+        "argv": argv,
+        "display_name": "ipykernel in container (bench anchor)",
+        "language": "python",
+        "interrupt_mode": "message",
+    }
+    (spec / "kernel.json").write_text(json.dumps(content, indent=1))
 
 
 def leftover_containers() -> list[str]:
@@ -248,6 +283,9 @@ def prepare(use_docker: bool, use_aca: bool) -> Workspace:
             [*kb, "--executor", "docker", "--image", MINIMAL_IMAGE, "--name", BRIDGE_DOCKER, marker]
         )
         ws.systems.append(BRIDGE_DOCKER)
+        ensure_ipykernel_image()
+        _install_ipykernel_docker(ws)
+        ws.systems.append(IPYKERNEL_DOCKER)
     if use_aca:
         token = secrets.token_urlsafe(24)
         ws.emulator = start_emulator(token)

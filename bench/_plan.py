@@ -22,6 +22,8 @@ class Plan:
     """Section 3: printed lines per cell (one every 0.1 s)."""
     volume_reps: int = 3
     """Section 4: 10 MiB cells per system."""
+    png_reps: int = 20
+    """Section 4: 1 MB PNG display cells per system."""
     notebooks_single: int = 2
     """Section 5: runs of one notebook alone."""
     notebooks_parallel_reps: int = 1
@@ -39,6 +41,7 @@ QUICK = Plan(
     cold_starts=2,
     stream_lines=10,
     volume_reps=1,
+    png_reps=5,
     notebooks_single=1,
     notebooks_parallel_reps=1,
     aca_cells=100,

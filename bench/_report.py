@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import statistics
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 
@@ -37,6 +37,21 @@ def ms(seconds: float) -> str:
 def secs(seconds: float) -> str:
     """Format seconds with two decimals."""
     return "n/a" if seconds != seconds else f"{seconds:.2f} s"
+
+
+def anchor_target(
+    figure: str, ours: float, anchor: float | None, limit: float, fmt: Callable[[float], str]
+) -> Target:
+    """A target "bridge docker ÷ ipykernel in container ≤ limit" (None: no anchor measured)."""
+    name = f"{figure}: bridge docker vs ipykernel in container"
+    if anchor is None:
+        return Target(name, "anchor not measured (no Docker)", f"≤ {limit:.2f}x", None)
+    return Target(
+        name,
+        f"{ratio(ours, anchor)} ({fmt(ours)} vs {fmt(anchor)})",
+        f"≤ {limit:.2f}x",
+        ours <= limit * anchor,
+    )
 
 
 def ratio(a: float, b: float) -> str:
@@ -117,6 +132,7 @@ def render_report(
     sections: Sequence[Section],
     started: str,
     total_seconds: float,
+    note: str = "",
 ) -> str:
     """The whole RESULTS.md: targets (ratios first), the machine, then every section."""
     targets = Table(["target", "measured", "required", "verdict"])
@@ -142,7 +158,31 @@ def render_report(
     ]
     for section in sections:
         parts += [section.render(), ""]
+    parts += ["## Closing note", "", closing_note(sections, note), ""]
     return "\n".join(parts).rstrip() + "\n"
+
+
+def closing_note(sections: Sequence[Section], note: str = "") -> str:
+    """How many targets this run met, each missed one with its figure, and ``note``."""
+    all_targets = [t for s in sections for t in s.targets]
+    met = [t for t in all_targets if t.met]
+    missed = [t for t in all_targets if t.met is False]
+    unmeasured = [t for t in all_targets if t.met is None]
+    lines = [
+        f"This run met {len(met)} of {len(all_targets)} targets"
+        + (f" ({len(unmeasured)} not measured)." if unmeasured else ".")
+    ]
+    for target in missed:
+        lines.append(f"- Missed: {target.name}: {target.measured} (required {target.target}).")
+    for target in unmeasured:
+        lines.append(f"- Not measured: {target.name}: {target.measured}.")
+    lines.append(
+        "Figures on a shared 2-core machine move with its load (see the machine table); "
+        "ratios come from interleaved runs, so both sides of each ratio saw the same load."
+    )
+    if note:
+        lines.append(f"Run conditions: {note}")
+    return "\n".join(lines)
 
 
 @contextlib.contextmanager

@@ -14,13 +14,14 @@ from _env import (
     BRIDGE_DOCKER,
     CONTAINER_PREFIX,
     IPYKERNEL,
+    IPYKERNEL_DOCKER,
     MINIMAL_IMAGE,
     SYSTEM_LABELS,
     Workspace,
 )
 from _kernel import running
 from _plan import Plan
-from _report import Section, Table, Target, attempt, median, ms, p95, ratio
+from _report import Section, Table, Target, anchor_target, attempt, median, ms, p95, ratio
 
 TRIVIAL_CELL = "x = 1"
 BLOCK = "x = 1\nprint(x)"
@@ -247,6 +248,17 @@ def _kernels_part(ws: Workspace, plan: Plan, section: Section) -> None:
         section.targets.append(
             Target("Docker bridge per cell vs local ipykernel", "no Docker", "≤ 1.50x", None)
         )
+    if BRIDGE_DOCKER in times:
+        anchor = times.get(IPYKERNEL_DOCKER)
+        section.targets.append(
+            anchor_target(
+                "Trivial cell",
+                median(times[BRIDGE_DOCKER]),
+                median(anchor) if anchor else None,
+                1.0,
+                ms,
+            )
+        )
 
 
 def _docker_part(plan: Plan, section: Section) -> None:
@@ -273,6 +285,16 @@ def _docker_part(plan: Plan, section: Section) -> None:
 def _aca_part(ws: Workspace, plan: Plan, section: Section) -> None:
     aca_times, calls = asyncio.run(aca_blocks(ws, plan))
     section.tables.append(_block_table(aca_times, "seed ACADynamicSessionsCodeExecutor"))
+    ours = median(aca_times["bridge ACADynamicSessionsCodeExecutor"])
+    seed = median(aca_times["seed ACADynamicSessionsCodeExecutor"])
+    section.targets.append(
+        Target(
+            "ACA executor per block vs the seed's (same emulator)",
+            f"{ratio(ours, seed)} ({ms(ours)} vs seed {ms(seed)})",
+            "≤ 1.00x",
+            ours <= seed,
+        )
+    )
     section.notes.append(
         "ACA executors against the same emulator; `get_token` calls during the run: "
         + ", ".join(f"{k.split()[0]} {v}" for k, v in calls.items())

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 
-from _env import BRIDGE_DOCKER, IPYKERNEL, SYSTEM_LABELS, Workspace
+from _env import BRIDGE_DOCKER, BRIDGE_LOCAL, IPYKERNEL, IPYKERNEL_DOCKER, SYSTEM_LABELS, Workspace
 from _kernel import Kernel
 from _plan import Plan
-from _report import Section, Table, Target, median, ratio, secs
+from _report import Section, Table, Target, anchor_target, median, ratio, secs
 
 
 def _one(name: str) -> tuple[float, float, float]:
@@ -78,4 +78,24 @@ def run(ws: Workspace, plan: Plan) -> Section:
         section.targets.append(
             Target("Docker cold start to first result", "no Docker", "≤ 1.50 s", None)
         )
+    if BRIDGE_DOCKER in data:
+        anchor = data.get(IPYKERNEL_DOCKER)
+        section.targets.append(
+            anchor_target(
+                "Cold start to first result",
+                median([r[1] for r in data[BRIDGE_DOCKER]]),
+                median([r[1] for r in anchor]) if anchor else None,
+                1.0,
+                secs,
+            )
+        )
+    local = median([r[1] for r in data[BRIDGE_LOCAL]])
+    section.targets.append(
+        Target(
+            "Local bridge cold start to first result vs local ipykernel",
+            f"{ratio(local, ref)} ({secs(local)} vs {secs(ref)})",
+            "≤ 1.10x",
+            local <= 1.1 * ref,
+        )
+    )
     return section

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import re
 
-from _env import BRIDGE_ACA, BRIDGE_DOCKER, BRIDGE_LOCAL, SYSTEM_LABELS, Workspace
+from _env import (
+    BRIDGE_ACA,
+    BRIDGE_DOCKER,
+    BRIDGE_LOCAL,
+    IPYKERNEL_DOCKER,
+    SYSTEM_LABELS,
+    Workspace,
+)
 from _kernel import running
 from _plan import Plan
-from _report import Section, Table, Target, median, ms, p95
+from _report import Section, Table, Target, anchor_target, median, ms, p95
 
 _STAMP = re.compile(r"@(\d+\.\d+)@")
 
@@ -76,6 +83,17 @@ def run(ws: Workspace, plan: Plan) -> Section:
                 f"max {ms(max(data[(name, False)]))})",
                 "≤ 50 ms",
                 worst <= 0.050,
+            )
+        )
+    if BRIDGE_DOCKER in ws.systems:
+        anchor = data.get((IPYKERNEL_DOCKER, True))
+        section.targets.append(
+            anchor_target(
+                "`print(flush=True)` line to client (median)",
+                median(data[(BRIDGE_DOCKER, True)]),
+                median(anchor) if anchor else None,
+                1.1,
+                ms,
             )
         )
     if BRIDGE_ACA in ws.systems:

@@ -5,16 +5,38 @@ from __future__ import annotations
 import threading
 
 import psutil
-from _env import BRIDGE_ACA, BRIDGE_DOCKER, BRIDGE_LOCAL, IPYKERNEL, SYSTEM_LABELS, Workspace
+from _env import (
+    BRIDGE_ACA,
+    BRIDGE_DOCKER,
+    BRIDGE_LOCAL,
+    IPYKERNEL,
+    IPYKERNEL_DOCKER,
+    SYSTEM_LABELS,
+    Workspace,
+)
 from _kernel import Kernel, proc_status, running
 from _plan import Plan
-from _report import Section, Table, Target, median, mib, ratio, secs
+from _report import Section, Table, Target, anchor_target, median, mib, ms, ratio, secs
 
 LINES = 104_858  # x 100 bytes = 10 MiB
 VOLUME_CELL = (
     f"import sys\n_line = 'x' * 99 + '\\n'\nfor _ in range({LINES}):\n    sys.stdout.write(_line)\n"
 )
 TOTAL = LINES * 100
+PNG_BYTES = 1_000_000
+PNG_SETUP = (
+    "import os\n"
+    "try:\n"
+    "    from IPython.display import display\n"
+    "except ImportError:\n"
+    "    pass  # the bridge's plain-Python runtime provides display()\n"
+    "class _Png:\n"
+    "    def _repr_png_(self):\n"
+    "        return _png_data\n"
+    f"_png_data = b'\\x89PNG\\r\\n\\x1a\\n' + os.urandom({PNG_BYTES - 8})\n"
+)
+PNG_CELL = "display(_Png())"
+PNG_B64_CHARS = (PNG_BYTES + 2) // 3 * 4
 
 
 class RssSampler:
@@ -57,6 +79,24 @@ def _runtime_pid(kernel: Kernel) -> int | None:
     return None
 
 
+def _png_cells(kernels: dict[str, Kernel], plan: Plan) -> dict[str, list[float]]:
+    """Time ``display`` of a 1 MB PNG per system, interleaved; check every image arrived."""
+    for name, kernel in kernels.items():
+        got = kernel.execute(PNG_SETUP)
+        if got.status != "ok":
+            raise RuntimeError(f"{name}: PNG set-up failed: {got.errors}")
+    times: dict[str, list[float]] = {name: [] for name in kernels}
+    for _ in range(plan.png_reps):
+        for name, kernel in kernels.items():
+            got = kernel.execute(PNG_CELL)
+            # Older ipykernels end the base64 text with a newline.
+            images = [r.get("image/png", "").rstrip("\n") for r in got.results]
+            if got.status != "ok" or [len(i) for i in images] != [PNG_B64_CHARS]:
+                raise RuntimeError(f"{name}: PNG cell gave {got.status}, {got.errors}")
+            times[name].append(got.seconds)
+    return times
+
+
 def run(ws: Workspace, plan: Plan) -> Section:
     """Measure section 4 and return its report."""
     section = Section(
@@ -90,6 +130,7 @@ def run(ws: Workspace, plan: Plan) -> Section:
                     messages[name].append(got.stream_msgs)
         for name, pid in pids.items():
             growth[name] = sampler.peak[pid] - before[pid]
+        png_times = _png_cells(kernels, plan)
         if runtime:
             runtime_growth[BRIDGE_LOCAL] = sampler.peak[runtime] - before[runtime]
     ref = median(times[IPYKERNEL])
@@ -126,6 +167,47 @@ def run(ws: Workspace, plan: Plan) -> Section:
         section.notes.append(
             "ACA returns the whole output in one JSON response, so that kernel necessarily "
             "holds it; the RSS target applies to the streaming executors."
+        )
+    png_table = Table(["system (1 MB PNG display)", "ratio to local ipykernel", "median", "n"])
+    png_ref = median(png_times[IPYKERNEL])
+    for name, values in png_times.items():
+        png_table.rows.append(
+            [
+                SYSTEM_LABELS[name],
+                ratio(median(values), png_ref),
+                ms(median(values)),
+                str(len(values)),
+            ]
+        )
+    section.tables.append(png_table)
+    if BRIDGE_DOCKER in times:
+        anchor = times.get(IPYKERNEL_DOCKER)
+        section.targets.append(
+            anchor_target(
+                "10 MiB of stdout, to idle",
+                median(times[BRIDGE_DOCKER]),
+                median(anchor) if anchor else None,
+                1.0,
+                secs,
+            )
+        )
+        anchor = png_times.get(IPYKERNEL_DOCKER)
+        section.targets.append(
+            anchor_target(
+                "1 MB PNG display, to idle",
+                median(png_times[BRIDGE_DOCKER]),
+                median(anchor) if anchor else None,
+                1.2,
+                ms,
+            )
+        )
+        section.targets.append(
+            Target(
+                "10 MiB output, bridge docker: kernel RSS growth (issue 15)",
+                mib(growth[BRIDGE_DOCKER]),
+                "≤ 2 MiB",
+                growth[BRIDGE_DOCKER] <= 2 * 2**20,
+            )
         )
     for name in (BRIDGE_LOCAL, BRIDGE_DOCKER):
         if name not in times:

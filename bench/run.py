@@ -59,6 +59,11 @@ def _parse() -> argparse.Namespace:
     )
     parser.add_argument("--no-docker", action="store_true", help="skip everything Docker")
     parser.add_argument("--no-aca", action="store_true", help="skip everything ACA")
+    parser.add_argument(
+        "--note",
+        default="",
+        help="a sentence on the run's conditions, added to the closing note (e.g. what else ran)",
+    )
     return parser.parse_args()
 
 
@@ -167,6 +172,7 @@ def main() -> int:
         sections=sections,
         started=started,
         total_seconds=total,
+        note=args.note,
     )
     final_left = sorted(set(_env.leftover_containers()) - set(leftovers_before))
     report += (

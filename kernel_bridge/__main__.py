@@ -1,6 +1,13 @@
 """``python -m kernel_bridge -f CONNECTION_FILE``: start a bridge kernel (Jupyter runs this)."""
 
-from kernel_bridge.kernelapp import main
+import sys
 
 if __name__ == "__main__":
+    from kernel_bridge.executors._early_runtime import start_early
+
+    # Before the kernel application's imports, so the runtime's start-up overlaps them.
+    start_early(sys.argv[1:])
+
+    from kernel_bridge.kernelapp import main
+
     main()

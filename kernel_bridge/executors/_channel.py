@@ -40,6 +40,9 @@ INTERRUPT_ESCALATION_S = 0.5
 """How long a protocol interrupt may go unanswered before the OS signal is sent."""
 TIMEOUT_GRACE_S = 2.0
 """How long timed-out code may take to stop after the interrupt before the runtime is replaced."""
+SHUTDOWN_WAIT_S = 1.5
+"""How long a runtime may take to exit after ``shutdown`` (it gives its child processes 1 s
+after SIGTERM) before it is killed."""
 REQUEST_TIMEOUT_S = 10.0
 """How long a completion or inspection may take."""
 
@@ -373,7 +376,7 @@ class RuntimeChannel:
             with contextlib.suppress(OSError):
                 await self._send({"type": "shutdown"})
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(self._pump_task), 0.5)
+                await asyncio.wait_for(asyncio.shield(self._pump_task), SHUTDOWN_WAIT_S)
         await self._transport.kill()
         self._pump_task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -35,6 +35,10 @@ log = logging.getLogger(__name__)
 _STDERR_TAIL = 4096
 _EXIT_INFO_WAIT_S = 1.5
 _REMOVE_WAIT_S = 1.5
+_PENDING_LINES = 2
+"""Lines read from the attach stream but not yet taken by the event loop, at most: when
+the kernel publishes slower than the container writes, the reader waits and Docker holds
+the rest, instead of the kernel's memory (10 MiB of output stays 10 MiB in flight)."""
 
 
 def describe_exit_code(code: int) -> str:
@@ -45,6 +49,11 @@ def describe_exit_code(code: int) -> str:
         except ValueError:
             pass
     return f"exit code {code}"
+
+
+def _defined_in(cls: type, name: str) -> type | None:
+    """The class in ``cls``'s MRO that defines attribute ``name``."""
+    return next((base for base in cls.__mro__ if name in vars(base)), None)
 
 
 class ContainerTransport(RuntimeTransport):
@@ -68,11 +77,17 @@ class ContainerTransport(RuntimeTransport):
         self.container_id = container_id
         self._attach = attach_sock
         self._sock: Any = getattr(attach_sock, "_sock", attach_sock)
+        # Socket wrappers of some transports (docker-py's ssh:// socket) override recv()
+        # only: their inherited recv_into would read the wrong stream.
+        self._plain_socket = _defined_in(type(self._sock), "recv") is _defined_in(
+            type(self._sock), "recv_into"
+        )
         self._events = events
         self._remove_on_kill = remove_on_kill
         self._mem_limit = mem_limit
         self._loop = loop
         self._lines: asyncio.Queue[bytes] = asyncio.Queue()
+        self._slots = threading.Semaphore(_PENDING_LINES)
         self._eof = False
         self._write_lock = threading.Lock()
         self._stderr_tail = b""
@@ -128,46 +143,65 @@ class ContainerTransport(RuntimeTransport):
 
     # -- threads -------------------------------------------------------------------
 
-    def _recv_exact(self, n: int) -> bytes | None:
-        data = b""
-        while len(data) < n:
-            chunk = self._sock.recv(n - len(data))
-            if not chunk:
+    def _recv_exact(self, n: int) -> bytearray | None:
+        """Receive exactly ``n`` bytes into one buffer (no re-copying per chunk)."""
+        data = bytearray(n)
+        view = memoryview(data)
+        got = 0
+        while got < n:
+            if self._plain_socket:
+                count = self._sock.recv_into(view[got:])
+            else:
+                chunk = self._sock.recv(n - got)
+                count = len(chunk)
+                view[got : got + count] = chunk
+            if not count:
                 return None
-            data += chunk
+            got += count
         return data
 
     def _deliver(self, line: bytes) -> None:
+        if line:  # the end-of-stream marker never waits
+            while not self._slots.acquire(timeout=0.5):
+                if self._closed:  # nobody reads any more
+                    return
         with contextlib.suppress(RuntimeError):  # the loop is closed
             self._loop.call_soon_threadsafe(self._lines.put_nowait, line)
 
     def _read_frames(self) -> None:
-        pending = b""
+        # The start of the current line, one part per frame: a large message (an image
+        # display is one line of a megabyte or more) spans many frames and is joined
+        # once when its newline arrives, not re-copied at every frame.
+        parts: list[bytes | bytearray] = []
         try:
             while True:
                 header = self._recv_exact(8)
                 if header is None:
                     break
                 kind, size = struct.unpack(">BxxxL", header)
-                payload = self._recv_exact(size) if size else b""
+                payload = self._recv_exact(size) if size else bytearray()
                 if payload is None:
                     break
                 if kind == 1:
-                    pending += payload
+                    start = 0
                     while True:
-                        end = pending.find(b"\n")
+                        end = payload.find(b"\n", start)
                         if end < 0:
+                            if start < len(payload):
+                                parts.append(payload if start == 0 else payload[start:])
                             break
-                        self._deliver(pending[: end + 1])
-                        pending = pending[end + 1 :]
+                        parts.append(payload[start : end + 1])
+                        self._deliver(b"".join(parts))
+                        parts = []
+                        start = end + 1
                 elif kind == 2:
                     self._stderr_tail = (self._stderr_tail + payload)[-_STDERR_TAIL:]
         except OSError as exc:
             if not self._closed:
                 log.debug("attach stream of %s failed: %s", self.container_id[:12], exc)
         finally:
-            if pending:
-                self._deliver(pending)
+            if parts:
+                self._deliver(b"".join(parts))
             self._deliver(b"")
 
     def _watch_events(self) -> None:
@@ -198,7 +232,9 @@ class ContainerTransport(RuntimeTransport):
         if self._eof:
             return b""
         line = await self._lines.get()
-        if not line:
+        if line:
+            self._slots.release()
+        else:
             self._eof = True
         return line
 

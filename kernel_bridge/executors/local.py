@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import shutil
 import signal
+import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Protocol
 
 from traitlets import Dict, List, Unicode
 from traitlets.config import LoggingConfigurable
@@ -22,6 +25,7 @@ from traitlets.config import LoggingConfigurable
 from ..errors import ConfigurationError, ExecutorStartError
 from ..runtime import bootstrap_argv, bootstrap_payload
 from ._channel import RuntimeTransport
+from ._early_runtime import adopt as adopt_early_runtime
 from ._runtime_executor import RuntimeBackedExecutor
 from .base import ExecutorCapabilities, ExecutorMeta
 
@@ -45,10 +49,116 @@ def describe_returncode(returncode: int | None) -> str:
     return f"exit code {returncode}"
 
 
+def _proc_stats() -> dict[int, tuple[int, int]]:
+    """{pid: (ppid, pgrp)} of the living processes on this host (empty without /proc)."""
+    table: dict[int, tuple[int, int]] = {}
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return table
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                stat = f.read()
+            fields = stat[stat.rindex(b")") + 2 :].split()
+            if fields[0] not in (b"Z", b"X"):
+                table[int(entry)] = (int(fields[1]), int(fields[2]))
+        except (OSError, ValueError, IndexError):
+            continue
+    return table
+
+
+def _process_tree(root: int) -> list[int]:
+    """The living descendants of ``root``, in any process group or session."""
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _group) in _proc_stats().items():
+        children.setdefault(ppid, []).append(pid)
+    found: list[int] = []
+    todo = [root]
+    while todo:
+        for pid in children.get(todo.pop(), ()):
+            found.append(pid)
+            todo.append(pid)
+    return found
+
+
+def _group_members(pgid: int) -> list[int]:
+    """The living processes whose process group is ``pgid``."""
+    return [pid for pid, (_ppid, group) in _proc_stats().items() if group == pgid]
+
+
+class _Process(Protocol):
+    """What the transport uses of a process: asyncio's ``Process`` or an adopted one."""
+
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def returncode(self) -> int | None: ...
+
+    stdin: asyncio.StreamWriter | None
+    stdout: asyncio.StreamReader | None
+    stderr: asyncio.StreamReader | None
+
+    async def wait(self) -> int: ...
+
+
+class _AdoptedProcess:
+    """A ``subprocess.Popen`` started before the event loop, with asyncio streams."""
+
+    def __init__(
+        self,
+        popen: subprocess.Popen[bytes],
+        stdin: asyncio.StreamWriter,
+        stdout: asyncio.StreamReader,
+        stderr: asyncio.StreamReader,
+    ) -> None:
+        self._popen = popen
+        self.stdin: asyncio.StreamWriter | None = stdin
+        self.stdout: asyncio.StreamReader | None = stdout
+        self.stderr: asyncio.StreamReader | None = stderr
+
+    @classmethod
+    async def connect(cls, popen: subprocess.Popen[bytes]) -> _AdoptedProcess:
+        """Wrap the process's pipes in asyncio streams on the running loop."""
+        loop = asyncio.get_running_loop()
+        assert popen.stdin is not None and popen.stdout is not None and popen.stderr is not None
+        readers = []
+        for pipe in (popen.stdout, popen.stderr):
+            reader = asyncio.StreamReader(limit=_STREAM_LIMIT, loop=loop)
+            await loop.connect_read_pipe(
+                functools.partial(asyncio.StreamReaderProtocol, reader), pipe
+            )
+            readers.append(reader)
+        write_transport, write_protocol = await loop.connect_write_pipe(
+            lambda: asyncio.StreamReaderProtocol(asyncio.StreamReader(loop=loop)), popen.stdin
+        )
+        writer = asyncio.StreamWriter(write_transport, write_protocol, None, loop)
+        return cls(popen, writer, readers[0], readers[1])
+
+    @property
+    def pid(self) -> int:
+        """The process id."""
+        return self._popen.pid
+
+    @property
+    def returncode(self) -> int | None:
+        """The exit status once it ended (reaped on asking), else None."""
+        return self._popen.poll()
+
+    async def wait(self) -> int:
+        """Wait for the process to end without blocking the loop."""
+        while self._popen.poll() is None:
+            await asyncio.sleep(0.01)
+        return int(self._popen.returncode)
+
+
 class SubprocessTransport(RuntimeTransport):
     """A runtime running as a local subprocess in its own process group."""
 
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
+    def __init__(self, process: _Process) -> None:
         self._process = process
         self._stderr_tail = b""
         self._stderr_task = asyncio.ensure_future(self._drain_stderr())
@@ -72,6 +182,11 @@ class SubprocessTransport(RuntimeTransport):
         with contextlib.suppress(OSError):
             await transport.write(bootstrap_payload())
         return transport
+
+    @classmethod
+    async def adopt(cls, popen: subprocess.Popen[bytes]) -> SubprocessTransport:
+        """Take over a runtime started (and fed its bootstrap) before the loop ran."""
+        return cls(await _AdoptedProcess.connect(popen))
 
     @property
     def pid(self) -> int:
@@ -116,9 +231,24 @@ class SubprocessTransport(RuntimeTransport):
             self._signal_group(signal.SIGINT)
 
     async def kill(self) -> None:
-        """SIGKILL the runtime's process group and reap it."""
+        """SIGKILL the runtime, its process group and all its descendants, and reap it.
+
+        A runtime that exits on its own ends its descendants itself; this covers the
+        runtime that is killed (timeout, replacement) or died with children still running.
+        """
+        pid = self._process.pid
         if self._process.returncode is None:
+            # Collected first: once the runtime is gone its orphans no longer show as its
+            # descendants (those that left its process group would be lost).
+            strays = _process_tree(pid)
             self._signal_group(signal.SIGKILL)
+        else:
+            # The runtime was the group leader (its pid is the group id): processes still
+            # in that group are its orphans.
+            strays = _group_members(pid)
+        for stray in strays:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(stray, signal.SIGKILL)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._process.wait(), 2.0)
 
@@ -226,6 +356,9 @@ class LocalExecutor(RuntimeBackedExecutor, LoggingConfigurable, metaclass=Execut
             options += ["--cwd", str(self.cwd)]
         argv = [*self.command_prefix, *bootstrap_argv(python, *options)]
         env = {**os.environ, **self.env} if self.env else None
+        early = adopt_early_runtime(argv, env)
+        if early is not None:
+            return await SubprocessTransport.adopt(early)
         try:
             return await SubprocessTransport.spawn(argv, cwd=None, env=env)
         except OSError as exc:
