@@ -18,10 +18,22 @@ from typing import Any
 from ipykernel.kernelbase import Kernel
 from traitlets import Bool, Float, List, Unicode
 
+from ._comm_relay import CommRelay
 from ._history import CellHistory
 from ._version import __version__
 from .errors import BridgeError
-from .events import ClearOutput, Display, Error, Event, Finished, Page, Result, StateLost, Stream
+from .events import (
+    ClearOutput,
+    Display,
+    Error,
+    Event,
+    Finished,
+    IOPubMessage,
+    Page,
+    Result,
+    StateLost,
+    Stream,
+)
 from .executors import EXECUTOR_KINDS, executor_class
 from .executors.base import RemoteExecutor
 from .session import Session
@@ -98,6 +110,8 @@ class BridgeKernel(Kernel):
         self._waiting_for_input = False
         self.history = CellHistory()
         self._shell_loop: asyncio.AbstractEventLoop | None = None
+        self.comm_relay = CommRelay(self)
+        self.comm_relay.install()
 
     def start(self) -> None:
         """Start serving; with ``prestart``, warm the executor up once the loop runs."""
@@ -185,6 +199,7 @@ class BridgeKernel(Kernel):
         """Run a cell in the executor, publishing its output as it arrives."""
         self._shell_loop = asyncio.get_running_loop()
         self._allow_stdin = allow_stdin
+        self.comm_relay.begin_request()
         if store_history and not silent:
             self.history.record(self.execution_count, code)
         last_error: Error | None = None
@@ -210,7 +225,7 @@ class BridgeKernel(Kernel):
                         self.history.set_output(
                             self.execution_count, str(event.data.get("text/plain", ""))
                         )
-                    if not silent:
+                    if not silent or isinstance(event, IOPubMessage):
                         self._publish(event)
         except BaseException as exc:  # nothing may escape a handler
             text = f"kernel_bridge could not run this cell: {type(exc).__name__}: {exc}"
@@ -223,7 +238,7 @@ class BridgeKernel(Kernel):
             last_error = Error(
                 "ExecutionFailed", f"the execution ended with exit code {finished.exit_code}"
             )
-        if last_error is not None:
+        if last_error is not None and not finished.ok:
             return {
                 "status": "error",
                 "execution_count": self.execution_count,
@@ -268,6 +283,8 @@ class BridgeKernel(Kernel):
             )
         elif isinstance(event, ClearOutput):
             self.send_response(self.iopub_socket, "clear_output", {"wait": event.wait})
+        elif isinstance(event, IOPubMessage):
+            self.comm_relay.publish(event)
         elif isinstance(event, StateLost):
             text = f"kernel_bridge: {event.reason}\n"
             self.send_response(self.iopub_socket, "stream", {"name": "stderr", "text": text})
@@ -314,6 +331,10 @@ class BridgeKernel(Kernel):
             self._waiting_for_input = False
 
     # -- other requests -------------------------------------------------------------------
+
+    async def comm_info_request(self, stream: Any, ident: Any, parent: Any) -> None:
+        """Answer from the comms open where the code runs (see :class:`CommRelay`)."""
+        await self.comm_relay.comm_info(stream, ident, parent)
 
     async def do_complete(self, code: str, cursor_pos: int | None) -> dict[str, Any]:
         """Complete from the executor's live namespace."""

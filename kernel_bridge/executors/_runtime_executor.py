@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 from ..errors import BridgeError, ExecutorStartError, FunctionsError
 from ..events import Error, Event, Finished, Stream
 from ._channel import RuntimeChannel, RuntimeTransport
-from .base import Completion, InputHandler, Inspection, RemoteExecutor
+from ._comm import CommRequest
+from .base import BackgroundHandler, Completion, InputHandler, Inspection, RemoteExecutor
 
 if TYPE_CHECKING:
     from ..functions import FunctionsModule
@@ -52,6 +53,7 @@ class RuntimeBackedExecutor(RemoteExecutor):
         self._lock: asyncio.Lock | None = None
         self._pending: list[Event] = []
         self._functions_module_cache: FunctionsModule | None = None
+        self._background: BackgroundHandler | None = None
 
     # -- what subclasses provide -------------------------------------------------
 
@@ -116,6 +118,7 @@ class RuntimeBackedExecutor(RemoteExecutor):
             with contextlib.suppress(Exception):
                 await transport.close()
             raise ExecutorStartError(f"{self.kind} executor: {exc}") from exc
+        self._channel.background = self._background
         log.debug(
             "runtime ready: python %s, ipython=%s",
             self._channel.info.python,
@@ -250,6 +253,37 @@ class RuntimeBackedExecutor(RemoteExecutor):
                 timeout=timeout,
             ):
                 yield event
+
+    def set_background_handler(self, handler: BackgroundHandler | None) -> None:
+        """Route events sent between executions to ``handler`` (see base class)."""
+        self._background = handler
+        if self._channel is not None:
+            self._channel.background = handler
+
+    async def deliver_comm(self, comm: CommRequest) -> AsyncIterator[Event]:
+        """Deliver a frontend comm message to the runtime (see base class).
+
+        Waits for a running execution to end first, as ipykernel's shell does. With no
+        runtime alive no comm can exist: a ``comm_open`` is answered by ``comm_close``.
+        """
+        async with self._get_lock():
+            if self._channel is None or not self._channel.alive:
+                async for event in super().deliver_comm(comm):
+                    yield event
+                return
+            async for event in self._channel.deliver_comm(comm):
+                yield event
+
+    async def comm_info(self, target_name: str | None) -> dict[str, dict[str, str]]:
+        """The runtime's open comms; answered at once, even while code runs."""
+        channel = self._channel
+        if channel is None or not channel.alive:
+            return {}
+        try:
+            return await channel.comm_info(target_name)
+        except (BridgeError, TimeoutError) as exc:
+            log.debug("comm_info failed: %s", exc)
+            return {}
 
     async def complete(self, code: str, cursor_pos: int) -> Completion:
         """Complete from the live namespace, starting the runtime when none runs."""
