@@ -79,6 +79,9 @@ class Error:
     ename: str
     evalue: str
     traceback: list[str] = field(default_factory=list)
+    shown: bool = True
+    """False: the failure was already reported as text (IPython's ``UsageError`` on
+    stderr); it only names the failure in the reply, with no error output."""
 
 
 @dataclass(frozen=True)

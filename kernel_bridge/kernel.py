@@ -21,7 +21,7 @@ from traitlets import Bool, Float, List, Unicode
 from ._comm_relay import CommRelay
 from ._history import CellHistory
 from ._version import __version__
-from .errors import BridgeError
+from .errors import BridgeError, StdinNotAllowedError
 from .events import (
     ClearOutput,
     Display,
@@ -140,6 +140,9 @@ class BridgeKernel(Kernel):
         """The kernel_info reply, without features we do not offer (subshells, debugger)."""
         info: dict[str, Any] = dict(super().kernel_info)
         info["supported_features"] = []
+        version = self.bridge_session.python_version
+        if version:
+            info["language_info"] = {**info["language_info"], "version": version}
         return info
 
     # -- the executor -----------------------------------------------------------------
@@ -275,7 +278,7 @@ class BridgeKernel(Kernel):
                     "metadata": event.metadata,
                 },
             )
-        elif isinstance(event, Error):
+        elif isinstance(event, Error) and event.shown:
             self.send_response(
                 self.iopub_socket,
                 "error",
@@ -318,7 +321,7 @@ class BridgeKernel(Kernel):
     async def _input_handler(self, prompt: str, password: bool) -> str:
         """Answer the code's input() through the frontend's stdin channel, when allowed."""
         if not self._allow_stdin:
-            raise EOFError(STDIN_UNAVAILABLE)
+            raise StdinNotAllowedError(STDIN_UNAVAILABLE)
         self._waiting_for_input = True
         try:
             value: str = self.getpass(prompt) if password else self.raw_input(prompt)
@@ -326,7 +329,7 @@ class BridgeKernel(Kernel):
         except KeyboardInterrupt:
             raise
         except Exception as exc:  # StdinNotImplementedError and friends
-            raise EOFError(f"{STDIN_UNAVAILABLE} ({exc})") from exc
+            raise StdinNotAllowedError(f"{STDIN_UNAVAILABLE} ({exc})") from exc
         finally:
             self._waiting_for_input = False
 

@@ -52,6 +52,16 @@ class Session:
         self._notices.append(error)
 
     @property
+    def python_version(self) -> str | None:
+        """The Python version where the code runs, once known (for ``language_info``)."""
+        try:
+            executor = self._get_executor()
+        except Exception:  # a configuration error is the first cell's to report
+            return None
+        version = getattr(executor, "python_version", None)
+        return version if isinstance(version, str) and version else None
+
+    @property
     def executor(self) -> RemoteExecutor | None:
         """The executor, once built (None before the first cell or when misconfigured)."""
         return self._executor

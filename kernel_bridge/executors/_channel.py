@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import RuntimeDiedError
+from ..errors import RuntimeDiedError, StdinNotAllowedError
 from ..events import (
     ClearOutput,
     Display,
@@ -343,6 +343,8 @@ class RuntimeChannel:
                 reply["interrupted"] = True
             except EOFError as exc:
                 reply["eof"] = True
+                if isinstance(exc, StdinNotAllowedError):
+                    reply["not_allowed"] = True
                 if str(exc):
                     reply["message"] = str(exc)
         with contextlib.suppress(OSError):
@@ -473,6 +475,7 @@ def _to_event(msg: dict[str, Any]) -> Event | None:
             ename=str(msg.get("ename", "Error")),
             evalue=str(msg.get("evalue", "")),
             traceback=[str(line) for line in msg.get("traceback") or []],
+            shown=msg.get("shown") is not False,
         )
     if kind == "clear_output":
         return ClearOutput(bool(msg.get("wait", False)))

@@ -80,6 +80,21 @@ class RuntimeBackedExecutor(RemoteExecutor):
         return self._lock
 
     @property
+    def python_version(self) -> str | None:
+        """The Python version where the code runs: the runtime's, once it said it.
+
+        Read by the kernel for ``language_info.version``; before the runtime is ready,
+        whatever :meth:`_expected_python_version` knows (None: not yet known).
+        """
+        if self._channel is not None and self._channel.info.python:
+            return self._channel.info.python
+        return self._expected_python_version()
+
+    def _expected_python_version(self) -> str | None:
+        """The version the runtime will report, when known without starting it."""
+        return None
+
+    @property
     def runtime_alive(self) -> bool:
         """True while a runtime is running for this executor."""
         return self._channel is not None and self._channel.alive

@@ -137,7 +137,30 @@ class _StderrText(io.TextIOWrapper):
                 out.flush()
             except Exception:
                 pass
+            _stdout_before_stderr()
         return super().write(text)
+
+
+def _stdout_before_stderr():
+    """Wait until stdout already in its pipe is forwarded, so stderr cannot overtake it.
+
+    The two pipes are read by one thread; without this, stderr written right after
+    ``sys.stdout.flush()`` could be read first.
+    """
+    runtime = _STATE.get("runtime")
+    if runtime is None:
+        return
+    if threading.get_ident() != runtime.main_ident:
+        runtime.channel.drain()
+        return
+    runtime.critical += 1  # an interrupt now is deferred, not raised inside the drain
+    try:
+        runtime.channel.drain()
+    finally:
+        runtime.critical -= 1
+    if runtime.pending_interrupt and runtime.critical == 0 and runtime.busy:
+        runtime.pending_interrupt = False
+        raise KeyboardInterrupt
 
 
 def _text_stream(fd):
@@ -786,10 +809,13 @@ class Runtime:
             msg["value_json"] = vj
         self.send(msg)
 
-    def publish_error(self, ename, evalue, tb):
-        """Send an error message."""
+    def publish_error(self, ename, evalue, tb, shown=True):
+        """Send an error message (``shown`` False: for the reply only, not an output)."""
         self.sync_output()
-        self.send({"type": "error", "ename": ename, "evalue": evalue, "traceback": tb})
+        msg = {"type": "error", "ename": ename, "evalue": evalue, "traceback": tb}
+        if not shown:
+            msg["shown"] = False
+        self.send(msg)
 
     # ---- signals / interrupts ---------------------------------------------------
     def _on_sigint(self, signum, frame):
@@ -891,6 +917,8 @@ class Runtime:
             self.input_waiting = False
         if reply.get("interrupted"):
             raise KeyboardInterrupt
+        if reply.get("not_allowed"):
+            raise _stdin_not_allowed(reply.get("message") or _EOF_MESSAGE)
         if reply.get("eof") or "value" not in reply:
             raise EOFError(reply.get("message") or _EOF_MESSAGE)
         value = reply.get("value")
@@ -1214,7 +1242,11 @@ class Runtime:
             return False
         failure = result.error_before_exec or result.error_in_exec
         if failure is not None:
-            if not shell._kb_error:
+            if _is_usage_error(failure):
+                # IPython already printed "UsageError: ..." to stderr (no traceback);
+                # the error only names the failure for the reply, as ipykernel's does.
+                self.publish_error(type(failure).__name__, str(failure), [], shown=False)
+            elif not shell._kb_error:
                 # The traceback display itself was interrupted (a second Ctrl-C): still
                 # report the error, so the cell never fails without saying why.
                 lines = traceback.format_exception(type(failure), failure, None)
@@ -1357,6 +1389,27 @@ class Runtime:
         builtins.display = display
         builtins.update_display = update_display
         builtins.clear_output = clear_output
+
+
+def _is_usage_error(exc):
+    """True for IPython's UsageError (a bad magic), which IPython reports on stderr."""
+    try:
+        from IPython.core.error import UsageError
+    except Exception:
+        return False
+    return isinstance(exc, UsageError)
+
+
+def _stdin_not_allowed(message):
+    """The exception for input() when the frontend allows no stdin: IPython's, as ipykernel."""
+    if _STATE.get("runtime") is not None and _STATE["runtime"].shell is not None:
+        try:
+            from IPython.core.error import StdinNotImplementedError
+
+            return StdinNotImplementedError(message)
+        except Exception:
+            pass
+    return EOFError(message)
 
 
 def _input(prompt=""):
