@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .events import ClearOutput, Display, Event, Finished, IOPubMessage, Stream
@@ -43,27 +44,39 @@ class CommRelay:
             self._kernel.shell_handlers[msg_type] = self.handle_comm
         self._kernel.bridge_session.set_background_handler(self.publish_background)
 
-    def begin_request(self) -> None:
+    def begin_request(self) -> Callable[[], None]:
         """Remember the request being served, so the code's messages can name it.
 
         Called by the kernel at the start of every execute (and here for comms), in the
-        task that serves the request.
+        task that serves the request. Returns a function that puts this request back as
+        the kernel's current parent: call it before publishing. ipykernel dispatches a
+        comm message that arrives while another request runs concurrently and, when done,
+        restores the parent *it* saw, which can overwrite the running request's; that
+        would send its output and its idle status with a foreign parent (JupyterLab then
+        shows the cell as running forever).
         """
         parent = self._kernel.get_parent()  # type: ignore[no-untyped-call]
+        ident = self._kernel._get_shell_context_var(self._kernel._shell_parent_ident)
+
+        def restore() -> None:
+            if self._kernel.get_parent() is not parent:  # type: ignore[no-untyped-call]
+                self._kernel.set_parent(ident, parent)  # type: ignore[no-untyped-call]
+
         header = parent.get("header") if isinstance(parent, dict) else None
         if not isinstance(header, dict) or not header.get("msg_id"):
             REQUEST_PARENT.set(None)
-            return
+            return restore
         REQUEST_PARENT.set(header)
         self._parents[str(header["msg_id"])] = parent
         self._parents.move_to_end(str(header["msg_id"]))
         while len(self._parents) > PARENTS_KEPT:
             self._parents.popitem(last=False)
         self._last_parent = parent
+        return restore
 
     async def handle_comm(self, stream: Any, ident: Any, parent: dict[str, Any]) -> None:
         """Serve a frontend comm_open/comm_msg/comm_close: deliver it where the code runs."""
-        self.begin_request()
+        restore = self.begin_request()
         content = parent.get("content")
         request = CommRequest(
             msg_type=str(parent.get("header", {}).get("msg_type", "")),
@@ -74,9 +87,12 @@ class CommRelay:
         try:
             async for event in self._kernel.bridge_session.deliver_comm(request):
                 if not isinstance(event, Finished):
+                    restore()
                     self._kernel._publish(event)
         except Exception:
             log.exception("comm message %s not delivered", request.msg_type)
+        finally:
+            restore()
 
     async def comm_info(self, stream: Any, ident: Any, parent: dict[str, Any]) -> None:
         """Answer comm_info_request from the comms open where the code runs."""

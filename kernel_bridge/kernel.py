@@ -202,7 +202,7 @@ class BridgeKernel(Kernel):
         """Run a cell in the executor, publishing its output as it arrives."""
         self._shell_loop = asyncio.get_running_loop()
         self._allow_stdin = allow_stdin
-        self.comm_relay.begin_request()
+        restore_parent = self.comm_relay.begin_request()
         if store_history and not silent:
             self.history.record(self.execution_count, code)
         last_error: Error | None = None
@@ -229,6 +229,7 @@ class BridgeKernel(Kernel):
                             self.execution_count, str(event.data.get("text/plain", ""))
                         )
                     if not silent or isinstance(event, IOPubMessage):
+                        restore_parent()
                         self._publish(event)
         except BaseException as exc:  # nothing may escape a handler
             text = f"kernel_bridge could not run this cell: {type(exc).__name__}: {exc}"
@@ -237,6 +238,7 @@ class BridgeKernel(Kernel):
             if not silent:
                 self._publish(last_error)
             finished = Finished(1)
+        restore_parent()  # the idle status after the reply names this request
         if last_error is None and not finished.ok:
             last_error = Error(
                 "ExecutionFailed", f"the execution ended with exit code {finished.exit_code}"

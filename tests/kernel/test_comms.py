@@ -320,3 +320,20 @@ def test_widget_view_degrades_to_text_without_comm() -> None:
     finally:
         kc.stop_channels()
         km.shutdown_kernel()
+
+
+def test_comms_sent_back_to_back_with_a_cell_keep_its_parent(widget_kernel: Kernel) -> None:
+    """JupyterLab opens the control comm, asks for states and runs a cell at once."""
+    _, kc = widget_kernel
+    control = uuid.uuid4().hex
+    _send_shell(
+        kc,
+        "comm_open",
+        {"comm_id": control, "target_name": "jupyter.widget.control", "data": {}},
+        metadata={"version": "1.0.0"},
+    )
+    _send_shell(kc, "comm_msg", {"comm_id": control, "data": {"method": "request_states"}})
+    cell = kc.execute("6 * 7")
+    msgs = _collect(kc, _idle_for(cell))
+    results = [m for m in msgs if m["msg_type"] == "execute_result"]
+    assert results and results[0]["parent_header"]["msg_id"] == cell
