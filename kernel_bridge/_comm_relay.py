@@ -14,9 +14,10 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from .events import ClearOutput, Display, Event, Finished, IOPubMessage, Stream
+from .events import ClearOutput, Display, Event, Finished, IOPubMessage, Result, Stream
 from .executors._comm import COMM_MSG_TYPES, REQUEST_PARENT, CommRequest
 
 if TYPE_CHECKING:
@@ -25,6 +26,13 @@ if TYPE_CHECKING:
 __all__ = ["CommRelay"]
 
 log = logging.getLogger(__name__)
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+NOT_INTERACTIVE = (
+    "(widgets are not interactive with the {kind} executor: its sessions have no channel "
+    "back for widget messages, so this shows the widget's text instead)"
+)
 
 PARENTS_KEPT = 256
 """How many recent requests a late message may still name as its parent."""
@@ -102,6 +110,21 @@ class CommRelay:
         session = self._kernel.session
         if session is not None:
             session.send(stream, "comm_info_reply", {"status": "ok", "comms": comms}, parent, ident)
+
+    def adapt_output(self, event: Event) -> Event:
+        """Where comms cannot reach the code, replace a widget view by its text and a note.
+
+        Called by the kernel for each output before it is published, so the frontend never
+        shows "Error displaying widget: model not found".
+        """
+        if not isinstance(event, Display | Result) or WIDGET_VIEW not in event.data:
+            return event
+        if self._kernel.bridge_session.supports_comms:
+            return event
+        data = {k: v for k, v in event.data.items() if k != WIDGET_VIEW}
+        note = NOT_INTERACTIVE.format(kind=self._kernel.executor)
+        data["text/plain"] = f"{data.get('text/plain', 'a widget')}\n{note}"
+        return replace(event, data=data)
 
     def publish(self, event: IOPubMessage) -> None:
         """Send the code's IOPub message, parented to the request it names."""

@@ -230,7 +230,7 @@ class BridgeKernel(Kernel):
                         )
                     if not silent or isinstance(event, IOPubMessage):
                         restore_parent()
-                        self._publish(event)
+                        self._publish(self.comm_relay.adapt_output(event))
         except BaseException as exc:  # nothing may escape a handler
             text = f"kernel_bridge could not run this cell: {type(exc).__name__}: {exc}"
             self.log.exception("do_execute failed")

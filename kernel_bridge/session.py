@@ -52,6 +52,11 @@ class Session:
         self._notices.append(error)
 
     @property
+    def supports_comms(self) -> bool:
+        """Whether widgets can be interactive with the configured executor."""
+        return bool(getattr(self._executor, "supports_comms", False))
+
+    @property
     def python_version(self) -> str | None:
         """The Python version where the code runs, once known (for ``language_info``)."""
         try:

@@ -43,6 +43,7 @@ class RuntimeBackedExecutor(RemoteExecutor):
     the file methods. ``functions`` are injected at every runtime start.
     """
 
+    supports_comms = True
     startup_timeout: float = 60.0
     """Seconds a new runtime may take to say it is ready."""
     install_packages: bool = True

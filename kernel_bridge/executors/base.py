@@ -101,6 +101,9 @@ class RemoteExecutor(abc.ABC):
     kind: ClassVar[str]
     """Short name used in configuration (``--BridgeKernel.executor=<kind>``)."""
 
+    supports_comms: ClassVar[bool] = False
+    """Whether comms (widgets) reach the code: True for executors that relay them."""
+
     @property
     @abc.abstractmethod
     def capabilities(self) -> ExecutorCapabilities:

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from _support.kernel_client import CellRun, run_cell, start_kernel
-from _support.specs import DOCKER, DOCKER_RICH, LOCAL, BridgeSpec
+from _support.specs import ACA_LOCAL, DOCKER, DOCKER_RICH, LOCAL, BridgeSpec
 from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.manager import KernelManager
 
@@ -337,3 +337,20 @@ def test_comms_sent_back_to_back_with_a_cell_keep_its_parent(widget_kernel: Kern
     msgs = _collect(kc, _idle_for(cell))
     results = [m for m in msgs if m["msg_type"] == "execute_result"]
     assert results and results[0]["parent_header"]["msg_id"] == cell
+
+
+def test_aca_widget_says_plainly_it_is_not_interactive() -> None:
+    """ACA has no channel back for comms: the text and a note, never 'model not found'."""
+    km, kc = start_kernel(ACA_LOCAL.ready())
+    try:
+        run = run_cell(kc, "import ipywidgets as w\nw.IntSlider(5)", timeout=120)
+        assert run.status == "ok", run.reply["content"]
+        shown = [m for m in run.outputs if m["msg_type"] in ("execute_result", "display_data")]
+        assert shown, run.outputs
+        data = shown[-1]["content"]["data"]
+        assert WIDGET_VIEW not in data
+        assert "IntSlider(value=5)" in data["text/plain"]
+        assert "not interactive with the aca executor" in data["text/plain"]
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel()
