@@ -1833,6 +1833,11 @@ def _comm_setup(runtime):
     _STATE["kernel"] = kernel
     if runtime.shell is not None:
         runtime.shell.kernel = kernel
+        # ipykernel's shell offers these too (nbclient's update-display-id notebook
+        # sends with parent=ip.parent_header)
+        shell_class = type(runtime.shell)
+        shell_class.get_parent = lambda self: kernel.get_parent()
+        shell_class.parent_header = property(lambda self: kernel.get_parent().get("header", {}))
 
 
 def _wire_message(msg):
