@@ -120,9 +120,13 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
             proc.wait()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Debian's headless Chromium under Playwright (installed on demand, never skipped)."""
+    """Debian's headless Chromium under Playwright (installed on demand, never skipped).
+
+    Module-scoped: Playwright's sync API keeps an asyncio loop running in this thread
+    while it is open, which would break every later test that calls asyncio.run().
+    """
     if not CHROMIUM.exists():
         subprocess.run(["bash", str(BROWSER_SETUP)], check=False)
     if not CHROMIUM.exists():

@@ -126,14 +126,13 @@ def _normalise(nb: dict[str, Any]) -> list[list[Any]]:
         if cell["cell_type"] != "code":
             continue
         outs: list[Any] = []
+        # stdout and stderr each keep their text, but how they interleave is not
+        # compared: in ipykernel itself that depends on two independent flush timers
+        streams: dict[str, str] = {}
         for out in cell.get("outputs", []):
             kind = out["output_type"]
             if kind == "stream":
-                text = _clean("".join(out["text"]))
-                if outs and outs[-1][0] == "stream" and outs[-1][1] == out["name"]:
-                    outs[-1] = ("stream", out["name"], outs[-1][2] + text)
-                else:
-                    outs.append(("stream", out["name"], text))
+                streams[out["name"]] = streams.get(out["name"], "") + _clean("".join(out["text"]))
             elif kind == "error":
                 outs.append(("error", out["ename"], _clean(out["evalue"])))
             else:
@@ -142,7 +141,7 @@ def _normalise(nb: dict[str, Any]) -> list[list[Any]]:
                     for mime, value in out.get("data", {}).items()
                 }
                 outs.append((kind, data))
-        cells.append(outs)
+        cells.append([*outs, *sorted(streams.items())])
     return cells
 
 
