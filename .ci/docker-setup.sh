@@ -9,6 +9,9 @@
 #   3. builds the test images with debootstrap + `docker import`, cached by tag:
 #        kernel-bridge-test/minimal:bookworm  python3 only (debootstrap minbase)
 #        kernel-bridge-test/rich:bookworm     + IPython, matplotlib, numpy, pip
+#        kernel-bridge-test/rich:bookworm-2   rich + ipywidgets 8, comm, tqdm (pure-Python
+#                                             wheels fetched from PyPI on the host with pip
+#                                             download, installed offline into a layer)
 #      The Debian mirror is taken from the machine's apt sources (override: KB_DEBIAN_MIRROR).
 #
 # Environment: KB_DOCKERD_LOG (default /var/log/kernel-bridge-dockerd.log),
@@ -24,6 +27,9 @@ set -euo pipefail
 MINIMAL_TAG="kernel-bridge-test/minimal:bookworm"
 RICH_TAG="kernel-bridge-test/rich:bookworm"
 BENCH_IPYKERNEL_TAG="kernel-bridge-bench/ipykernel:bookworm"
+WIDGETS_TAG="kernel-bridge-test/rich:bookworm-2"
+# Pinned so the image is the same on every machine; pure-Python wheels only.
+WIDGET_WHEELS="ipywidgets==8.1.8 comm==0.2.3 tqdm==4.67.1 widgetsnbextension==4.0.15 jupyterlab_widgets==3.0.16"
 SUITE="bookworm"
 DOCKERD_LOG="${KB_DOCKERD_LOG:-/var/log/kernel-bridge-dockerd.log}"
 DOCKERD_WAIT="${KB_DOCKERD_WAIT:-60}"
@@ -151,8 +157,36 @@ build_image() {
     log "built $tag in $((SECONDS - start))s"
 }
 
+build_widgets_image() {
+    # rich + the widget libraries, as a layer on top of the rich image: the wheels are
+    # downloaded here (the image build has no registry) and pip-installed offline.
+    if docker image inspect "$WIDGETS_TAG" >/dev/null 2>&1; then
+        log "image $WIDGETS_TAG present (cached)"
+        return
+    fi
+    local wheels pip_py cid
+    wheels=$(mktemp -d /var/tmp/kb-wheels.XXXXXX)
+    pip_py="${KB_PIP_PYTHON:-python3}"
+    log "downloading widget wheels ($WIDGET_WHEELS)"
+    # shellcheck disable=SC2086
+    "$pip_py" -m pip download --quiet --disable-pip-version-check --no-deps \
+        --only-binary :all: --dest "$wheels" $WIDGET_WHEELS ||
+        die "pip download of the widget wheels failed (is PyPI reachable?)"
+    cid=$(docker create --network none "$RICH_TAG" sh -c \
+        'python3 -m pip install --no-index --no-deps --break-system-packages /tmp/kb-wheels/*.whl && rm -rf /tmp/kb-wheels')
+    docker cp "$wheels" "$cid:/tmp/kb-wheels"
+    if ! docker start -a "$cid" >&2; then
+        docker rm -f "$cid" >/dev/null 2>&1 || true
+        die "installing the widget wheels into $WIDGETS_TAG failed"
+    fi
+    docker commit --change 'CMD ["python3"]' "$cid" "$WIDGETS_TAG" >/dev/null
+    docker rm "$cid" >/dev/null
+    rm -rf "$wheels"
+    log "built $WIDGETS_TAG"
+}
+
 if docker image inspect "$MINIMAL_TAG" >/dev/null 2>&1 &&
-    { [ "${KB_SKIP_RICH:-}" = 1 ] || docker image inspect "$RICH_TAG" >/dev/null 2>&1; } &&
+    { [ "${KB_SKIP_RICH:-}" = 1 ] || docker image inspect "$WIDGETS_TAG" >/dev/null 2>&1; } &&
     { [ "${KB_BENCH_IMAGES:-}" != 1 ] || docker image inspect "$BENCH_IPYKERNEL_TAG" >/dev/null 2>&1; }; then
     log "test images present (cached)"
     exit 0
@@ -167,6 +201,7 @@ if [ "${KB_SKIP_RICH:-}" != 1 ]; then
         rich="$rich,python3-matplotlib-inline"
     fi
     build_image "$RICH_TAG" "$rich"
+    build_widgets_image
 fi
 if [ "${KB_BENCH_IMAGES:-}" = 1 ]; then
     # debootstrap does not resolve virtual packages or alternatives: name the providers.

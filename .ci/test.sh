@@ -5,6 +5,7 @@
 #      on the machine's own Python can hide a missing dependency;
 #   2. makes a Docker engine and the test images available (.ci/docker-setup.sh:
 #      installs Debian's docker.io, starts dockerd, builds images with debootstrap);
+#   2b. installs Debian's chromium for the browser tests (.ci/browser-setup.sh);
 #   3. lints and type-checks the package (ruff, mypy --strict);
 #      (the loopback registry and the TLS Docker engine some tests need are installed and
 #      started by the tests themselves, through .ci/registry-and-engine.sh, and stopped
@@ -32,6 +33,9 @@ echo "== install kernel_bridge[test] into the venv"
 
 echo "== docker engine and test images"
 bash .ci/docker-setup.sh
+
+echo "== chromium for the browser tests"
+bash .ci/browser-setup.sh
 
 echo "== ruff, mypy"
 "$VPY" -m ruff check kernel_bridge tests bench

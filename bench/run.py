@@ -27,6 +27,7 @@ import _s3_stream  # noqa: E402
 import _s4_volume  # noqa: E402
 import _s5_concurrency  # noqa: E402
 import _s6_aca  # noqa: E402
+import _s7_widgets  # noqa: E402
 from _kernel import Kernel  # noqa: E402
 from _plan import FULL, QUICK, Plan  # noqa: E402
 from _report import Section, render_report  # noqa: E402
@@ -38,6 +39,7 @@ SECTIONS: dict[int, Callable[[_env.Workspace, Plan], Section]] = {
     4: _s4_volume.run,
     5: _s5_concurrency.run,
     6: _s6_aca.run,
+    7: _s7_widgets.run,
 }
 NEEDS_DOCKER = {5}
 NEEDS_ACA = {6}
@@ -48,7 +50,7 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="fewer repetitions (~2 min)")
     parser.add_argument(
         "--sections",
-        default="1,2,3,4,5,6",
+        default="1,2,3,4,5,6,7",
         help="comma-separated section numbers to run (default: all)",
     )
     parser.add_argument(

@@ -26,6 +26,7 @@ __all__ = [
     "FunctionsError",
     "RemoteServiceError",
     "RuntimeDiedError",
+    "StdinNotAllowedError",
 ]
 
 
@@ -55,6 +56,14 @@ class RuntimeDiedError(ExecutorError):
 
 class ExecutorClosedError(ExecutorError):
     """Raised when an executor is used after ``stop()``."""
+
+
+class StdinNotAllowedError(EOFError):
+    """Raised by the kernel's input handler when the frontend does not allow stdin.
+
+    The runtime then raises IPython's ``StdinNotImplementedError`` in the code (as
+    ipykernel does), or ``EOFError`` where IPython is not importable.
+    """
 
 
 class RemoteServiceError(ExecutorError):

@@ -10,6 +10,8 @@ these. The kernel maps them one to one onto IOPub messages::
     Error        -> error (and the error reply)
     ClearOutput  -> clear_output
     Page         -> a "page" payload of the execute reply (help text for ``obj?``)
+    IOPubMessage -> the IOPub message it names (comm_open/comm_msg/comm_close of widgets,
+                    or what the code sent with ``get_ipython().kernel.session.send``)
     StateLost    -> a stderr stream that says what was lost (the runtime died,
                     the remote session was replaced); not an error by itself
     Finished     -> nothing on IOPub; it ends every execution and carries the exit code
@@ -28,6 +30,7 @@ __all__ = [
     "Error",
     "Event",
     "Finished",
+    "IOPubMessage",
     "OutputEvent",
     "Page",
     "Result",
@@ -76,6 +79,9 @@ class Error:
     ename: str
     evalue: str
     traceback: list[str] = field(default_factory=list)
+    shown: bool = True
+    """False: the failure was already reported as text (IPython's ``UsageError`` on
+    stderr); it only names the failure in the reply, with no error output."""
 
 
 @dataclass(frozen=True)
@@ -101,6 +107,22 @@ class StateLost:
 
 
 @dataclass(frozen=True)
+class IOPubMessage:
+    """A message the code addressed to IOPub itself: comm traffic, ``kernel.session.send``.
+
+    ``parent_id`` names the Jupyter request it answers (the msg_id the kernel gave the
+    runtime), or None for the current one. Comm messages may also arrive between cells
+    (a widget updated by a background thread).
+    """
+
+    msg_type: str
+    content: dict[str, Any]
+    metadata: dict[str, Any] = field(default_factory=dict)
+    buffers: tuple[bytes, ...] = ()
+    parent_id: str | None = None
+
+
+@dataclass(frozen=True)
 class Finished:
     """The last event of every execution.
 
@@ -116,5 +138,7 @@ class Finished:
         return self.exit_code == 0
 
 
-OutputEvent: TypeAlias = Stream | Display | Result | Error | ClearOutput | Page | StateLost
+OutputEvent: TypeAlias = (
+    Stream | Display | Result | Error | ClearOutput | Page | StateLost | IOPubMessage
+)
 Event: TypeAlias = OutputEvent | Finished

@@ -19,10 +19,22 @@ from typing import Any
 from ipykernel.kernelbase import Kernel
 from traitlets import Bool, Float, List, Unicode
 
+from ._comm_relay import CommRelay
 from ._history import CellHistory
 from ._version import __version__
-from .errors import BridgeError
-from .events import ClearOutput, Display, Error, Event, Finished, Page, Result, StateLost, Stream
+from .errors import BridgeError, StdinNotAllowedError
+from .events import (
+    ClearOutput,
+    Display,
+    Error,
+    Event,
+    Finished,
+    IOPubMessage,
+    Page,
+    Result,
+    StateLost,
+    Stream,
+)
 from .executors import EXECUTOR_CLASSES, EXECUTOR_KINDS, executor_class
 from .executors.base import RemoteExecutor
 from .magics import MagicUsageError, run_magic, split_cell, usage_error
@@ -105,6 +117,8 @@ class BridgeKernel(Kernel):
         self._waiting_for_input = False
         self.history = CellHistory()
         self._shell_loop: asyncio.AbstractEventLoop | None = None
+        self.comm_relay = CommRelay(self)
+        self.comm_relay.install()
 
     def start(self) -> None:
         """Start serving; with ``prestart``, warm the executor up once the loop runs."""
@@ -135,10 +149,12 @@ class BridgeKernel(Kernel):
         """The kernel_info reply, without features we do not offer (subshells, debugger)."""
         info: dict[str, Any] = dict(super().kernel_info)
         info["supported_features"] = []
+        version = self.bridge_session.python_version
         # nbclient and papermill copy language_info into the notebook's metadata (and
         # JupyterLab stores it too), so this is how the notebook records its executor.
         info["language_info"] = {
             **info["language_info"],
+            **({"version": version} if version else {}),
             PROVENANCE_KEY: self._executor_record(),
         }
         return info
@@ -252,6 +268,7 @@ class BridgeKernel(Kernel):
         """
         self._shell_loop = asyncio.get_running_loop()
         self._allow_stdin = allow_stdin
+        restore_parent = self.comm_relay.begin_request()
         if store_history and not silent:
             self.history.record(self.execution_count, code)
         last_error: Error | None = None
@@ -273,10 +290,11 @@ class BridgeKernel(Kernel):
                         self.history.set_output(
                             self.execution_count, str(event.data.get("text/plain", ""))
                         )
-                    if not silent:
-                        if isinstance(event, Display | Result | Error):
+                    if not silent or isinstance(event, IOPubMessage):
+                        if not silent and isinstance(event, Display | Result | Error):
                             await self.provenance.refresh(self.bridge_session.executor)
-                        self._publish(event)
+                        restore_parent()
+                        self._publish(self.comm_relay.adapt_output(event))
         except BaseException as exc:  # nothing may escape a handler
             text = f"kernel_bridge could not run this cell: {type(exc).__name__}: {exc}"
             self.log.exception("do_execute failed")
@@ -284,11 +302,12 @@ class BridgeKernel(Kernel):
             if not silent:
                 self._publish(last_error)
             finished = Finished(1)
+        restore_parent()  # the idle status after the reply names this request
         if last_error is None and not finished.ok:
             last_error = Error(
                 "ExecutionFailed", f"the execution ended with exit code {finished.exit_code}"
             )
-        if last_error is not None:
+        if last_error is not None and not finished.ok:
             return {
                 "status": "error",
                 "execution_count": self.execution_count,
@@ -380,7 +399,7 @@ class BridgeKernel(Kernel):
                     "metadata": {**event.metadata, **self._provenance()},
                 },
             )
-        elif isinstance(event, Error):
+        elif isinstance(event, Error) and event.shown:
             self.send_response(
                 self.iopub_socket,
                 "error",
@@ -395,6 +414,8 @@ class BridgeKernel(Kernel):
             )
         elif isinstance(event, ClearOutput):
             self.send_response(self.iopub_socket, "clear_output", {"wait": event.wait})
+        elif isinstance(event, IOPubMessage):
+            self.comm_relay.publish(event)
         elif isinstance(event, StateLost):
             text = f"kernel_bridge: {event.reason}\n"
             self.send_response(self.iopub_socket, "stream", {"name": "stderr", "text": text})
@@ -428,7 +449,7 @@ class BridgeKernel(Kernel):
     async def _input_handler(self, prompt: str, password: bool) -> str:
         """Answer the code's input() through the frontend's stdin channel, when allowed."""
         if not self._allow_stdin:
-            raise EOFError(STDIN_UNAVAILABLE)
+            raise StdinNotAllowedError(STDIN_UNAVAILABLE)
         self._waiting_for_input = True
         try:
             value: str = self.getpass(prompt) if password else self.raw_input(prompt)
@@ -436,11 +457,15 @@ class BridgeKernel(Kernel):
         except KeyboardInterrupt:
             raise
         except Exception as exc:  # StdinNotImplementedError and friends
-            raise EOFError(f"{STDIN_UNAVAILABLE} ({exc})") from exc
+            raise StdinNotAllowedError(f"{STDIN_UNAVAILABLE} ({exc})") from exc
         finally:
             self._waiting_for_input = False
 
     # -- other requests -------------------------------------------------------------------
+
+    async def comm_info_request(self, stream: Any, ident: Any, parent: Any) -> None:
+        """Answer from the comms open where the code runs (see :class:`CommRelay`)."""
+        await self.comm_relay.comm_info(stream, ident, parent)
 
     async def do_complete(self, code: str, cursor_pos: int | None) -> dict[str, Any]:
         """Complete from the executor's live namespace."""

@@ -12,7 +12,14 @@ from collections.abc import AsyncIterator, Callable
 
 from .errors import BridgeError, ConfigurationError
 from .events import Error, Event, Finished
-from .executors.base import Completion, InputHandler, Inspection, RemoteExecutor
+from .executors._comm import CommRequest
+from .executors.base import (
+    BackgroundHandler,
+    Completion,
+    InputHandler,
+    Inspection,
+    RemoteExecutor,
+)
 
 __all__ = ["Session"]
 
@@ -29,6 +36,13 @@ class Session:
         self._executor: RemoteExecutor | None = None
         self._notices: list[Error] = []
         self.cell_timeout = cell_timeout
+        self._background: BackgroundHandler | None = None
+
+    def set_background_handler(self, handler: BackgroundHandler | None) -> None:
+        """Say who gets events sent between cells; called once by the kernel's comm relay."""
+        self._background = handler
+        if self._executor is not None:
+            self._executor.set_background_handler(handler)
 
     def report_at_next_cell(self, error: Error) -> None:
         """Show ``error`` in the next cell instead of running it (e.g. a broken function).
@@ -38,6 +52,21 @@ class Session:
         self._notices.append(error)
 
     @property
+    def supports_comms(self) -> bool:
+        """Whether widgets can be interactive with the configured executor."""
+        return bool(getattr(self._executor, "supports_comms", False))
+
+    @property
+    def python_version(self) -> str | None:
+        """The Python version where the code runs, once known (for ``language_info``)."""
+        try:
+            executor = self._get_executor()
+        except Exception:  # a configuration error is the first cell's to report
+            return None
+        version = getattr(executor, "python_version", None)
+        return version if isinstance(version, str) and version else None
+
+    @property
     def executor(self) -> RemoteExecutor | None:
         """The executor, once built (None before the first cell or when misconfigured)."""
         return self._executor
@@ -45,6 +74,7 @@ class Session:
     def _get_executor(self) -> RemoteExecutor:
         if self._executor is None:
             self._executor = self._factory()
+            self._executor.set_background_handler(self._background)
         return self._executor
 
     def get_executor(self) -> RemoteExecutor:
@@ -124,6 +154,31 @@ class Session:
                 await self._executor.interrupt()
             except Exception:
                 log.exception("interrupt failed")
+
+    async def deliver_comm(self, comm: CommRequest) -> AsyncIterator[Event]:
+        """Deliver a frontend comm message; yields its events, never raises."""
+        try:
+            executor = self._get_executor()
+        except Exception as exc:
+            log.debug("comm message not delivered: %s", exc)
+            yield Finished(0)
+            return
+        try:
+            async for event in executor.deliver_comm(comm):
+                yield event
+        except Exception:
+            log.exception("comm delivery failed")
+            yield Finished(1)
+
+    async def comm_info(self, target_name: str | None) -> dict[str, dict[str, str]]:
+        """The open comms where the code runs; empty when unavailable."""
+        if self._executor is None:
+            return {}
+        try:
+            return await self._executor.comm_info(target_name)
+        except Exception as exc:
+            log.debug("comm_info unavailable: %s", exc)
+            return {}
 
     async def complete(self, code: str, cursor_pos: int) -> Completion:
         """Completions at the cursor; empty when the executor is unavailable."""

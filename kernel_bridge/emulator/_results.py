@@ -50,7 +50,8 @@ def fold_events(events: Iterable[Event]) -> dict[str, Any]:
             (stdout if event.name == "stdout" else stderr).append(event.text)
         elif isinstance(event, Error):
             failed = True
-            stderr.append(_traceback_text(event))
+            if event.shown:  # an unshown one (UsageError) is already on stderr
+                stderr.append(_traceback_text(event))
         elif isinstance(event, StateLost):
             stderr.append(event.reason.rstrip("\n") + "\n")
         elif isinstance(event, Result):

@@ -221,6 +221,8 @@ class _Fold:
         elif isinstance(event, Error):
             if self.cancelled and event.ename == "KeyboardInterrupt":
                 return  # our own interrupt: the cancellation message says it
+            if not event.shown:
+                return  # already in the output as text (IPython's UsageError on stderr)
             if event.traceback:
                 text = _ANSI.sub("", "\n".join(event.traceback))
             else:

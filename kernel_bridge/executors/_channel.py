@@ -14,11 +14,11 @@ import contextlib
 import itertools
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import RuntimeDiedError
+from ..errors import RuntimeDiedError, StdinNotAllowedError
 from ..events import (
     ClearOutput,
     Display,
@@ -30,9 +30,14 @@ from ..events import (
     StateLost,
     Stream,
 )
+from ._comm import CommRequest, encode_buffers, iopub_event, parent_for_runtime
 from .base import Completion, InputHandler, Inspection
 
-__all__ = ["RuntimeChannel", "RuntimeInfo", "RuntimeTransport"]
+__all__ = ["BackgroundHandler", "RuntimeChannel", "RuntimeInfo", "RuntimeTransport"]
+
+BackgroundHandler = Callable[[Event], None]
+"""Called with each event the runtime sends while no request runs (a background thread's
+comm traffic or output); set by the kernel's comm relay."""
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +117,7 @@ class RuntimeChannel:
         self._alive = True
         self._running = False
         self._interrupt_task: asyncio.Task[None] | None = None
+        self.background: BackgroundHandler | None = None
         self._pump_task = asyncio.ensure_future(self._pump())
 
     @classmethod
@@ -181,6 +187,12 @@ class RuntimeChannel:
                         future.set_result(msg)
                 elif self._events is not None:
                     self._events.put_nowait(msg)
+                    if kind == "done":
+                        # What follows belongs to no request (a background thread's
+                        # output): it must not land in a queue nobody reads any more.
+                        self._events = None
+                else:
+                    self._background(msg)
         except Exception:  # the transport broke: same as the runtime going away
             log.debug("runtime transport failed", exc_info=True)
         finally:
@@ -191,6 +203,16 @@ class RuntimeChannel:
                 if not future.done():
                     future.set_exception(RuntimeDiedError("the runtime went away"))
             self._replies.clear()
+
+    def _background(self, msg: dict[str, Any]) -> None:
+        """Hand an event that arrived between requests to the background handler."""
+        event = _to_event(msg)
+        if event is None or self.background is None:
+            return
+        try:
+            self.background(event)
+        except Exception:
+            log.exception("background event handler failed")
 
     async def _send(self, msg: dict[str, Any]) -> None:
         data = (json.dumps(msg, ensure_ascii=False) + "\n").encode("utf-8")
@@ -211,6 +233,40 @@ class RuntimeChannel:
         On timeout the code is interrupted; when it will not stop within
         ``TIMEOUT_GRACE_S`` the runtime is killed (``alive`` becomes False).
         """
+        request = {
+            "type": "execute",
+            "code": code,
+            "language": language,
+            "silent": silent,
+            "store_history": store_history,
+            "parent": parent_for_runtime(),
+        }
+        async for event in self._run_request(request, input_handler, timeout):
+            yield event
+
+    async def deliver_comm(self, comm: CommRequest) -> AsyncIterator[Event]:
+        """Deliver a frontend comm message to the runtime's comm manager.
+
+        Yields what its handlers produced (comm replies, output), ending with ``Finished``.
+        """
+        request = {
+            "type": "comm",
+            "msg_type": comm.msg_type,
+            "content": comm.content,
+            "metadata": comm.metadata,
+            "buffers": encode_buffers(comm.buffers),
+            "parent": parent_for_runtime(),
+        }
+        async for event in self._run_request(request, None, None):
+            yield event
+
+    async def _run_request(
+        self,
+        request: dict[str, Any],
+        input_handler: InputHandler | None,
+        timeout: float | None,
+    ) -> AsyncIterator[Event]:
+        """Send an execute-like request and yield its events up to ``done``."""
         if not self._alive:
             raise RuntimeDiedError("the runtime is not running")
         request_id = next(self._ids)
@@ -221,16 +277,7 @@ class RuntimeChannel:
         deadline = None if not timeout else loop.time() + timeout
         timed_out = False
         try:
-            await self._send(
-                {
-                    "type": "execute",
-                    "id": request_id,
-                    "code": code,
-                    "language": language,
-                    "silent": silent,
-                    "store_history": store_history,
-                }
-            )
+            await self._send({**request, "id": request_id})
         except OSError:
             self._running = False
             self._events = None
@@ -299,6 +346,8 @@ class RuntimeChannel:
                 reply["interrupted"] = True
             except EOFError as exc:
                 reply["eof"] = True
+                if isinstance(exc, StdinNotAllowedError):
+                    reply["not_allowed"] = True
                 if str(exc):
                     reply["message"] = str(exc)
         with contextlib.suppress(OSError):
@@ -339,6 +388,18 @@ class RuntimeChannel:
             return await asyncio.wait_for(future, REQUEST_TIMEOUT_S)
         finally:
             self._replies.pop(request_id, None)
+
+    async def comm_info(self, target_name: str | None) -> dict[str, dict[str, str]]:
+        """The runtime's open comms (of one target): ``{comm_id: {"target_name": ...}}``."""
+        reply = await self._request({"type": "comm_info", "target_name": target_name})
+        comms = reply.get("comms")
+        if not isinstance(comms, dict):
+            return {}
+        return {
+            str(comm_id): {"target_name": str(info.get("target_name", ""))}
+            for comm_id, info in comms.items()
+            if isinstance(info, dict)
+        }
 
     async def complete(self, code: str, cursor_pos: int) -> Completion:
         """Ask the runtime for completions at the cursor."""
@@ -417,10 +478,13 @@ def _to_event(msg: dict[str, Any]) -> Event | None:
             ename=str(msg.get("ename", "Error")),
             evalue=str(msg.get("evalue", "")),
             traceback=[str(line) for line in msg.get("traceback") or []],
+            shown=msg.get("shown") is not False,
         )
     if kind == "clear_output":
         return ClearOutput(bool(msg.get("wait", False)))
     if kind == "page":
         return Page(data=dict(msg.get("data") or {}), start=int(msg.get("start") or 0))
+    if kind == "iopub":
+        return iopub_event(msg)
     log.debug("ignoring runtime message of type %r", kind)
     return None

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 from ..errors import BridgeError, ExecutorStartError, FunctionsError
 from ..events import Display, Error, Event, Finished, Stream
 from ._channel import RuntimeChannel, RuntimeTransport
-from .base import Completion, InputHandler, Inspection, RemoteExecutor
+from ._comm import CommRequest
+from .base import BackgroundHandler, Completion, InputHandler, Inspection, RemoteExecutor
 
 if TYPE_CHECKING:
     from ..functions import FunctionsModule
@@ -42,6 +43,7 @@ class RuntimeBackedExecutor(RemoteExecutor):
     the file methods. ``functions`` are injected at every runtime start.
     """
 
+    supports_comms = True
     startup_timeout: float = 60.0
     """Seconds a new runtime may take to say it is ready."""
     install_packages: bool = True
@@ -55,6 +57,7 @@ class RuntimeBackedExecutor(RemoteExecutor):
         self._warming_up = False
         self._warm_up_failed = False
         self._functions_module_cache: FunctionsModule | None = None
+        self._background: BackgroundHandler | None = None
 
     # -- what subclasses provide -------------------------------------------------
 
@@ -79,6 +82,21 @@ class RuntimeBackedExecutor(RemoteExecutor):
         if self._lock is None:
             self._lock = asyncio.Lock()
         return self._lock
+
+    @property
+    def python_version(self) -> str | None:
+        """The Python version where the code runs: the runtime's, once it said it.
+
+        Read by the kernel for ``language_info.version``; before the runtime is ready,
+        whatever :meth:`_expected_python_version` knows (None: not yet known).
+        """
+        if self._channel is not None and self._channel.info.python:
+            return self._channel.info.python
+        return self._expected_python_version()
+
+    def _expected_python_version(self) -> str | None:
+        """The version the runtime will report, when known without starting it."""
+        return None
 
     @property
     def runtime_alive(self) -> bool:
@@ -122,6 +140,7 @@ class RuntimeBackedExecutor(RemoteExecutor):
             with contextlib.suppress(Exception):
                 await transport.close()
             raise ExecutorStartError(f"{self.kind} executor: {exc}") from exc
+        self._channel.background = self._background
         log.debug(
             "runtime ready: python %s, ipython=%s",
             self._channel.info.python,
@@ -305,6 +324,37 @@ class RuntimeBackedExecutor(RemoteExecutor):
                 timeout=timeout,
             ):
                 yield event
+
+    def set_background_handler(self, handler: BackgroundHandler | None) -> None:
+        """Route events sent between executions to ``handler`` (see base class)."""
+        self._background = handler
+        if self._channel is not None:
+            self._channel.background = handler
+
+    async def deliver_comm(self, comm: CommRequest) -> AsyncIterator[Event]:
+        """Deliver a frontend comm message to the runtime (see base class).
+
+        Waits for a running execution to end first, as ipykernel's shell does. With no
+        runtime alive no comm can exist: a ``comm_open`` is answered by ``comm_close``.
+        """
+        async with self._get_lock():
+            if self._channel is None or not self._channel.alive:
+                async for event in super().deliver_comm(comm):
+                    yield event
+                return
+            async for event in self._channel.deliver_comm(comm):
+                yield event
+
+    async def comm_info(self, target_name: str | None) -> dict[str, dict[str, str]]:
+        """The runtime's open comms; answered at once, even while code runs."""
+        channel = self._channel
+        if channel is None or not channel.alive:
+            return {}
+        try:
+            return await channel.comm_info(target_name)
+        except (BridgeError, TimeoutError) as exc:
+            log.debug("comm_info failed: %s", exc)
+            return {}
 
     async def complete(self, code: str, cursor_pos: int) -> Completion:
         """Complete from the live namespace, starting the runtime when none runs."""

@@ -19,11 +19,14 @@ import abc
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from traitlets import MetaHasTraits
 
 from ..events import Event
+
+if TYPE_CHECKING:
+    from ._comm import CommRequest
 
 __all__ = [
     "Completion",
@@ -33,6 +36,9 @@ __all__ = [
     "Inspection",
     "RemoteExecutor",
 ]
+
+BackgroundHandler = Callable[[Event], None]
+"""Receives events the code sends between executions (a widget updated by a thread)."""
 
 InputHandler = Callable[[str, bool], Awaitable[str]]
 """Called with ``(prompt, password)`` when the code asks for input; returns the answer.
@@ -94,6 +100,9 @@ class RemoteExecutor(abc.ABC):
 
     kind: ClassVar[str]
     """Short name used in configuration (``--BridgeKernel.executor=<kind>``)."""
+
+    supports_comms: ClassVar[bool] = False
+    """Whether comms (widgets) reach the code: True for executors that relay them."""
 
     @property
     @abc.abstractmethod
@@ -180,6 +189,34 @@ class RemoteExecutor(abc.ABC):
         """Return help for the name at ``cursor_pos`` from the live namespace.
 
         Called by the kernel for ``inspect_request``; ``found`` is False when no runtime runs.
+        """
+
+    async def deliver_comm(self, comm: CommRequest) -> AsyncIterator[Event]:
+        """Hand a frontend comm message to the comm manager where the code runs.
+
+        Called by the kernel for ``comm_open``/``comm_msg``/``comm_close``; yields what
+        the handlers produced (comm replies, output), ending with ``Finished``. The
+        default (executors without comms) yields a ``comm_close`` for a ``comm_open``,
+        so the frontend knows nothing listens, and otherwise only ``Finished``.
+        """
+        from ..events import Finished, IOPubMessage
+
+        if comm.msg_type == "comm_open":
+            comm_id = comm.content.get("comm_id")
+            yield IOPubMessage("comm_close", {"comm_id": comm_id, "data": {}})
+        yield Finished(0)
+
+    async def comm_info(self, target_name: str | None) -> dict[str, dict[str, str]]:
+        """The open comms where the code runs: ``{comm_id: {"target_name": name}}``.
+
+        Called by the kernel for ``comm_info_request``; empty without comms.
+        """
+        return {}
+
+    def set_background_handler(self, handler: BackgroundHandler | None) -> None:  # noqa: B027
+        """Register who receives events sent while no execution runs (the kernel's relay).
+
+        Executors whose code cannot send between executions ignore it.
         """
 
     @abc.abstractmethod

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import functools
 import os
+import platform
 import shutil
 import signal
 import subprocess
@@ -325,6 +326,13 @@ class LocalExecutor(RuntimeBackedExecutor, LoggingConfigurable, metaclass=Execut
             )
         self._functions = list(functions)
         self._functions_module_name = functions_module
+
+    def _expected_python_version(self) -> str | None:
+        """This interpreter's version when the runtime runs on it (the default)."""
+        python = shutil.which(self.python) or self.python
+        if os.path.realpath(python) == os.path.realpath(sys.executable):
+            return platform.python_version()
+        return None
 
     @property
     def capabilities(self) -> ExecutorCapabilities:

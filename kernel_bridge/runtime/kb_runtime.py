@@ -143,7 +143,30 @@ class _StderrText(io.TextIOWrapper):
                 out.flush()
             except Exception:
                 pass
+            _stdout_before_stderr()
         return super().write(text)
+
+
+def _stdout_before_stderr():
+    """Wait until stdout already in its pipe is forwarded, so stderr cannot overtake it.
+
+    The two pipes are read by one thread; without this, stderr written right after
+    ``sys.stdout.flush()`` could be read first.
+    """
+    runtime = _STATE.get("runtime")
+    if runtime is None:
+        return
+    if threading.get_ident() != runtime.main_ident:
+        runtime.channel.drain()
+        return
+    runtime.critical += 1  # an interrupt now is deferred, not raised inside the drain
+    try:
+        runtime.channel.drain()
+    finally:
+        runtime.critical -= 1
+    if runtime.pending_interrupt and runtime.critical == 0 and runtime.busy:
+        runtime.pending_interrupt = False
+        raise KeyboardInterrupt
 
 
 def _text_stream(fd):
@@ -644,9 +667,7 @@ def _token_at_cursor(code, cursor_pos):
     return ""
 
 
-_HELP_QUERY = re.compile(
-    r"^\s*(?:([A-Za-z_][\w.]*)(\?\??)|(\?\??)([A-Za-z_][\w.]*))\s*$"
-)
+_HELP_QUERY = re.compile(r"^\s*(?:([A-Za-z_][\w.]*)(\?\??)|(\?\??)([A-Za-z_][\w.]*))\s*$")
 """A cell that only asks for help (IPython's ``obj?`` syntax)."""
 
 
@@ -732,6 +753,8 @@ class Runtime:
         self.loop = None
         self.exec_seq = 0
         self.sigint_handler = self._on_sigint
+        self.request_parent = None  # Jupyter header of the request served now (comms)
+        self.last_parent = None
 
     # ---- messages ---------------------------------------------------------------
     def send(self, msg):
@@ -773,7 +796,7 @@ class Runtime:
         self.send(
             {
                 "type": "display",
-                "data": data,
+                "data": _drop_dead_widget_views(data),
                 "metadata": metadata or {},
                 "display_id": display_id or None,
                 "update": bool(update),
@@ -793,16 +816,19 @@ class Runtime:
     def publish_result(self, data, metadata, value):
         """Send the result message for the cell's last expression value."""
         self.sync_output()
-        msg = {"type": "result", "data": data, "metadata": metadata or {}}
+        msg = {"type": "result", "data": _drop_dead_widget_views(data), "metadata": metadata or {}}
         ok, vj = _value_json(value)
         if ok:
             msg["value_json"] = vj
         self.send(msg)
 
-    def publish_error(self, ename, evalue, tb):
-        """Send an error message."""
+    def publish_error(self, ename, evalue, tb, shown=True):
+        """Send an error message (``shown`` False: for the reply only, not an output)."""
         self.sync_output()
-        self.send({"type": "error", "ename": ename, "evalue": evalue, "traceback": tb})
+        msg = {"type": "error", "ename": ename, "evalue": evalue, "traceback": tb}
+        if not shown:
+            msg["shown"] = False
+        self.send(msg)
 
     # ---- signals / interrupts ---------------------------------------------------
     def _on_sigint(self, signum, frame):
@@ -921,6 +947,8 @@ class Runtime:
             self.input_waiting = False
         if reply.get("interrupted"):
             raise KeyboardInterrupt
+        if reply.get("not_allowed"):
+            raise _stdin_not_allowed(reply.get("message") or _EOF_MESSAGE)
         if reply.get("eof") or "value" not in reply:
             raise EOFError(reply.get("message") or _EOF_MESSAGE)
         value = reply.get("value")
@@ -947,6 +975,8 @@ class Runtime:
                     self.inputs.put(msg)
             elif kind == "shutdown":
                 self.exit_now()
+            elif kind == "comm_info":
+                _comm_info(self, msg)
             else:
                 self.requests.put(msg)
         # EOF
@@ -985,6 +1015,8 @@ class Runtime:
             self.reply_guarded(msg, self.complete)
         elif kind == "inspect":
             self.reply_guarded(msg, self.inspect)
+        elif kind == "comm":
+            _comm_request(self, msg)
         elif msg.get("id") is not None:
             self.channel.send(
                 {"type": "reply", "id": msg["id"], "error": "unknown request type %r" % (kind,)}
@@ -1004,6 +1036,7 @@ class Runtime:
         status, exit_code = "error", 1
         self.exec_seq += 1
         self.cell_running.set()
+        _comm_begin(self, msg)
         try:
             self.prepare_cell()
             language = str(msg.get("language") or "python").lower()
@@ -1036,6 +1069,7 @@ class Runtime:
             self.busy = False
             self.pending_interrupt = False
             self.cell_running.clear()
+            _comm_end(self)
         if os.getpid() != self.channel.owner_pid:
             # A child forked by the cell (os.fork) came back here: it must not serve.
             os._exit(0 if status == "ok" else 1)
@@ -1242,13 +1276,19 @@ class Runtime:
             return False
         failure = result.error_before_exec or result.error_in_exec
         if failure is not None:
-            if not shell._kb_error:
+            if _is_usage_error(failure):
+                # IPython already printed "UsageError: ..." to stderr (no traceback);
+                # the error only names the failure for the reply, as ipykernel's does.
+                self.publish_error(type(failure).__name__, str(failure), [], shown=False)
+            elif not shell._kb_error:
                 # The traceback display itself was interrupted (a second Ctrl-C): still
                 # report the error, so the cell never fails without saying why.
                 lines = traceback.format_exception(type(failure), failure, None)
                 self.publish_error(type(failure).__name__, str(failure), lines)
             return False
-        return not shell._kb_error
+        # A traceback shown without the cell failing (an exception inside a widgets
+        # Output, or one a magic handled) leaves the cell ok, as in ipykernel.
+        return True
 
     # ---- complete / inspect ------------------------------------------------------
     def complete(self, msg):
@@ -1383,6 +1423,27 @@ class Runtime:
         builtins.display = display
         builtins.update_display = update_display
         builtins.clear_output = clear_output
+
+
+def _is_usage_error(exc):
+    """True for IPython's UsageError (a bad magic), which IPython reports on stderr."""
+    try:
+        from IPython.core.error import UsageError
+    except Exception:
+        return False
+    return isinstance(exc, UsageError)
+
+
+def _stdin_not_allowed(message):
+    """The exception for input() when the frontend allows no stdin: IPython's, as ipykernel."""
+    if _STATE.get("runtime") is not None and _STATE["runtime"].shell is not None:
+        try:
+            from IPython.core.error import StdinNotImplementedError
+
+            return StdinNotImplementedError(message)
+        except Exception:
+            pass
+    return EOFError(message)
 
 
 def _input(prompt=""):
@@ -1637,6 +1698,355 @@ def _make_ipython_shell(runtime):
 
 
 # ---------------------------------------------------------------------------------------
+# comms (widgets) and the ipykernel-like kernel object
+#
+# Everything about comms lives in this section; the Runtime only calls _comm_setup() at
+# start, _comm_begin()/_comm_end() around each request, _comm_request() for a host
+# "comm" request (main thread) and _comm_info() (input thread).  Messages the code
+# addresses to IOPub (comm traffic, kernel.session.send) go to the host as "iopub"
+# messages naming the Jupyter request they answer (parent_id).
+
+_WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+_IOPUB_TYPES = frozenset(
+    (
+        "comm_open",
+        "comm_msg",
+        "comm_close",
+        "stream",
+        "display_data",
+        "update_display_data",
+        "execute_result",
+        "error",
+        "clear_output",
+    )
+)
+
+
+def _comm_begin(runtime, msg):
+    """A request starts: code run now answers the Jupyter request named in ``msg``."""
+    parent = msg.get("parent")
+    runtime.request_parent = parent if isinstance(parent, dict) else None
+    if runtime.request_parent is not None:
+        runtime.last_parent = runtime.request_parent
+
+
+def _comm_end(runtime):
+    """The request ended: later messages (background threads) fall back to their comm's."""
+    runtime.request_parent = None
+
+
+def _parent_id(parent):
+    if isinstance(parent, dict):
+        header = parent.get("header") if isinstance(parent.get("header"), dict) else parent
+        value = header.get("msg_id")
+        if isinstance(value, str):
+            return value
+    return None
+
+
+def _encode_buffers(buffers):
+    out = []
+    for buf in buffers or ():
+        try:
+            out.append(base64.b64encode(bytes(memoryview(buf))).decode("ascii"))
+        except TypeError:
+            out.append(base64.b64encode(str(buf).encode("utf-8")).decode("ascii"))
+    return out
+
+
+def _send_iopub(msg_type, content, metadata=None, buffers=None, parent_id=None):
+    """Send one IOPub message for the host to relay; any thread may call it.
+
+    Output printed before it is forwarded first (a widget Output's msg_id change must
+    not overtake the prints it captures).
+    """
+    runtime = _STATE.get("runtime")
+    if runtime is None or msg_type not in _IOPUB_TYPES:
+        return
+    if parent_id is None:
+        parent_id = _parent_id(runtime.request_parent) or _parent_id(runtime.last_parent)
+    msg = {
+        "type": "iopub",
+        "msg_type": msg_type,
+        "content": content if isinstance(content, dict) else {},
+        "metadata": metadata if isinstance(metadata, dict) else {},
+        "buffers": _encode_buffers(buffers),
+        "parent_id": parent_id,
+    }
+    if threading.get_ident() == runtime.main_ident:
+        runtime.sync_output()
+        runtime.send(msg)
+    else:
+        runtime.flush_std()
+        runtime.channel.drain()
+        runtime.channel.send(msg)
+
+
+class _KernelSession:
+    """``get_ipython().kernel.session``: ``send`` to the IOPub socket reaches the frontend."""
+
+    def __init__(self, kernel):
+        self._kernel = kernel
+        self.session = "kb-runtime"
+        self.username = "kernel"
+
+    def msg(self, msg_type, content=None, parent=None, header=None, metadata=None):
+        """Build a message dict the way jupyter_client's Session.msg does."""
+        import uuid
+
+        return {
+            "header": dict(header or {}, msg_id=uuid.uuid4().hex, msg_type=msg_type),
+            "msg_id": None,
+            "msg_type": msg_type,
+            "parent_header": dict((parent or {}).get("header") or {}),
+            "content": content if content is not None else {},
+            "metadata": metadata or {},
+        }
+
+    def send(
+        self,
+        stream,
+        msg_or_type,
+        content=None,
+        parent=None,
+        ident=None,
+        buffers=None,
+        track=False,
+        header=None,
+        metadata=None,
+    ):
+        """Relay a message for the IOPub socket to the frontend; other sockets are ignored."""
+        if isinstance(msg_or_type, dict):
+            msg = msg_or_type
+            msg_type = (msg.get("header") or {}).get("msg_type") or msg.get("msg_type")
+            content = msg.get("content")
+            metadata = msg.get("metadata")
+            buffers = buffers or msg.get("buffers")
+        else:
+            msg = self.msg(msg_or_type, content, parent, header, metadata)
+            msg_type = msg_or_type
+        if stream is not self._kernel.iopub_socket:
+            return None
+        if msg_type not in _IOPUB_TYPES:
+            _diag("kernel.session.send: %r is not relayed" % (msg_type,))
+            return None
+        _send_iopub(msg_type, content, metadata, buffers, _parent_id(parent))
+        return msg
+
+
+class _IOPubSocket:
+    """Stands for ipykernel's IOPub socket: only identity matters (session.send target)."""
+
+    def __repr__(self):
+        return "<kernel_bridge iopub>"
+
+
+class _Kernel:
+    """``get_ipython().kernel``: what libraries use of ipykernel's kernel object."""
+
+    implementation = "kernel_bridge"
+
+    def __init__(self, runtime, shell, comm_manager):
+        self._runtime = runtime
+        self.shell = shell
+        self.comm_manager = comm_manager
+        self.iopub_socket = _IOPubSocket()
+        self.session = _KernelSession(self)
+
+    def get_parent(self, channel="shell"):
+        """The request being served (or the last one): ``{"header": {...}}``."""
+        parent = self._runtime.request_parent or self._runtime.last_parent
+        return {"header": dict(parent)} if parent else {}
+
+    @property
+    def _parent_header(self):
+        return self.get_parent()
+
+    @property
+    def execution_count(self):
+        return getattr(self.shell, "execution_count", 0)
+
+    def send_response(
+        self,
+        stream,
+        msg_or_type,
+        content=None,
+        ident=None,
+        buffers=None,
+        track=False,
+        header=None,
+        metadata=None,
+    ):
+        """Send a message parented to the current request (ipykernel's Kernel.send_response)."""
+        return self.session.send(
+            stream,
+            msg_or_type,
+            content,
+            self.get_parent(),
+            ident,
+            buffers,
+            track,
+            header,
+            metadata,
+        )
+
+
+def _comm_setup(runtime):
+    """Install a comm manager and ``comm.create_comm`` where the ``comm`` package exists.
+
+    ipywidgets 8, tqdm.notebook and ``comm.create_comm`` then reach the frontend; without
+    ``comm`` nothing is installed and widget views degrade to their text (see
+    :func:`_drop_dead_widget_views`).
+    """
+    import logging
+
+    try:
+        import comm
+        from comm.base_comm import BaseComm, CommManager
+    except Exception:
+        comm = None
+    if comm is not None:
+        manager = CommManager()
+
+        class KBComm(BaseComm):
+            """A comm whose messages go to the host as ``iopub`` messages."""
+
+            def __init__(self, *args, **kwargs):
+                self.kernel = _STATE.get("kernel")
+                self._kb_parent = _parent_id(runtime.request_parent or runtime.last_parent)
+                super().__init__(*args, **kwargs)
+
+            def publish_msg(self, msg_type, data=None, metadata=None, buffers=None, **keys):
+                content = dict(keys, data={} if data is None else data, comm_id=self.comm_id)
+                parent = _parent_id(runtime.request_parent) or self._kb_parent
+                _send_iopub(msg_type, content, metadata or {}, buffers, parent)
+
+        def create_comm(*args, **kwargs):
+            return KBComm(*args, **kwargs)
+
+        comm.create_comm = create_comm
+        comm.get_comm_manager = lambda: manager
+        _STATE["comm_manager"] = manager
+        # comm logs failures of handlers (ipykernel: the kernel's log): here the
+        # runtime's diagnostics, never the user's stderr.
+        log = logging.getLogger("Comm")
+        log.propagate = False
+        handler = logging.StreamHandler(io.TextIOWrapper(_FdWriter(_STATE.get("diag_fd", 2))))
+        handler.setFormatter(logging.Formatter("kb_runtime: %(message)s"))
+        log.addHandler(handler)
+    kernel = _Kernel(runtime, runtime.shell, _STATE.get("comm_manager"))
+    _STATE["kernel"] = kernel
+    if runtime.shell is not None:
+        runtime.shell.kernel = kernel
+        # ipykernel's shell offers these too (nbclient's update-display-id notebook
+        # sends with parent=ip.parent_header)
+        shell_class = type(runtime.shell)
+        shell_class.get_parent = lambda self: kernel.get_parent()
+        shell_class.parent_header = property(lambda self: kernel.get_parent().get("header", {}))
+
+
+def _wire_message(msg):
+    """The host's comm request as the Jupyter message comm handlers expect."""
+    parent = msg.get("parent") if isinstance(msg.get("parent"), dict) else {}
+    buffers = []
+    for item in msg.get("buffers") or ():
+        try:
+            buffers.append(memoryview(base64.b64decode(str(item))))
+        except (ValueError, TypeError):
+            buffers.append(memoryview(b""))
+    msg_type = str(msg.get("msg_type") or "")
+    return {
+        "header": dict(parent, msg_type=msg_type),
+        "msg_id": parent.get("msg_id"),
+        "msg_type": msg_type,
+        "parent_header": {},
+        "content": msg.get("content") if isinstance(msg.get("content"), dict) else {},
+        "metadata": msg.get("metadata") if isinstance(msg.get("metadata"), dict) else {},
+        "buffers": buffers,
+    }
+
+
+def _comm_request(runtime, msg):
+    """Handle a frontend comm_open/comm_msg/comm_close (main thread), ending with done.
+
+    Like an execution: the handlers' output and comm traffic are sent first, an
+    interrupt raises KeyboardInterrupt in them, an exception becomes an ``error``.
+    """
+    status = "ok"
+    runtime.exec_seq += 1
+    runtime.cell_running.set()
+    _comm_begin(runtime, msg)
+    try:
+        runtime.prepare_cell()
+        wire = _wire_message(msg)
+        manager = _STATE.get("comm_manager")
+        kind = wire["msg_type"]
+        if manager is None:
+            if kind == "comm_open":
+                # Nothing can serve it: close the frontend's side, as ipykernel does
+                # for an unknown target.
+                comm_id = wire["content"].get("comm_id")
+                _send_iopub("comm_close", {"comm_id": comm_id, "data": {}})
+        elif kind in ("comm_open", "comm_msg", "comm_close"):
+            runtime.busy = True
+            try:
+                getattr(manager, kind)(None, None, wire)
+            finally:
+                runtime.busy = False
+    except BaseException as exc:
+        runtime.busy = False
+        status = "error"
+        runtime.report_exception(exc)
+    finally:
+        runtime.busy = False
+        runtime.pending_interrupt = False
+        runtime.cell_running.clear()
+        _comm_end(runtime)
+    if os.getpid() != runtime.channel.owner_pid:
+        os._exit(0)
+    for _ in range(3):
+        try:
+            runtime.sync_output()
+            break
+        except BaseException:
+            continue
+    runtime.channel.send({"type": "done", "id": msg.get("id"), "status": status, "exit_code": 0})
+
+
+def _comm_info(runtime, msg):
+    """Answer ``comm_info`` from the input thread: the open comms (of one target)."""
+    manager = _STATE.get("comm_manager")
+    target = msg.get("target_name")
+    comms = {}
+    if manager is not None:
+        for comm_id, comm_obj in list(manager.comms.items()):
+            name = getattr(comm_obj, "target_name", "")
+            if not target or name == target:
+                comms[comm_id] = {"target_name": name}
+    runtime.channel.send({"type": "reply", "id": msg.get("id"), "comms": comms})
+
+
+def _drop_dead_widget_views(data):
+    """Remove a widget view whose model no comm serves, so the frontend shows its text.
+
+    Without a comm (no ``comm`` package, or a comm-less environment) the frontend would
+    otherwise say "Error displaying widget: model not found".
+    """
+    view = data.get(_WIDGET_VIEW) if isinstance(data, dict) else None
+    if view is None:
+        return data
+    manager = _STATE.get("comm_manager")
+    model_id = view.get("model_id") if isinstance(view, dict) else None
+    if manager is not None and model_id in manager.comms:
+        return data
+    data = dict(data)
+    del data[_WIDGET_VIEW]
+    if "text/plain" not in data:
+        data["text/plain"] = "<widget: not interactive here>"
+    return data
+
+
+# ---------------------------------------------------------------------------------------
 # entry point
 
 
@@ -1705,6 +2115,10 @@ def main(argv=None):
     reader.start()
     use_ipython = not os.environ.get("KB_RUNTIME_NO_IPYTHON")
     runtime.setup_namespace(use_ipython)
+    try:
+        _comm_setup(runtime)
+    except Exception:
+        _diag("comms unavailable: %s" % traceback.format_exc())
     channel.send(
         {
             "type": "ready",

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from _support.specs import NOTEBOOK_SPECS, BridgeSpec
+from _support.specs import DOCKER_RICH, LOCAL, NOTEBOOK_SPECS, BridgeSpec
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = REPO / "notebooks"
@@ -102,8 +102,22 @@ def test_quickstart_executes_with_its_expected_error(spec: BridgeSpec, tmp_path:
     assert "42" in texts and "12.566371" in texts and "BRIDGED!" in texts
 
 
+WIDGETS_NOTEBOOK = NOTEBOOKS / "widgets.ipynb"
+"""Needs ipywidgets and tqdm where the code runs: checked on the local and rich Docker kernels."""
+
+
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
 def test_nbval_passes_on_the_notebooks(spec: BridgeSpec, tmp_path: Path) -> None:
+    notebooks = sorted(p for p in NOTEBOOKS.glob("*.ipynb") if p != WIDGETS_NOTEBOOK)
+    _run_nbval(spec, notebooks, tmp_path)
+
+
+@pytest.mark.parametrize("spec", [LOCAL, DOCKER_RICH], ids=lambda s: s.name)
+def test_nbval_passes_on_the_widgets_notebook(spec: BridgeSpec, tmp_path: Path) -> None:
+    _run_nbval(spec, [WIDGETS_NOTEBOOK], tmp_path)
+
+
+def _run_nbval(spec: BridgeSpec, notebooks: list[Path], tmp_path: Path) -> None:
     name = spec.ready()
     proc = subprocess.run(
         [
@@ -116,7 +130,7 @@ def test_nbval_passes_on_the_notebooks(spec: BridgeSpec, tmp_path: Path) -> None
             "--nbval",
             "--nbval-kernel-name",
             name,
-            str(NOTEBOOKS),
+            *map(str, notebooks),
             "-o",
             "addopts=",
             "-o",

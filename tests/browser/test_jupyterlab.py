@@ -1,0 +1,208 @@
+"""JupyterLab 4 in headless Chromium, on the local and Docker (rich image) kernels.
+
+What a person does in the page: pick the kernel in the launcher, run cells and read
+Out, watch output stream, see rich output, interrupt and restart from the toolbar,
+answer input(), complete a name, and use widgets (a slider rendered, moved in the page
+and moved by code; a tqdm.notebook bar reaching 100%).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from _support.specs import DOCKER_RICH, LOCAL, BridgeSpec
+
+pytestmark = pytest.mark.slow
+
+CELL_TIMEOUT_MS = 120_000
+DONE_PROMPT = re.compile(r"^\[\d+\]:$")
+
+
+class Notebook:
+    """One open notebook page with a running kernel; cells are run from its end."""
+
+    def __init__(self, page: Any) -> None:
+        self.page = page
+
+    @property
+    def cells(self) -> Any:
+        return self.page.locator(".jp-NotebookPanel:visible .jp-Notebook .jp-Cell")
+
+    def type_in_last_cell(self, code: str) -> Any:
+        """Put code into the last (empty) cell; return that cell."""
+        cell = self.cells.nth(self.cells.count() - 1)
+        cell.locator(".cm-content").click()
+        # insert_text: no key events, so no auto-indent or auto-closed brackets
+        self.page.keyboard.insert_text(code)
+        return cell
+
+    def run(self, code: str, *, wait: bool = True) -> Any:
+        """Run code in a new cell at the end (Shift+Enter); wait until it finished."""
+        cell = self.type_in_last_cell(code)
+        self.page.keyboard.press("Shift+Enter")
+        if wait:
+            self.wait_done(cell)
+        return cell
+
+    def wait_done(self, cell: Any) -> None:
+        from playwright.sync_api import expect
+
+        expect(cell.locator(".jp-InputPrompt")).to_have_text(DONE_PROMPT, timeout=CELL_TIMEOUT_MS)
+
+    def output_text(self, cell: Any) -> str:
+        return str(cell.locator(".jp-OutputArea").inner_text())
+
+    def toolbar(self, command: str) -> Any:
+        return self.page.locator(f".jp-NotebookPanel:visible [data-command='{command}']").first
+
+
+@pytest.fixture(scope="module", params=[LOCAL, DOCKER_RICH], ids=lambda s: s.name)
+def notebook_page(
+    request: pytest.FixtureRequest, lab_server: Any, browser: Any
+) -> Iterator[Notebook]:
+    """A notebook made from the launcher's card for the spec's kernel, kernel idle."""
+    from playwright.sync_api import expect
+
+    spec: BridgeSpec = request.param
+    spec.ready()
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    # a workspace of its own: a fresh layout showing the launcher
+    page.goto(lab_server.lab_url(f"lab/workspaces/kb-{spec.name}"))
+    card = page.locator(
+        f".jp-LauncherCard[data-category='Notebook'][title='kernel_bridge test ({spec.name})']"
+    )
+    expect(card).to_be_visible(timeout=90_000)
+    card.click()
+    expect(page.locator(".jp-NotebookPanel:visible .jp-Notebook .jp-Cell")).to_have_count(1)
+    # the status bar names the kernel and its state only once the session has a kernel
+    kernel_status = page.locator(".jp-StatusBar-Widget").filter(
+        has_text=re.compile(rf"kernel_bridge test \({re.escape(spec.name)}\) \| Idle")
+    )
+    expect(kernel_status).to_be_visible(timeout=CELL_TIMEOUT_MS)
+    try:
+        yield Notebook(page)
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def nb(
+    notebook_page: Notebook, request: pytest.FixtureRequest, failure_dir: Path
+) -> Iterator[Notebook]:
+    """The module's notebook; a screenshot is kept when the test fails."""
+    yield notebook_page
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed:
+        shot = failure_dir / f"{request.node.name.replace('/', '_')}.png"
+        notebook_page.page.screenshot(path=str(shot), full_page=True)
+        print(f"screenshot of the failure: {shot}")
+
+
+def test_run_shows_out(nb: Notebook) -> None:
+    cell = nb.run("6 * 7")
+    result = cell.locator(".jp-OutputArea-executeResult")
+    assert result.inner_text().strip().endswith("42")
+
+
+def test_output_streams_while_the_cell_runs(nb: Notebook) -> None:
+    from playwright.sync_api import expect
+
+    cell = nb.run(
+        "import time\nfor i in range(3):\n    print('tick', i, flush=True)\n    time.sleep(1.5)",
+        wait=False,
+    )
+    expect(cell.locator(".jp-OutputArea")).to_contain_text("tick 0", timeout=CELL_TIMEOUT_MS)
+    assert "tick 2" not in nb.output_text(cell)
+    assert cell.locator(".jp-InputPrompt").inner_text() == "[*]:"
+    nb.wait_done(cell)
+    assert "tick 2" in nb.output_text(cell)
+
+
+def test_rich_output_renders(nb: Notebook) -> None:
+    cell = nb.run("from IPython.display import HTML\nHTML('<b class=\"kb-rich\">rich</b>')")
+    assert cell.locator("b.kb-rich").inner_text() == "rich"
+
+
+def test_interrupt_from_the_toolbar(nb: Notebook) -> None:
+    from playwright.sync_api import expect
+
+    cell = nb.run("import time\ntime.sleep(300)", wait=False)
+    expect(cell.locator(".jp-InputPrompt")).to_have_text("[*]:")
+    nb.toolbar("notebook:interrupt-kernel").click()
+    nb.wait_done(cell)
+    assert "KeyboardInterrupt" in nb.output_text(cell)
+
+
+def test_input_is_answered_in_the_page(nb: Notebook) -> None:
+    from playwright.sync_api import expect
+
+    cell = nb.run("name = input('who? ')\nprint('hello', name)", wait=False)
+    box = cell.locator(".jp-Stdin-input")
+    expect(box).to_be_visible(timeout=CELL_TIMEOUT_MS)
+    box.fill("ada")
+    box.press("Enter")
+    nb.wait_done(cell)
+    assert "hello ada" in nb.output_text(cell)
+
+
+def test_completion_from_the_live_namespace(nb: Notebook) -> None:
+    from playwright.sync_api import expect
+
+    nb.run("kb_completion_target = 1\nkb_completion_other = 2")
+    nb.type_in_last_cell("kb_completion_t")
+    nb.page.keyboard.press("Tab")
+    cell = nb.cells.nth(nb.cells.count() - 1)
+    item = nb.page.locator(".jp-Completer-item").filter(has_text="kb_completion_target")
+    expect(item).to_be_visible()
+    nb.page.keyboard.press("Enter")
+    expect(cell.locator(".cm-content")).to_have_text("kb_completion_target")
+    nb.page.keyboard.press("Shift+Enter")
+    nb.wait_done(cell)
+    assert nb.output_text(cell).strip().endswith("1")
+
+
+def test_slider_renders_and_follows_both_sides(nb: Notebook) -> None:
+    from playwright.sync_api import expect
+
+    cell = nb.run("import ipywidgets as w\ns = w.IntSlider(5)\ns")
+    slider = cell.locator(".widget-slider")
+    expect(slider).to_be_visible()
+    readout = cell.locator(".widget-readout")
+    expect(readout).to_have_text("5")
+    assert "Error displaying widget" not in nb.output_text(cell)
+    # moved in the page: the value changes where the code runs
+    cell.locator(".noUi-handle").first.focus()
+    nb.page.keyboard.press("ArrowRight")
+    expect(readout).to_have_text("6")
+    check = nb.run("s.value")
+    assert nb.output_text(check).strip().endswith("6")
+    # moved by the code: the slider in the page follows
+    nb.run("s.value = 7")
+    expect(readout).to_have_text("7")
+
+
+def test_tqdm_notebook_bar_reaches_100_percent(nb: Notebook) -> None:
+    from playwright.sync_api import expect
+
+    cell = nb.run("from tqdm.notebook import tqdm\nfor i in tqdm(range(40)):\n    pass")
+    expect(cell.locator(".widget-html-content").first).to_contain_text("100%")
+    expect(cell.locator(".widget-html-content").last).to_contain_text("40/40")
+    assert "Error displaying widget" not in nb.output_text(cell)
+
+
+def test_restart_from_the_toolbar_clears_state(nb: Notebook) -> None:
+    from playwright.sync_api import expect
+
+    nb.run("kb_marker = 1")
+    nb.toolbar("notebook:restart-kernel").click()
+    nb.page.locator(".jp-Dialog .jp-mod-accept").click()
+    idle = nb.page.locator(".jp-StatusBar-Widget").filter(has_text=re.compile(r"\| Idle"))
+    expect(idle.first).to_be_visible(timeout=CELL_TIMEOUT_MS)
+    cell = nb.run("'kb_marker' in globals()")
+    assert nb.output_text(cell).strip().endswith("False")
