@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _support.lab import Notebook
 from _support.specs import REPO
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -155,3 +156,16 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 def failure_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Where screenshots of failed browser tests are kept."""
     return tmp_path_factory.mktemp("browser-failures")
+
+
+@pytest.fixture
+def nb(
+    notebook_page: Notebook, request: pytest.FixtureRequest, failure_dir: Path
+) -> Iterator[Notebook]:
+    """The module's notebook; a screenshot is kept when the test fails."""
+    yield notebook_page
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed:
+        shot = failure_dir / f"{request.node.name.replace('/', '_')}.png"
+        notebook_page.page.screenshot(path=str(shot), full_page=True)
+        print(f"screenshot of the failure: {shot}")

@@ -10,98 +10,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from _support.specs import DOCKER_RICH, LOCAL, BridgeSpec
+from _support.lab import CELL_TIMEOUT_MS, Notebook, open_notebook
+from _support.specs import DOCKER_RICH, LOCAL
 
 pytestmark = pytest.mark.slow
-
-CELL_TIMEOUT_MS = 120_000
-DONE_PROMPT = re.compile(r"^\[\d+\]:$")
-
-
-class Notebook:
-    """One open notebook page with a running kernel; cells are run from its end."""
-
-    def __init__(self, page: Any) -> None:
-        self.page = page
-
-    @property
-    def cells(self) -> Any:
-        return self.page.locator(".jp-NotebookPanel:visible .jp-Notebook .jp-Cell")
-
-    def type_in_last_cell(self, code: str) -> Any:
-        """Put code into the last (empty) cell; return that cell."""
-        cell = self.cells.nth(self.cells.count() - 1)
-        cell.locator(".cm-content").click()
-        # insert_text: no key events, so no auto-indent or auto-closed brackets
-        self.page.keyboard.insert_text(code)
-        return cell
-
-    def run(self, code: str, *, wait: bool = True) -> Any:
-        """Run code in a new cell at the end (Shift+Enter); wait until it finished."""
-        cell = self.type_in_last_cell(code)
-        self.page.keyboard.press("Shift+Enter")
-        if wait:
-            self.wait_done(cell)
-        return cell
-
-    def wait_done(self, cell: Any) -> None:
-        from playwright.sync_api import expect
-
-        expect(cell.locator(".jp-InputPrompt")).to_have_text(DONE_PROMPT, timeout=CELL_TIMEOUT_MS)
-
-    def output_text(self, cell: Any) -> str:
-        return str(cell.locator(".jp-OutputArea").inner_text())
-
-    def toolbar(self, command: str) -> Any:
-        return self.page.locator(f".jp-NotebookPanel:visible [data-command='{command}']").first
-
 
 @pytest.fixture(scope="module", params=[LOCAL, DOCKER_RICH], ids=lambda s: s.name)
 def notebook_page(
     request: pytest.FixtureRequest, lab_server: Any, browser: Any
 ) -> Iterator[Notebook]:
     """A notebook made from the launcher's card for the spec's kernel, kernel idle."""
-    from playwright.sync_api import expect
-
-    spec: BridgeSpec = request.param
-    spec.ready()
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(60_000)
-    # a workspace of its own: a fresh layout showing the launcher
-    page.goto(lab_server.lab_url(f"lab/workspaces/kb-{spec.name}"))
-    card = page.locator(
-        f".jp-LauncherCard[data-category='Notebook'][title='kernel_bridge test ({spec.name})']"
-    )
-    expect(card).to_be_visible(timeout=90_000)
-    card.click()
-    expect(page.locator(".jp-NotebookPanel:visible .jp-Notebook .jp-Cell")).to_have_count(1)
-    # the status bar names the kernel and its state only once the session has a kernel
-    kernel_status = page.locator(".jp-StatusBar-Widget").filter(
-        has_text=re.compile(rf"kernel_bridge test \({re.escape(spec.name)}\) \| Idle")
-    )
-    expect(kernel_status).to_be_visible(timeout=CELL_TIMEOUT_MS)
-    try:
-        yield Notebook(page)
-    finally:
-        context.close()
-
-
-@pytest.fixture
-def nb(
-    notebook_page: Notebook, request: pytest.FixtureRequest, failure_dir: Path
-) -> Iterator[Notebook]:
-    """The module's notebook; a screenshot is kept when the test fails."""
-    yield notebook_page
-    report = getattr(request.node, "report_call", None)
-    if report is not None and report.failed:
-        shot = failure_dir / f"{request.node.name.replace('/', '_')}.png"
-        notebook_page.page.screenshot(path=str(shot), full_page=True)
-        print(f"screenshot of the failure: {shot}")
+    with open_notebook(request.param, lab_server, browser) as notebook:
+        yield notebook
 
 
 def test_run_shows_out(nb: Notebook) -> None:
