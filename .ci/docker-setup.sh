@@ -8,7 +8,8 @@
 #      and waits (bounded) until it answers;
 #   3. builds the test images with debootstrap + `docker import`, cached by tag:
 #        kernel-bridge-test/minimal:bookworm  python3 only (debootstrap minbase)
-#        kernel-bridge-test/rich:bookworm     + IPython, matplotlib, numpy, pip
+#        kernel-bridge-test/rich:bookworm-dbg + IPython, matplotlib, numpy, pip, and the
+#                                             PyPI wheel of debugpy (the visual debugger)
 #      The Debian mirror is taken from the machine's apt sources (override: KB_DEBIAN_MIRROR).
 #
 # Environment: KB_DOCKERD_LOG (default /var/log/kernel-bridge-dockerd.log),
@@ -19,7 +20,9 @@
 set -euo pipefail
 
 MINIMAL_TAG="kernel-bridge-test/minimal:bookworm"
-RICH_TAG="kernel-bridge-test/rich:bookworm"
+RICH_TAG="kernel-bridge-test/rich:bookworm-dbg"
+# PyPI wheels unpacked into the rich image (Debian bookworm has no python3-debugpy)
+RICH_WHEELS=(debugpy)
 SUITE="bookworm"
 DOCKERD_LOG="${KB_DOCKERD_LOG:-/var/log/kernel-bridge-dockerd.log}"
 DOCKERD_WAIT="${KB_DOCKERD_WAIT:-60}"
@@ -114,8 +117,30 @@ debian_mirror() {
 
 apt_package_exists() { apt-cache show "$1" >/dev/null 2>&1; }
 
+add_wheels() {
+    # add_wheels ROOTFS PKG...: unpack the PyPI wheels of PKG (no dependencies) for the
+    # image's CPython 3.11 on x86_64 into ROOTFS's /usr/local/lib/python3.11/dist-packages,
+    # which Debian's python3 has on sys.path. Binary wheels only: nothing is compiled.
+    local rootfs="$1" wheels site
+    shift
+    [ "$#" -gt 0 ] || return 0
+    wheels=$(mktemp -d /var/tmp/kb-wheels.XXXXXX)
+    python3 -m pip download --quiet --no-deps --only-binary :all: --python-version 3.11 \
+        --implementation cp --abi cp311 --platform manylinux2014_x86_64 \
+        --dest "$wheels" "$@" || die "pip download failed for: $*"
+    site="$rootfs/usr/local/lib/python3.11/dist-packages"
+    $SUDO mkdir -p "$site"
+    for wheel in "$wheels"/*.whl; do
+        log "unpacking $(basename "$wheel") into the image"
+        $SUDO python3 -m zipfile -e "$wheel" "$site" || die "cannot unpack $wheel"
+    done
+    $SUDO chmod -R a+rX "$site"
+    rm -rf "$wheels"
+}
+
 build_image() {
-    # build_image TAG INCLUDE_LIST: debootstrap a minbase rootfs and import it as TAG.
+    # build_image TAG INCLUDE_LIST [WHEEL...]: debootstrap a minbase rootfs, add the PyPI
+    # wheels, and import it as TAG.
     local tag="$1" include="$2" dir start
     if docker image inspect "$tag" >/dev/null 2>&1; then
         log "image $tag present (cached)"
@@ -132,6 +157,7 @@ build_image() {
         tail -n 30 "$dir.log" >&2
         die "debootstrap failed for $tag (log: $dir.log)"
     }
+    add_wheels "$dir" "${@:3}"
     # Smaller image: no package lists, no .deb cache, no docs.
     $SUDO rm -rf "$dir"/var/lib/apt/lists/* "$dir"/var/cache/apt/archives/*.deb \
         "$dir"/usr/share/doc/* "$dir"/usr/share/man/*
@@ -161,6 +187,6 @@ if [ "${KB_SKIP_RICH:-}" != 1 ]; then
     if apt_package_exists python3-matplotlib-inline; then
         rich="$rich,python3-matplotlib-inline"
     fi
-    build_image "$RICH_TAG" "$rich"
+    build_image "$RICH_TAG" "$rich" "${RICH_WHEELS[@]}"
 fi
 log "done"

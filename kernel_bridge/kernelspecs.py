@@ -427,6 +427,16 @@ def kernel_argv(options: SpecOptions, python: str = "python") -> list[str]:
     return argv
 
 
+def _executor_can_debug(kind: str) -> bool:
+    """Whether the executor kind can host the visual debugger (JupyterLab reads the spec)."""
+    from kernel_bridge.executors import executor_class
+
+    try:
+        return executor_class(kind).can_debug
+    except Exception:  # an executor whose extra is not installed cannot run either
+        return False
+
+
 def kernel_json(options: SpecOptions, python: str = "python") -> dict[str, Any]:
     """Return the kernel.json content for already validated ``options``."""
     display = options.display_name or f"Python (kernel_bridge: {options.executor})"
@@ -435,7 +445,10 @@ def kernel_json(options: SpecOptions, python: str = "python") -> dict[str, Any]:
         "display_name": display,
         "language": "python",
         "interrupt_mode": "signal",
-        "metadata": {"kernel_bridge": {"executor": options.executor}, "debugger": False},
+        "metadata": {
+            "kernel_bridge": {"executor": options.executor},
+            "debugger": _executor_can_debug(options.executor),
+        },
         "kernel_protocol_version": "5.5",
     }
 

@@ -14,7 +14,7 @@ import contextlib
 import itertools
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,6 +84,7 @@ class RuntimeInfo:
     python: str
     ipython: bool
     cwd: str
+    debugpy: bool = False  # debugpy importable where the code runs (the debugger works)
 
 
 class _Dead:
@@ -109,6 +110,8 @@ class RuntimeChannel:
         self._alive = True
         self._running = False
         self._interrupt_task: asyncio.Task[None] | None = None
+        # receives the DAP messages debugpy sends (see kernel_bridge.debugger)
+        self.on_debug_message: Callable[[dict[str, Any]], None] | None = None
         self._pump_task = asyncio.ensure_future(self._pump())
 
     @classmethod
@@ -145,6 +148,7 @@ class RuntimeChannel:
             python=str(msg.get("python", "")),
             ipython=bool(msg.get("ipython", False)),
             cwd=str(msg.get("cwd", "")),
+            debugpy=bool(msg.get("debugpy", False)),
         )
         return cls(transport, info)
 
@@ -171,6 +175,10 @@ class RuntimeChannel:
                 if kind == "interrupt_ack":
                     if self._interrupt_task is not None:
                         self._interrupt_task.cancel()
+                    continue
+                if kind == "debug_dap":
+                    if self.on_debug_message is not None and isinstance(msg.get("message"), dict):
+                        self.on_debug_message(msg["message"])
                     continue
                 if kind == "reply":
                     future = self._replies.pop(int(msg.get("id", -1)), None)
@@ -336,6 +344,22 @@ class RuntimeChannel:
             return await asyncio.wait_for(future, REQUEST_TIMEOUT_S)
         finally:
             self._replies.pop(request_id, None)
+
+    async def debug_request(self, msg: dict[str, Any]) -> dict[str, Any]:
+        """Send one of the runtime's ``debug_*`` requests and return its reply.
+
+        Served by the runtime's reader thread (``debug_start`` by its main thread), so it is
+        answered while a cell is stopped at a breakpoint; no executor lock is taken.
+        """
+        return await self._request(msg)
+
+    async def wait_closed(self) -> None:
+        """Return once the runtime's output has ended (it died or was shut down)."""
+        await asyncio.shield(self._pump_task)
+
+    async def send_debug_message(self, message: dict[str, Any]) -> None:
+        """Relay one DAP message to debugpy in the runtime (no reply of its own)."""
+        await self._send({"type": "debug_dap", "message": message})
 
     async def complete(self, code: str, cursor_pos: int) -> Completion:
         """Ask the runtime for completions at the cursor."""
