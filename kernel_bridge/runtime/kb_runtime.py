@@ -1646,6 +1646,9 @@ def _debug_start(runtime, msg):
         }
     tmp_dir = _debug_tmp_dir()
     os.makedirs(tmp_dir, mode=0o700, exist_ok=True)
+    for thread in threading.enumerate():
+        if thread.name.startswith("kb-"):
+            _debug_untraced(thread)
     with _DEBUG_LOCK:
         if _DEBUG["endpoint"] is None:
             # the adapter is spawned with sys.executable; daemonised, it leaves our
@@ -1660,9 +1663,11 @@ def _debug_start(runtime, msg):
             sock = socket.create_connection(_DEBUG["endpoint"], timeout=30)
             sock.settimeout(None)
             _DEBUG["sock"] = sock
-            threading.Thread(
+            relay = threading.Thread(
                 target=_debug_relay, args=(runtime, sock), name="kb-debug", daemon=True
-            ).start()
+            )
+            _debug_untraced(relay)
+            relay.start()
         _DEBUG["dir"] = tmp_dir
         _DEBUG["started"] = True
     _debug_keep_leading_lines(runtime, True)
@@ -1676,6 +1681,16 @@ def _debug_start(runtime, msg):
         "port": port,
         "runtime_files": [_murmur2_x86.__code__.co_filename] + _DEBUG["modules"],
     }
+
+
+def _debug_untraced(thread):
+    """Keep pydevd out of a runtime thread: never traced, never suspended, never listed.
+
+    The reader and relay threads must keep serving while the cell is stopped (pydevd
+    suspends every traced thread when a breakpoint hits); these are pydevd's own marks.
+    """
+    thread.pydev_do_not_trace = True
+    thread.is_pydev_daemon_thread = True
 
 
 def _debug_patch_compiler(shell):
