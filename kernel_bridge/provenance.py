@@ -254,3 +254,5 @@ class ProvenanceTracker:
         entry["cell_started"] = utc_iso(self._cell_wall)
         entry["cell_elapsed_s"] = round(time.monotonic() - self._cell_clock, 3)
         return entry
+
+
