@@ -23,6 +23,9 @@ from ..executors.base import RemoteExecutor
 
 log = logging.getLogger(__name__)
 
+MAX_RICH_RESULT = 16 * 1024 * 1024
+"""Largest evaluate result (characters) parsed for richInspectVariables while stopped."""
+
 DAP_TIMEOUT_S = 30.0
 """How long a DAP request may wait for debugpy's response before it fails."""
 
@@ -337,10 +340,11 @@ class DebugSession:
             response = await self._dap(
                 "evaluate", {"expression": expression, "frameId": frame, "context": "clipboard"}
             )
-            if response.get("success"):
-                with contextlib.suppress(ValueError, SyntaxError, TypeError):
+            result = str(response.get("body", {}).get("result", ""))
+            if response.get("success") and len(result) <= MAX_RICH_RESULT:
+                with contextlib.suppress(ValueError, SyntaxError, TypeError, MemoryError):
                     # a repr of two dicts of strings: parsed as a literal, never evaluated
-                    parsed = ast.literal_eval(str(response.get("body", {}).get("result", "")))
+                    parsed = ast.literal_eval(result)
                     data, metadata = dict(parsed[0]), dict(parsed[1])
         elif channel is not None:
             reply = await channel.debug_request({"type": "debug_rich", "name": name})

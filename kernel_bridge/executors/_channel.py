@@ -177,8 +177,7 @@ class RuntimeChannel:
                         self._interrupt_task.cancel()
                     continue
                 if kind == "debug_dap":
-                    if self.on_debug_message is not None and isinstance(msg.get("message"), dict):
-                        self.on_debug_message(msg["message"])
+                    self._relay_debug_message(msg.get("message"))
                     continue
                 if kind == "reply":
                     future = self._replies.pop(int(msg.get("id", -1)), None)
@@ -196,6 +195,15 @@ class RuntimeChannel:
                 if not future.done():
                     future.set_exception(RuntimeDiedError("the runtime went away"))
             self._replies.clear()
+
+    def _relay_debug_message(self, message: object) -> None:
+        """Hand a DAP message to the debugger; a bad one is logged, never ends the pump."""
+        if self.on_debug_message is None or not isinstance(message, dict):
+            return
+        try:
+            self.on_debug_message(message)
+        except Exception:
+            log.warning("the debugger could not handle a DAP message", exc_info=True)
 
     async def _send(self, msg: dict[str, Any]) -> None:
         data = (json.dumps(msg, ensure_ascii=False) + "\n").encode("utf-8")

@@ -1621,6 +1621,13 @@ def _debugpy_importable():
         return False
 
 
+def _debug_note_runtime_modules():
+    """Remember the files of the modules loaded before any user code (called once from
+    main): the debugger steps over their frames, as ipykernel does with its own modules."""
+    files = (getattr(m, "__file__", None) for m in list(sys.modules.values()))
+    _DEBUG["modules"] = sorted({f for f in files if isinstance(f, str)})
+
+
 def _debug_tmp_dir():
     import tempfile
 
@@ -1653,8 +1660,6 @@ def _debug_start(runtime, msg):
         if _DEBUG["endpoint"] is None:
             # the adapter is spawned with sys.executable; daemonised, it leaves our
             # process group (so an interrupt of the cell's children never reaches it)
-            files = (getattr(m, "__file__", None) for m in list(sys.modules.values()))
-            _DEBUG["modules"] = sorted({f for f in files if isinstance(f, str)})
             host, port = debugpy.listen(("127.0.0.1", 0))
             _DEBUG["endpoint"] = (host, int(port))
         if _DEBUG["sock"] is None:
@@ -1901,6 +1906,7 @@ def main(argv=None):
     reader.start()
     use_ipython = not os.environ.get("KB_RUNTIME_NO_IPYTHON")
     runtime.setup_namespace(use_ipython)
+    _debug_note_runtime_modules()
     channel.send(
         {
             "type": "ready",
