@@ -427,14 +427,9 @@ def kernel_argv(options: SpecOptions, python: str = "python") -> list[str]:
     return argv
 
 
-def _executor_can_debug(kind: str) -> bool:
-    """Whether the executor kind can host the visual debugger (JupyterLab reads the spec)."""
-    from kernel_bridge.executors import executor_class
-
-    try:
-        return executor_class(kind).can_debug
-    except Exception:  # an executor whose extra is not installed cannot run either
-        return False
+DEBUGGER_EXECUTORS = frozenset({"local", "docker"})
+"""Executor kinds that can host the visual debugger (their ``can_debug``); kept here as
+data because the wheel build loads this module on its own, without the package."""
 
 
 def kernel_json(options: SpecOptions, python: str = "python") -> dict[str, Any]:
@@ -447,7 +442,7 @@ def kernel_json(options: SpecOptions, python: str = "python") -> dict[str, Any]:
         "interrupt_mode": "signal",
         "metadata": {
             "kernel_bridge": {"executor": options.executor},
-            "debugger": _executor_can_debug(options.executor),
+            "debugger": options.executor in DEBUGGER_EXECUTORS,
         },
         "kernel_protocol_version": "5.5",
     }
