@@ -175,3 +175,16 @@ def test_image_without_debugpy_names_the_package_and_the_image(
     assert "debugpy" in message
     assert MINIMAL_IMAGE in message
     assert run_cell(kc, "print(2 + 2)").stream_text() == "4\n"
+
+
+def test_debugging_again_after_disconnect_in_the_same_runtime(local_kernel: tuple) -> None:
+    _km, kc = local_kernel
+    dbg = DebugClient(kc)
+    dbg.start()
+    assert dbg.request("disconnect", {"restart": False, "terminateDebuggee": False})["success"]
+    # debugpy listens once per process: the second session reconnects to the same adapter
+    msg_id, thread = _stop_in_loop(dbg, kc)
+    assert dbg.request("debugInfo")["body"]["stoppedThreads"] == [thread]
+    bye = dbg.request("disconnect", {"restart": False, "terminateDebuggee": False})
+    assert bye["success"], bye
+    assert stream_text(dbg.wait_idle(msg_id)) == "total 3\n"
