@@ -632,7 +632,9 @@ def _token_at_cursor(code, cursor_pos):
     return ""
 
 
-_HELP_QUERY = re.compile(r"^\s*(?:([A-Za-z_][\w.]*)(\?\??)|(\?\??)([A-Za-z_][\w.]*))\s*$")
+_HELP_QUERY = re.compile(
+    r"^\s*(?:([A-Za-z_][\w.]*)(\?\??)|(\?\??)([A-Za-z_][\w.]*))\s*$"
+)
 """A cell that only asks for help (IPython's ``obj?`` syntax)."""
 
 
