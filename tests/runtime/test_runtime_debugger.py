@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import stat
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,12 +18,96 @@ from typing import Any
 
 import pytest
 from ipykernel.compiler import murmur2_x86
-from runtime.test_runtime import Runtime, done, stdout_text
 
 from kernel_bridge.runtime import RUNTIME_PATH
 
 Message = dict[str, Any]
 CELL = "x = 5\ny = x * 2\nprint('y is', y)\n"
+
+
+class Runtime:
+    """A runtime subprocess spoken to over its NDJSON protocol (messages read by a thread)."""
+
+    def __init__(self, *, ipython: bool) -> None:
+        env = dict(os.environ)
+        env.pop("KB_RUNTIME_NO_IPYTHON", None)
+        if not ipython:
+            env["KB_RUNTIME_NO_IPYTHON"] = "1"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-u", str(RUNTIME_PATH)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+            start_new_session=True,
+        )
+        self.messages: queue.Queue[Message | None] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+        self.ready = self.recv()
+        assert self.ready["type"] == "ready", self.ready
+        self._ids = 0
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.messages.put(json.loads(line))
+        self.messages.put(None)
+
+    def send(self, msg: Message) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write((json.dumps(msg) + "\n").encode())
+        self.proc.stdin.flush()
+
+    def recv(self, timeout: float = 30) -> Message:
+        msg = self.messages.get(timeout=timeout)
+        if msg is None:
+            raise EOFError("runtime closed its output")
+        return msg
+
+    def request(self, msg: Message) -> Message:
+        self._ids += 1
+        self.send(dict(msg, id=f"r{self._ids}"))
+        while True:
+            reply = self.recv()
+            if reply["type"] == "reply":
+                assert reply["id"] == f"r{self._ids}", reply
+                return reply
+
+    def start(self, code: str) -> str:
+        self._ids += 1
+        rid = f"e{self._ids}"
+        self.send({"type": "execute", "id": rid, "code": code, "language": "python",
+                   "silent": False, "store_history": True})  # fmt: skip
+        return rid
+
+    def until_done(self, rid: str) -> list[Message]:
+        out: list[Message] = []
+        while True:
+            out.append(self.recv(timeout=60))
+            if out[-1]["type"] == "done":
+                assert out[-1]["id"] == rid, out[-1]
+                return out
+
+    def run(self, code: str) -> list[Message]:
+        return self.until_done(self.start(code))
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            assert self.proc.stdin is not None
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def stdout_text(messages: list[Message]) -> str:
+    return "".join(m["text"] for m in messages if m["type"] == "stream" and m["name"] == "stdout")
+
+
+def done(messages: list[Message]) -> Message:
+    assert messages[-1]["type"] == "done", messages[-1]
+    return messages[-1]
 
 
 class DapOverRuntime:
