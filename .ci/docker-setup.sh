@@ -8,10 +8,9 @@
 #      and waits (bounded) until it answers;
 #   3. builds the test images with debootstrap + `docker import`, cached by tag:
 #        kernel-bridge-test/minimal:bookworm  python3 only (debootstrap minbase)
-#        kernel-bridge-test/rich:bookworm     + IPython, matplotlib, numpy, pip
-#        kernel-bridge-test/rich:bookworm-2   rich + ipywidgets 8, comm, tqdm (pure-Python
-#                                             wheels fetched from PyPI on the host with pip
-#                                             download, installed offline into a layer)
+#        kernel-bridge-test/rich:bookworm-3   + IPython, matplotlib, numpy, pip, and PyPI
+#                                             wheels unpacked at build time: debugpy (the
+#                                             visual debugger), ipywidgets 8, comm, tqdm
 #      The Debian mirror is taken from the machine's apt sources (override: KB_DEBIAN_MIRROR).
 #
 # Environment: KB_DOCKERD_LOG (default /var/log/kernel-bridge-dockerd.log),
@@ -25,11 +24,12 @@
 set -euo pipefail
 
 MINIMAL_TAG="kernel-bridge-test/minimal:bookworm"
-RICH_TAG="kernel-bridge-test/rich:bookworm"
+RICH_TAG="kernel-bridge-test/rich:bookworm-3"
 BENCH_IPYKERNEL_TAG="kernel-bridge-bench/ipykernel:bookworm"
-WIDGETS_TAG="kernel-bridge-test/rich:bookworm-2"
-# Pinned so the image is the same on every machine; pure-Python wheels only.
-WIDGET_WHEELS="ipywidgets==8.1.8 comm==0.2.3 tqdm==4.67.1 widgetsnbextension==4.0.15 jupyterlab_widgets==3.0.16"
+# PyPI wheels unpacked into the rich image (Debian bookworm has no python3-debugpy,
+# and its python3-ipywidgets is 7.x); pinned, so the image is the same everywhere.
+RICH_WHEELS=(debugpy==1.8.22 ipywidgets==8.1.8 comm==0.2.3 tqdm==4.67.1
+    widgetsnbextension==4.0.15 jupyterlab_widgets==3.0.16)
 SUITE="bookworm"
 DOCKERD_LOG="${KB_DOCKERD_LOG:-/var/log/kernel-bridge-dockerd.log}"
 DOCKERD_WAIT="${KB_DOCKERD_WAIT:-60}"
@@ -124,8 +124,30 @@ debian_mirror() {
 
 apt_package_exists() { apt-cache show "$1" >/dev/null 2>&1; }
 
+add_wheels() {
+    # add_wheels ROOTFS PKG...: unpack the PyPI wheels of PKG (no dependencies) for the
+    # image's CPython 3.11 on x86_64 into ROOTFS's /usr/local/lib/python3.11/dist-packages,
+    # which Debian's python3 has on sys.path. Binary wheels only: nothing is compiled.
+    local rootfs="$1" wheels site
+    shift
+    [ "$#" -gt 0 ] || return 0
+    wheels=$(mktemp -d /var/tmp/kb-wheels.XXXXXX)
+    python3 -m pip download --quiet --no-deps --only-binary :all: --python-version 3.11 \
+        --implementation cp --abi cp311 --platform manylinux2014_x86_64 \
+        --dest "$wheels" "$@" || die "pip download failed for: $*"
+    site="$rootfs/usr/local/lib/python3.11/dist-packages"
+    $SUDO mkdir -p "$site"
+    for wheel in "$wheels"/*.whl; do
+        log "unpacking $(basename "$wheel") into the image"
+        $SUDO python3 -m zipfile -e "$wheel" "$site" || die "cannot unpack $wheel"
+    done
+    $SUDO chmod -R a+rX "$site"
+    rm -rf "$wheels"
+}
+
 build_image() {
-    # build_image TAG INCLUDE_LIST: debootstrap a minbase rootfs and import it as TAG.
+    # build_image TAG INCLUDE_LIST [WHEEL...]: debootstrap a minbase rootfs, add the PyPI
+    # wheels, and import it as TAG.
     local tag="$1" include="$2" dir start
     if docker image inspect "$tag" >/dev/null 2>&1; then
         log "image $tag present (cached)"
@@ -142,6 +164,7 @@ build_image() {
         tail -n 30 "$dir.log" >&2
         die "debootstrap failed for $tag (log: $dir.log)"
     }
+    add_wheels "$dir" "${@:3}"
     # Smaller image: no package lists, no .deb cache, no docs.
     $SUDO rm -rf "$dir"/var/lib/apt/lists/* "$dir"/var/cache/apt/archives/*.deb \
         "$dir"/usr/share/doc/* "$dir"/usr/share/man/*
@@ -157,36 +180,8 @@ build_image() {
     log "built $tag in $((SECONDS - start))s"
 }
 
-build_widgets_image() {
-    # rich + the widget libraries, as a layer on top of the rich image: the wheels are
-    # downloaded here (the image build has no registry) and pip-installed offline.
-    if docker image inspect "$WIDGETS_TAG" >/dev/null 2>&1; then
-        log "image $WIDGETS_TAG present (cached)"
-        return
-    fi
-    local wheels pip_py cid
-    wheels=$(mktemp -d /var/tmp/kb-wheels.XXXXXX)
-    pip_py="${KB_PIP_PYTHON:-python3}"
-    log "downloading widget wheels ($WIDGET_WHEELS)"
-    # shellcheck disable=SC2086
-    "$pip_py" -m pip download --quiet --disable-pip-version-check --no-deps \
-        --only-binary :all: --dest "$wheels" $WIDGET_WHEELS ||
-        die "pip download of the widget wheels failed (is PyPI reachable?)"
-    cid=$(docker create --network none "$RICH_TAG" sh -c \
-        'python3 -m pip install --no-index --no-deps --break-system-packages /tmp/kb-wheels/*.whl && rm -rf /tmp/kb-wheels')
-    docker cp "$wheels" "$cid:/tmp/kb-wheels"
-    if ! docker start -a "$cid" >&2; then
-        docker rm -f "$cid" >/dev/null 2>&1 || true
-        die "installing the widget wheels into $WIDGETS_TAG failed"
-    fi
-    docker commit --change 'CMD ["python3"]' "$cid" "$WIDGETS_TAG" >/dev/null
-    docker rm "$cid" >/dev/null
-    rm -rf "$wheels"
-    log "built $WIDGETS_TAG"
-}
-
 if docker image inspect "$MINIMAL_TAG" >/dev/null 2>&1 &&
-    { [ "${KB_SKIP_RICH:-}" = 1 ] || docker image inspect "$WIDGETS_TAG" >/dev/null 2>&1; } &&
+    { [ "${KB_SKIP_RICH:-}" = 1 ] || docker image inspect "$RICH_TAG" >/dev/null 2>&1; } &&
     { [ "${KB_BENCH_IMAGES:-}" != 1 ] || docker image inspect "$BENCH_IPYKERNEL_TAG" >/dev/null 2>&1; }; then
     log "test images present (cached)"
     exit 0
@@ -200,8 +195,7 @@ if [ "${KB_SKIP_RICH:-}" != 1 ]; then
     if apt_package_exists python3-matplotlib-inline; then
         rich="$rich,python3-matplotlib-inline"
     fi
-    build_image "$RICH_TAG" "$rich"
-    build_widgets_image
+    build_image "$RICH_TAG" "$rich" "${RICH_WHEELS[@]}"
 fi
 if [ "${KB_BENCH_IMAGES:-}" = 1 ]; then
     # debootstrap does not resolve virtual packages or alternatives: name the providers.

@@ -19,7 +19,7 @@ from _kernel import Kernel, running
 from _plan import Plan
 from _report import Section, Table, attempt, median, ms, p95
 
-WIDGETS_IMAGE = "kernel-bridge-test/rich:bookworm-2"
+WIDGETS_IMAGE = "kernel-bridge-test/rich:bookworm-3"
 BRIDGE_DOCKER_WIDGETS = "bench-bridge-docker-widgets"
 SETUP = (
     "import ipywidgets as w\n"

@@ -75,3 +75,8 @@ class RemoteServiceError(ExecutorError):
     def __init__(self, message: str, status: int = 0) -> None:
         super().__init__(message)
         self.status = status
+
+
+class DebuggerUnavailableError(BridgeError):
+    """The debugger cannot run where this executor runs code; the message says why and
+    what to do (shown in the debugger panel's log)."""

@@ -22,6 +22,7 @@ from traitlets import Bool, Float, List, Unicode
 from ._comm_relay import CommRelay
 from ._history import CellHistory
 from ._version import __version__
+from .debugger import DebugSession
 from .errors import BridgeError, StdinNotAllowedError
 from .events import (
     ClearOutput,
@@ -119,14 +120,20 @@ class BridgeKernel(Kernel):
         self._shell_loop: asyncio.AbstractEventLoop | None = None
         self.comm_relay = CommRelay(self)
         self.comm_relay.install()
+        self.debugger = DebugSession(self.bridge_session.get_executor, self._publish_debug_event)
 
     def start(self) -> None:
         """Start serving; with ``prestart``, warm the executor up once the loop runs."""
         super().start()
-        if self.prestart:
-            from tornado.ioloop import IOLoop
+        from tornado.ioloop import IOLoop
 
+        # debug requests arrive on the control thread but run on the shell's loop
+        IOLoop.current().add_callback(self._note_shell_loop)
+        if self.prestart:
             IOLoop.current().add_callback(self._warm_up)
+
+    def _note_shell_loop(self) -> None:
+        self._shell_loop = asyncio.get_running_loop()
 
     async def _warm_up(self) -> None:
         self._shell_loop = asyncio.get_running_loop()
@@ -146,9 +153,14 @@ class BridgeKernel(Kernel):
 
     @property
     def kernel_info(self) -> dict[str, Any]:
-        """The kernel_info reply, without features we do not offer (subshells, debugger)."""
+        """The kernel_info reply: ``debugger`` only when the executor can host it (no subshells)."""
         info: dict[str, Any] = dict(super().kernel_info)
-        info["supported_features"] = []
+        try:
+            can_debug = executor_class(self._kind).can_debug
+        except Exception:  # kernel_info must always answer
+            can_debug = False
+        info["supported_features"] = ["debugger"] if can_debug else []
+        info["debugger"] = can_debug  # what frontends before supported_features read
         version = self.bridge_session.python_version
         # nbclient and papermill copy language_info into the notebook's metadata (and
         # JupyterLab stores it too), so this is how the notebook records its executor.
@@ -529,6 +541,36 @@ class BridgeKernel(Kernel):
         if status == "incomplete":
             reply["indent"] = " " * (indent or 0)
         return reply
+
+    # -- debugger (kernel_bridge.debugger) --------------------------------------------
+
+    async def do_debug_request(self, msg: dict[str, Any]) -> dict[str, Any]:
+        """Answer a ``debug_request`` (control thread) by running the debugger on the shell's
+        event loop, which stays free while a cell waits at a breakpoint."""
+        loop = self._shell_loop
+        if loop is None or loop.is_closed():
+            return {
+                "type": "response",
+                "success": False,
+                "command": msg.get("command", ""),
+                "request_seq": msg.get("seq", 0),
+                "seq": msg.get("seq", 0),
+                "message": "kernel_bridge: the kernel is still starting; try again",
+            }
+        future = asyncio.run_coroutine_threadsafe(self.debugger.handle(msg), loop)
+        return await asyncio.wrap_future(future)
+
+    def _publish_debug_event(self, event: dict[str, Any]) -> None:
+        """Publish a DAP event from the debugger as ``debug_event`` on IOPub."""
+        if self.session is None:
+            return
+        self.session.send(
+            self.iopub_socket,
+            "debug_event",
+            event,
+            parent=self.get_parent("control"),
+            ident=self._topic("debug_event"),
+        )
 
     async def do_shutdown(self, restart: bool) -> dict[str, Any]:
         """Acknowledge a shutdown; the executor is stopped as the kernel process ends.

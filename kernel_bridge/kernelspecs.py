@@ -446,6 +446,11 @@ def kernel_argv(options: SpecOptions, python: str = "python") -> list[str]:
     return argv
 
 
+DEBUGGER_EXECUTORS = frozenset({"local", "docker"})
+"""Executor kinds that can host the visual debugger (their ``can_debug``); kept here as
+data because the wheel build loads this module on its own, without the package."""
+
+
 def kernel_json(options: SpecOptions, python: str = "python") -> dict[str, Any]:
     """Return the kernel.json content for already validated ``options``."""
     display = options.display_name or f"Python (kernel_bridge: {options.executor})"
@@ -454,7 +459,10 @@ def kernel_json(options: SpecOptions, python: str = "python") -> dict[str, Any]:
         "display_name": display,
         "language": "python",
         "interrupt_mode": "signal",
-        "metadata": {"kernel_bridge": {"executor": options.executor}, "debugger": False},
+        "metadata": {
+            "kernel_bridge": {"executor": options.executor},
+            "debugger": options.executor in DEBUGGER_EXECUTORS,
+        },
         "kernel_protocol_version": "5.5",
     }
 

@@ -12,6 +12,7 @@ import pytest
 
 from kernel_bridge.errors import ConfigurationError
 from kernel_bridge.kernelspecs import (
+    DEBUGGER_EXECUTORS,
     DEFAULT_DISPLAY_NAME,
     EXECUTOR_KINDS,
     SpecOptions,
@@ -34,6 +35,17 @@ def test_executor_kinds_match_the_executors_package() -> None:
     from kernel_bridge.executors import EXECUTOR_KINDS as REAL_KINDS
 
     assert EXECUTOR_KINDS == REAL_KINDS
+
+
+def test_debugger_flag_matches_what_each_executor_can_host() -> None:
+    from kernel_bridge.executors import executor_class
+
+    for kind in EXECUTOR_KINDS:
+        assert (kind in DEBUGGER_EXECUTORS) is executor_class(kind).can_debug, kind
+        needed = {"aca": {"endpoint": "https://x.example/pools/p"}, "docker": {"image": "i:1"}}
+        options = SpecOptions(executor=kind, **needed.get(kind, {}))  # type: ignore[arg-type]
+        spec = kernel_json(validate_options(options))
+        assert spec["metadata"]["debugger"] is (kind in DEBUGGER_EXECUTORS)
 
 
 def test_module_imports_with_the_standard_library_only() -> None:

@@ -92,6 +92,7 @@ class RuntimeInfo:
     python: str
     ipython: bool
     cwd: str
+    debugpy: bool = False  # debugpy importable where the code runs (the debugger works)
 
 
 class _Dead:
@@ -118,6 +119,8 @@ class RuntimeChannel:
         self._running = False
         self._interrupt_task: asyncio.Task[None] | None = None
         self.background: BackgroundHandler | None = None
+        # receives the DAP messages debugpy sends (see kernel_bridge.debugger)
+        self.on_debug_message: Callable[[dict[str, Any]], None] | None = None
         self._pump_task = asyncio.ensure_future(self._pump())
 
     @classmethod
@@ -154,6 +157,7 @@ class RuntimeChannel:
             python=str(msg.get("python", "")),
             ipython=bool(msg.get("ipython", False)),
             cwd=str(msg.get("cwd", "")),
+            debugpy=bool(msg.get("debugpy", False)),
         )
         return cls(transport, info)
 
@@ -180,6 +184,9 @@ class RuntimeChannel:
                 if kind == "interrupt_ack":
                     if self._interrupt_task is not None:
                         self._interrupt_task.cancel()
+                    continue
+                if kind == "debug_dap":
+                    self._relay_debug_message(msg.get("message"))
                     continue
                 if kind == "reply":
                     future = self._replies.pop(int(msg.get("id", -1)), None)
@@ -213,6 +220,15 @@ class RuntimeChannel:
             self.background(event)
         except Exception:
             log.exception("background event handler failed")
+
+    def _relay_debug_message(self, message: object) -> None:
+        """Hand a DAP message to the debugger; a bad one is logged, never ends the pump."""
+        if self.on_debug_message is None or not isinstance(message, dict):
+            return
+        try:
+            self.on_debug_message(message)
+        except Exception:
+            log.warning("the debugger could not handle a DAP message", exc_info=True)
 
     async def _send(self, msg: dict[str, Any]) -> None:
         data = (json.dumps(msg, ensure_ascii=False) + "\n").encode("utf-8")
@@ -400,6 +416,22 @@ class RuntimeChannel:
             for comm_id, info in comms.items()
             if isinstance(info, dict)
         }
+
+    async def debug_request(self, msg: dict[str, Any]) -> dict[str, Any]:
+        """Send one of the runtime's ``debug_*`` requests and return its reply.
+
+        Served by the runtime's reader thread (``debug_start`` by its main thread), so it is
+        answered while a cell is stopped at a breakpoint; no executor lock is taken.
+        """
+        return await self._request(msg)
+
+    async def wait_closed(self) -> None:
+        """Return once the runtime's output has ended (it died or was shut down)."""
+        await asyncio.shield(self._pump_task)
+
+    async def send_debug_message(self, message: dict[str, Any]) -> None:
+        """Relay one DAP message to debugpy in the runtime (no reply of its own)."""
+        await self._send({"type": "debug_dap", "message": message})
 
     async def complete(self, code: str, cursor_pos: int) -> Completion:
         """Ask the runtime for completions at the cursor."""

@@ -15,7 +15,7 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..errors import BridgeError, ExecutorStartError, FunctionsError
+from ..errors import BridgeError, DebuggerUnavailableError, ExecutorStartError, FunctionsError
 from ..events import Display, Error, Event, Finished, Stream
 from ._channel import RuntimeChannel, RuntimeTransport
 from ._comm import CommRequest
@@ -271,6 +271,32 @@ class RuntimeBackedExecutor(RemoteExecutor):
             ok = await self._start_quietly()
         if not ok:
             raise ExecutorStartError(_describe(self._pending))
+
+    can_debug = True  # the runtime hosts debugpy when importable there (kernel_bridge.debugger)
+
+    def running_channel(self) -> RuntimeChannel | None:
+        """The live runtime's channel, or None (see base class)."""
+        channel = self._channel
+        return channel if channel is not None and channel.alive else None
+
+    async def debug_channel(self) -> RuntimeChannel:
+        """The live runtime's channel, starting the runtime first when needed (see base class)."""
+        channel = self._channel
+        if channel is None or not channel.alive:
+            await self.start()
+            channel = self._channel
+        if channel is None or not channel.alive:
+            raise DebuggerUnavailableError("the runtime is not running")
+        if not channel.info.debugpy:
+            raise DebuggerUnavailableError(
+                f"debugpy is not installed where the code runs (Python {channel.info.python}"
+                f"{self._debugpy_hint()}): add the PyPI package debugpy there to use the debugger"
+            )
+        return channel
+
+    def _debugpy_hint(self) -> str:
+        """Where to add debugpy, in words, for the unavailable-debugger message."""
+        return ""
 
     async def interrupt(self) -> None:
         """Interrupt the running execution (protocol message, then SIGINT)."""

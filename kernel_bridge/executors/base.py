@@ -23,9 +23,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from traitlets import MetaHasTraits
 
+from ..errors import DebuggerUnavailableError
 from ..events import Event
 
 if TYPE_CHECKING:
+    from ._channel import RuntimeChannel
     from ._comm import CommRequest
 
 __all__ = [
@@ -108,6 +110,28 @@ class RemoteExecutor(abc.ABC):
     @abc.abstractmethod
     def capabilities(self) -> ExecutorCapabilities:
         """What this executor can do; read by the kernel when wording messages."""
+
+    can_debug: ClassVar[bool] = False
+    """Whether the visual debugger may work with this executor (advertised in kernel_info
+    and the kernelspec); the runtime still has to find debugpy, :meth:`debug_channel` checks."""
+
+    def running_channel(self) -> RuntimeChannel | None:
+        """The channel of a runtime that is running now, else None (never starts one).
+
+        The debugger reads the namespace's variables through it.
+        """
+        return None
+
+    async def debug_channel(self) -> RuntimeChannel:
+        """The started runtime's channel, for :mod:`kernel_bridge.debugger` to relay DAP.
+
+        Called by the kernel's debugger on the first ``debug_request`` after a (re)start.
+        Raises :class:`~kernel_bridge.errors.DebuggerUnavailableError` saying why not.
+        """
+        raise DebuggerUnavailableError(
+            f"the {self.kind!r} executor has no private channel to the place where the code "
+            "runs, so it cannot host the debugger; use the local or docker executor to debug"
+        )
 
     @abc.abstractmethod
     async def start(self) -> None:

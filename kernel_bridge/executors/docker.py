@@ -583,6 +583,10 @@ class DockerCommandLineCodeExecutor(
             if not task.done():
                 task.cancel()
 
+    def _debugpy_hint(self) -> str:
+        """Name the image, which needs debugpy for the debugger."""
+        return f", image {self.image}; e.g. RUN pip install debugpy in its Dockerfile"
+
     async def _spawn(self) -> RuntimeTransport:
         client = await self._get_client()
         loop = asyncio.get_running_loop()

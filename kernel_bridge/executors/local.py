@@ -352,6 +352,10 @@ class LocalExecutor(RuntimeBackedExecutor, LoggingConfigurable, metaclass=Execut
         """The directory the code runs in."""
         return Path(self.cwd) if self.cwd else Path.cwd()
 
+    def _debugpy_hint(self) -> str:
+        """Name the interpreter, which needs debugpy for the debugger."""
+        return f", {self.python}; e.g. {self.python} -m pip install debugpy"
+
     async def _spawn(self) -> RuntimeTransport:
         python = shutil.which(self.python) or self.python
         if not os.path.exists(python):

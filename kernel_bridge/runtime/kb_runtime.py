@@ -977,6 +977,8 @@ class Runtime:
                 self.exit_now()
             elif kind == "comm_info":
                 _comm_info(self, msg)
+            elif kind in _DEBUG_READER_TYPES:
+                _debug_from_reader(self, msg)
             else:
                 self.requests.put(msg)
         # EOF
@@ -1017,6 +1019,8 @@ class Runtime:
             self.reply_guarded(msg, self.inspect)
         elif kind == "comm":
             _comm_request(self, msg)
+        elif kind == "debug_start":
+            self.reply_guarded(msg, lambda m: _debug_start(self, m))
         elif msg.get("id") is not None:
             self.channel.send(
                 {"type": "reply", "id": msg["id"], "error": "unknown request type %r" % (kind,)}
@@ -1183,7 +1187,7 @@ class Runtime:
         if help_query is not None:
             return self.run_help_query(help_query)
         self.cell_count += 1
-        filename = "<cell-%d>" % self.cell_count
+        filename = _debug_cell_filename(code) or "<cell-%d>" % self.cell_count
         linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
         ns = self.namespace
         flags = getattr(ast, "PyCF_ALLOW_TOP_LEVEL_AWAIT", 0)
@@ -1401,6 +1405,7 @@ class Runtime:
 
         getpass.getpass = _getpass
         sys.modules["kb_display"] = _make_display_module()
+        sys.modules["_kb_debug"] = _debug_module()
         if use_ipython:
             try:
                 import importlib.util
@@ -2076,6 +2081,317 @@ def _warm_up_tracebacks():
 _WARM_UP_DELAY = 0.5
 
 
+# =====================================================================================
+# Debugger: debugpy hosted in this process, its DAP relayed over the channel.
+# (Self-contained section; the request dispatch calls in through the _debug_* hooks.)
+# Mirrors ipykernel's debugger: cells are compiled under the file name
+# tmp_prefix + murmur2(code, seed) + ".py" once the debugger has started, so breakpoints
+# set on a dumpCell path land in the cell. debugpy listens on 127.0.0.1 of this process's
+# own network namespace only; nothing is published. The relay thread and the reader
+# thread carry DAP while the main thread is suspended at a breakpoint.
+# =====================================================================================
+
+_DEBUG_HASH_SEED = 0xC70F6907
+_DEBUG_SUFFIX = ".py"
+# requests the reader thread serves itself (the main thread may be stopped at a breakpoint)
+_DEBUG_READER_TYPES = (
+    "debug_dap",
+    "debug_dump_cell",
+    "debug_source",
+    "debug_variables",
+    "debug_rich",
+    "debug_stop",
+)
+_DEBUG = {"started": False, "sock": None, "endpoint": None, "dir": None, "modules": []}
+_DEBUG_LOCK = threading.Lock()
+
+
+def _murmur2_x86(text, seed):
+    """MurmurHash2 (x86, 32 bit) of the UTF-8 bytes of text: ipykernel's cell hash."""
+    data = text.encode("utf-8")
+    m = 0x5BD1E995
+    length = len(data)
+    h = (seed ^ length) & 0xFFFFFFFF
+    end = length & ~3
+    for i in range(0, end, 4):
+        k = data[i] | (data[i + 1] << 8) | (data[i + 2] << 16) | (data[i + 3] << 24)
+        k = (k * m) & 0xFFFFFFFF
+        k ^= k >> 24
+        k = (k * m) & 0xFFFFFFFF
+        h = (h * m) & 0xFFFFFFFF
+        h ^= k
+    rest = length & 3
+    if rest:
+        k = 0
+        if rest == 3:
+            k = data[end + 2] << 16
+        if rest >= 2:
+            k |= data[end + 1] << 8
+        k |= data[end]
+        h ^= k
+        h = (h * m) & 0xFFFFFFFF
+    h ^= h >> 13
+    h = (h * m) & 0xFFFFFFFF
+    h ^= h >> 15
+    return h
+
+
+def _debugpy_importable():
+    """True when debugpy can be imported here (checked without importing it)."""
+    try:
+        import importlib.util
+
+        return importlib.util.find_spec("debugpy") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _debug_note_runtime_modules():
+    """Remember the files of the modules loaded before any user code (called once from
+    main): the debugger steps over their frames, as ipykernel does with its own modules."""
+    files = (getattr(m, "__file__", None) for m in list(sys.modules.values()))
+    _DEBUG["modules"] = sorted({f for f in files if isinstance(f, str)})
+
+
+def _debug_tmp_dir():
+    import tempfile
+
+    return os.path.join(tempfile.gettempdir(), "kernel_bridge_debug_%d" % os.getpid())
+
+
+def _debug_cell_filename(code):
+    """The file name a cell is compiled under: the dumpCell path once debugging, else None."""
+    if not _DEBUG["started"]:
+        return None
+    return _DEBUG["dir"] + os.sep + str(_murmur2_x86(code, _DEBUG_HASH_SEED)) + _DEBUG_SUFFIX
+
+
+def _debug_start(runtime, msg):
+    """debug_start (main thread): listen with debugpy once, connect the relay socket."""
+    try:
+        import debugpy
+    except Exception as exc:
+        return {
+            "error": "debugpy is not importable by the runtime's Python (%s, %s): %s. "
+            "Install the PyPI package debugpy where the code runs (e.g. pip install debugpy "
+            "in the image) to use the debugger." % (sys.version.split()[0], sys.executable, exc)
+        }
+    tmp_dir = _debug_tmp_dir()
+    os.makedirs(tmp_dir, mode=0o700, exist_ok=True)
+    for thread in threading.enumerate():
+        if thread.name.startswith("kb-"):
+            _debug_untraced(thread)
+    with _DEBUG_LOCK:
+        if _DEBUG["endpoint"] is None:
+            # the adapter is spawned with sys.executable; daemonised, it leaves our
+            # process group (so an interrupt of the cell's children never reaches it)
+            host, port = debugpy.listen(("127.0.0.1", 0))
+            _DEBUG["endpoint"] = (host, int(port))
+        if _DEBUG["sock"] is None:
+            import socket
+
+            sock = socket.create_connection(_DEBUG["endpoint"], timeout=30)
+            sock.settimeout(None)
+            _DEBUG["sock"] = sock
+            relay = threading.Thread(
+                target=_debug_relay, args=(runtime, sock), name="kb-debug", daemon=True
+            )
+            _debug_untraced(relay)
+            relay.start()
+        _DEBUG["dir"] = tmp_dir
+        _DEBUG["started"] = True
+    _debug_keep_leading_lines(runtime, True)
+    _debug_patch_compiler(runtime.shell)
+    host, port = _DEBUG["endpoint"]
+    return {
+        "tmp_prefix": tmp_dir + os.sep,
+        "tmp_suffix": _DEBUG_SUFFIX,
+        "hash_seed": _DEBUG_HASH_SEED,
+        "host": host,
+        "port": port,
+        "runtime_files": [_murmur2_x86.__code__.co_filename] + _DEBUG["modules"],
+    }
+
+
+def _debug_untraced(thread):
+    """Keep pydevd out of a runtime thread: never traced, never suspended, never listed.
+
+    The reader and relay threads must keep serving while the cell is stopped (pydevd
+    suspends every traced thread when a breakpoint hits); these are pydevd's own marks.
+    """
+    thread.pydev_do_not_trace = True
+    thread.is_pydev_daemon_thread = True
+
+
+def _debug_patch_compiler(shell):
+    """Make IPython name cells as ipykernel's XCachingCompiler does while debugging."""
+    compiler = getattr(shell, "compile", None)
+    if compiler is None or getattr(compiler, "_kb_debug_names", False):
+        return
+    original = compiler.get_code_name
+
+    def get_code_name(raw_code, transformed_code, number):
+        return _debug_cell_filename(raw_code) or original(raw_code, transformed_code, number)
+
+    compiler.get_code_name = get_code_name
+    compiler._kb_debug_names = True
+
+
+def _debug_keep_leading_lines(runtime, keep):
+    """While debugging IPython must not strip a cell's leading empty lines (line numbers)."""
+    shell = runtime.shell
+    if shell is None:
+        return
+    try:
+        from IPython.core.inputtransformer2 import leading_empty_lines
+    except ImportError:
+        return
+    transforms = shell.input_transformer_manager.cleanup_transforms
+    if keep and leading_empty_lines in transforms:
+        transforms.remove(leading_empty_lines)
+        shell._kb_removed_leading = True
+    elif not keep and getattr(shell, "_kb_removed_leading", False):
+        transforms.insert(0, leading_empty_lines)
+        shell._kb_removed_leading = False
+
+
+def _debug_relay(runtime, sock):
+    """Thread body: DAP messages from debugpy's adapter → debug_dap messages to the host."""
+    buf = b""
+    try:
+        while True:
+            while b"\r\n\r\n" not in buf:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    return
+                buf += chunk
+            head, _, buf = buf.partition(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n"):
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value.strip())
+            while len(buf) < length:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    return
+                buf += chunk
+            body, buf = buf[:length], buf[length:]
+            try:
+                message = json.loads(body.decode("utf-8"))
+            except ValueError:
+                _diag("debug adapter sent a body that is not JSON")
+                continue
+            runtime.channel.send({"type": "debug_dap", "message": message})
+    except OSError as exc:
+        _diag("debug relay ended: %s" % exc)
+    finally:
+        with _DEBUG_LOCK:
+            if _DEBUG["sock"] is sock:
+                _DEBUG["sock"] = None
+        try:
+            sock.close()
+        except OSError:
+            pass
+
+
+def _debug_variables(namespace):
+    """The namespace's variables as DAP variables (name, value, type), for inspectVariables."""
+    out = []
+    for _ in range(3):  # user threads may change the dict while it is read
+        try:
+            items = list(namespace.items())
+            break
+        except RuntimeError:
+            items = []
+    for name, value in items:
+        if not isinstance(name, str) or isinstance(value, types.ModuleType):
+            continue
+        out.append(
+            {
+                "name": name,
+                "value": _safe_repr(value)[:1000],
+                "type": type(value).__name__,
+                "evaluateName": name,
+                "variablesReference": 0,
+            }
+        )
+    return out
+
+
+def _debug_rich(runtime, name):
+    """display data of one variable (richInspectVariables while not stopped)."""
+    if not name.isidentifier() or name not in runtime.namespace:
+        return {"data": {}, "metadata": {}}
+    data, metadata = _debug_format(runtime.namespace[name])
+    return {"data": data, "metadata": metadata}
+
+
+def _debug_format(obj):
+    """(data, metadata) of obj with the shell's formatters, or text/plain: also used by
+    richInspectVariables while stopped, via a DAP evaluate of _kb_debug.format(name)."""
+    runtime = _STATE.get("runtime")
+    shell = getattr(runtime, "shell", None)
+    if shell is not None:
+        data, metadata = shell.display_formatter.format(obj)
+        return _encode_data(data), metadata or {}
+    return {"text/plain": _safe_repr(obj)}, {}
+
+
+def _debug_from_reader(runtime, msg):
+    """Serve a debug request on the reader thread (works while the main thread is stopped)."""
+    kind = msg.get("type")
+    reply = {"type": "reply", "id": msg.get("id")}
+    try:
+        if kind == "debug_dap":
+            sock = _DEBUG["sock"]
+            if sock is None:
+                _diag("DAP message dropped: the debugger is not connected")
+                return
+            body = json.dumps(msg.get("message"), ensure_ascii=False).encode("utf-8")
+            sock.sendall(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+            return
+        if kind == "debug_dump_cell":
+            code = str(msg.get("code", ""))
+            path = _debug_cell_filename(code)
+            if path is None:
+                raise RuntimeError("the debugger has not started")
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(code)
+            reply["path"] = path
+        elif kind == "debug_source":
+            with open(str(msg.get("path", "")), encoding="utf-8", errors="replace") as f:
+                reply["content"] = f.read(1 << 20)
+        elif kind == "debug_variables":
+            reply["variables"] = _debug_variables(runtime.namespace or {})
+        elif kind == "debug_rich":
+            reply.update(_debug_rich(runtime, str(msg.get("name", ""))))
+        elif kind == "debug_stop":
+            with _DEBUG_LOCK:
+                sock, _DEBUG["sock"] = _DEBUG["sock"], None
+                _DEBUG["started"] = False
+            if sock is not None:
+                try:
+                    sock.close()
+                except OSError:
+                    pass
+            _debug_keep_leading_lines(runtime, False)
+    except Exception as exc:
+        reply["error"] = "%s: %s" % (type(exc).__name__, exc)
+    if msg.get("id") is not None:
+        runtime.channel.send(reply)
+
+
+def _debug_module():
+    """The module `_kb_debug`, which DAP evaluate requests call while code is stopped."""
+    module = types.ModuleType("_kb_debug")
+    module.format = _debug_format
+    return module
+
+
+# ==================================================================== end of debugger
+
+
 def _parse_args(argv):
     cwd = None
     linger = False
@@ -2119,6 +2435,7 @@ def main(argv=None):
         _comm_setup(runtime)
     except Exception:
         _diag("comms unavailable: %s" % traceback.format_exc())
+    _debug_note_runtime_modules()
     channel.send(
         {
             "type": "ready",
@@ -2127,6 +2444,7 @@ def main(argv=None):
             "ipython": runtime.shell is not None,
             "cwd": os.getcwd(),
             "protocol": PROTOCOL_VERSION,
+            "debugpy": _debugpy_importable(),
         }
     )
     if runtime.shell is not None:

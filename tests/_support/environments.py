@@ -19,7 +19,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 DOCKER_SETUP = REPO / ".ci" / "docker-setup.sh"
 MINIMAL_IMAGE = "kernel-bridge-test/minimal:bookworm"
-RICH_IMAGE = "kernel-bridge-test/rich:bookworm-2"
+RICH_IMAGE = "kernel-bridge-test/rich:bookworm-3"
 ACA_TOKEN = "kernel-bridge-test-token-5f0c"
 
 

@@ -64,7 +64,7 @@ def test_local_default_spec(cli: Callable[..., Any], prefix: Path) -> None:
         "display_name": "Python (kernel_bridge: local)",
         "language": "python",
         "interrupt_mode": "signal",
-        "metadata": {"kernel_bridge": {"executor": "local"}, "debugger": False},
+        "metadata": {"kernel_bridge": {"executor": "local"}, "debugger": True},
         "kernel_protocol_version": "5.5",
     }
     spec_dir = prefix / "share" / "jupyter" / "kernels" / "kernel-bridge-local"

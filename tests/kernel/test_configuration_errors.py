@@ -29,7 +29,7 @@ def test_kernel_info_is_immediate_and_honest(kernel: tuple) -> None:
     reply = kc.kernel_info(reply=True, timeout=5)["content"]
     assert reply["language_info"]["name"] == "python"
     assert reply["language_info"]["file_extension"] == ".py"
-    assert reply["supported_features"] == []
+    assert reply["supported_features"] == ["debugger"]  # runtime-backed: no subshells
     assert reply["implementation"] == "kernel_bridge"
 
 
