@@ -14,6 +14,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kernel_bridge.kernelspecs import DEBUGGER_EXECUTORS
+
 from .environments import ACA_TOKEN, EMULATORS, MINIMAL_IMAGE, RICH_IMAGE, require
 from .services import REMOTE_ENGINE
 
@@ -119,6 +121,11 @@ NOTEBOOK_SPECS = [LOCAL, DOCKER, ACA_LOCAL, ACA_LOCAL_NEWEST, ACA_DOCKER]
 """Executors the notebooks (papermill, nbval) and the conformance suite run against."""
 
 
+def _executor_kind(flags: tuple[str, ...]) -> str:
+    prefix = "--BridgeKernel.executor="
+    return next((f[len(prefix) :] for f in flags if f.startswith(prefix)), "local")
+
+
 def write_kernelspec(root: Path, spec: BridgeSpec, extra_flags: tuple[str, ...] = ()) -> Path:
     """Write ``spec`` under ``root/kernels`` launching this checkout's kernel."""
     spec_dir = root / "kernels" / spec.name
@@ -137,7 +144,8 @@ def write_kernelspec(root: Path, spec: BridgeSpec, extra_flags: tuple[str, ...] 
         "language": "python",
         "interrupt_mode": spec.interrupt_mode,
         "env": {"PYTHONPATH": str(REPO), **spec.env},
-        "metadata": {"debugger": False},
+        # as `kernel-bridge install` writes it: JupyterLab enables its debugger by this
+        "metadata": {"debugger": _executor_kind(spec.flags) in DEBUGGER_EXECUTORS},
     }
     (spec_dir / "kernel.json").write_text(json.dumps(content, indent=1))
     return spec_dir
