@@ -130,30 +130,3 @@ def test_restart_from_the_toolbar_clears_state(nb: Notebook) -> None:
     cell = nb.run("'kb_marker' in globals()")
     assert nb.output_text(cell).strip().endswith("False")
 
-
-def test_debugger_stops_at_a_breakpoint_shows_variables_and_continues(nb: Notebook) -> None:
-    from playwright.sync_api import expect
-
-    bug = nb.page.locator(".jp-NotebookPanel:visible .jp-DebuggerBugButton")
-    expect(bug).to_have_attribute("aria-disabled", "false")  # the kernel offers a debugger
-    bug.click()
-    expect(bug).to_have_attribute("aria-pressed", "true", timeout=CELL_TIMEOUT_MS)
-    try:
-        cell = nb.type_in_last_cell("kb_a = 20\nkb_b = kb_a + 1\nprint('kb_b is', kb_b)")
-        # the breakpoint gutter's first element only measures; line 2 is the third
-        cell.locator(".cm-breakpoint-gutter .cm-gutterElement").nth(2).click()
-        expect(cell.locator(".cm-breakpoint-gutter .cm-breakpoint-icon")).to_have_count(1)
-        nb.page.keyboard.press("Shift+Enter")
-        variables = nb.page.locator(".jp-DebuggerVariables-body:visible jp-tree-item")
-        kb_a = variables.filter(has=nb.page.locator(".jp-DebuggerVariables-name", has_text="kb_a"))
-        expect(kb_a).to_have_count(1, timeout=CELL_TIMEOUT_MS)
-        expect(kb_a.locator(".jp-DebuggerVariables-detail")).to_have_text("20")
-        # stopped before line 2 ran: the cell is still running and kb_b does not exist
-        assert cell.locator(".jp-InputPrompt").inner_text() == "[*]:"
-        assert variables.filter(has_text="kb_b").count() == 0
-        nb.page.locator("jp-button[title^='Continue']").first.click()
-        nb.wait_done(cell)
-        assert "kb_b is 21" in nb.output_text(cell)
-    finally:
-        if bug.get_attribute("aria-pressed") == "true":
-            bug.click()
