@@ -422,5 +422,5 @@ def test_aca_frontend_comm_close_closes_the_session_side(aca_widget_kernel: Kern
     _, comm_id = _slider(kc, "a4", 2)
     msg_id = _send_shell(kc, "comm_close", {"comm_id": comm_id, "data": {}})
     _collect(kc, _idle_for(msg_id), timeout=60)
-    check = run_cell(kc, "import comm\n" f"{comm_id!r} in comm.get_comm_manager().comms")
+    check = run_cell(kc, f"import comm\n{comm_id!r} in comm.get_comm_manager().comms")
     assert check.of_type("execute_result")[0]["content"]["data"]["text/plain"] == "False"
