@@ -17,8 +17,10 @@ The ACA service has no channel back to the kernel, so comms ride on executions:
   what the handlers send (``echo_update``, ``update_states``) comes back in its output.
 - ``comm_info_request`` is answered by a short execution (:func:`comm_info_code`).
 
-Messages sent by a background thread between executions have no execution to ride on:
-they are lost (docs/executors.md says so).
+Messages sent between executions (a background thread) have no execution to ride on:
+where the session is IPython, they are held and written at the start of the next
+execution (a cell, or a comm message's); in a plain-Python session they are written to
+a stdout nobody reads. docs/aca.md says so.
 
 Called by :class:`~kernel_bridge.executors.aca.ACADynamicSessionsCodeExecutor`.
 """
@@ -48,11 +50,15 @@ COMMS_VERSION = 1
 
 # Runs in the session (needs the output shim; Python 3.8+), as the body of the module.
 _COMMS_BODY = r'''
-import base64, logging, sys
+import base64, logging, sys, threading
 
 VERSION = @VERSION@
 SHIM = @SHIM@
-_state = {"manager": None}
+# "between": no execution runs (IPython's post_run_cell .. pre_run_cell); messages sent
+# then (a background thread) are held and written at the start of the next execution.
+_state = {"manager": None, "between": False, "held": []}
+_HELD_MAX = 1000
+_lock = threading.Lock()
 _WIDGET_TARGETS = ("jupyter.widget", "jupyter.widget.control")
 
 
@@ -72,8 +78,38 @@ def _b64(buffers):
 
 
 def _send(msg_type, content, metadata=None, buffers=None):
-    _emit({"t": "iopub", "msg_type": msg_type, "content": content,
-           "metadata": dict(metadata or {}), "buffers": _b64(buffers)})
+    payload = {"t": "iopub", "msg_type": msg_type, "content": content,
+               "metadata": dict(metadata or {}), "buffers": _b64(buffers)}
+    with _lock:
+        if _state["between"]:
+            held = _state["held"]
+            held.append(payload)
+            del held[:-_HELD_MAX]
+            return
+    _emit(payload)
+
+
+def _execution_starts(*args):
+    with _lock:
+        _state["between"] = False
+        held, _state["held"] = _state["held"], []
+    for payload in held:
+        _emit(payload)
+
+
+def _execution_ends(*args):
+    with _lock:
+        _state["between"] = True
+
+
+def _hook_executions():
+    try:
+        from IPython import get_ipython
+        events = get_ipython().events
+    except Exception:
+        return  # plain Python: no hooks, messages are written when sent
+    events.register("pre_run_cell", _execution_starts)
+    events.register("post_run_cell", _execution_ends)
 
 
 def install():
@@ -104,6 +140,7 @@ def install():
     log.propagate = False
     log.addHandler(logging.NullHandler())
     _state["manager"] = manager
+    _hook_executions()
     return True
 
 

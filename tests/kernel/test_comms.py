@@ -424,3 +424,34 @@ def test_aca_frontend_comm_close_closes_the_session_side(aca_widget_kernel: Kern
     _collect(kc, _idle_for(msg_id), timeout=60)
     check = run_cell(kc, f"import comm\n{comm_id!r} in comm.get_comm_manager().comms")
     assert check.of_type("execute_result")[0]["content"]["data"]["text/plain"] == "False"
+
+
+def test_aca_background_update_arrives_with_the_next_execution(aca_widget_kernel: Kernel) -> None:
+    """No channel back between cells: a thread's update is held for the next execution."""
+    _, kc = aca_widget_kernel
+    _, comm_id = _slider(kc, "a5", 0)
+    run = run_cell(
+        kc,
+        "import sys, threading, time\n"
+        "a5_sent = threading.Event()\n"
+        "def later():\n"
+        "    state = sys.modules['_kernel_bridge_comms']._state\n"
+        "    while not state['between']:  # wait until no execution runs\n"
+        "        time.sleep(0.01)\n"
+        "    a5.value = 42\n"
+        "    a5_sent.set()\n"
+        "threading.Thread(target=later, daemon=True).start()",
+    )
+    assert run.status == "ok"
+    assert not [m for m in _comm_msgs(run.outputs, comm_id) if m["content"]["data"].get("state")]
+    deadline = time.monotonic() + 30
+    updates: list[dict[str, Any]] = []
+    sent = ""
+    while not updates and time.monotonic() < deadline:
+        check = run_cell(kc, "a5_sent.is_set()")
+        sent = check.of_type("execute_result")[0]["content"]["data"]["text/plain"]
+        updates = [
+            m for m in _comm_msgs(check.outputs, comm_id) if m["content"]["data"].get("state")
+        ]
+    assert updates, f"the background update never arrived (sent: {sent})"
+    assert updates[0]["content"]["data"]["state"] == {"value": 42}
