@@ -455,6 +455,7 @@ class ACADynamicSessionsCodeExecutor(RemoteExecutor, LoggingConfigurable, metacl
             self._session_id = str(uuid.uuid4())
             self._established = False
             self._setup_done = False
+            self.supports_comms = False  # until the new session is set up
             self._packages = None
             self._pending.clear()
             if self.delete_sessions and was_established:
