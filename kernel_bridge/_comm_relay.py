@@ -30,8 +30,8 @@ log = logging.getLogger(__name__)
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 NOT_INTERACTIVE = (
-    "(widgets are not interactive with the {kind} executor: its sessions have no channel "
-    "back for widget messages, so this shows the widget's text instead)"
+    "(widgets are not interactive with the {kind} executor here: the `comm` package is "
+    "not importable where the code runs, so this shows the widget's text instead)"
 )
 
 PARENTS_KEPT = 256

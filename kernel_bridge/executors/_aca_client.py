@@ -227,6 +227,7 @@ class ACAClient:
         wait: float | None = None,
         replay_safe: bool = False,
         faults: list[str] | None = None,
+        output_max_length: int | None = None,
     ) -> dict[str, Any]:
         """POST ``code/execute`` and return the response's ``properties``.
 
@@ -236,6 +237,7 @@ class ACAClient:
         harmless (idempotent, or tagged so that the session runs it at most once); only
         then is it sent again after a fault that may have come after it ran. Each fault
         that led to a re-send is appended to ``faults`` (e.g. ``"HTTP 503"``).
+        ``output_max_length``: as for :meth:`start_execution` (versions with executions).
         """
         if self.uses_executions:
             return await self.start_execution(
@@ -247,6 +249,7 @@ class ACAClient:
                 replay_safe=replay_safe,
                 faults=faults,
                 asynchronous=False,
+                output_max_length=output_max_length,
             )
         body: dict[str, Any] = {
             "properties": {

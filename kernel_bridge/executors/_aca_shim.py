@@ -41,6 +41,7 @@ from typing import Any
 
 from ..events import ClearOutput, Display, Error, OutputEvent, Page, Result, Stream
 from ._aca_guard import shift_caret_line
+from ._comm import iopub_event
 
 __all__ = [
     "SHIM_MODULE",
@@ -419,6 +420,8 @@ def _event_from_frame(frame: dict[str, Any]) -> OutputEvent | None:
         )
     if kind == "clear":
         return ClearOutput(wait=bool(frame.get("wait")))
+    if kind == "iopub":  # comm traffic (see _aca_comms), checked as the runtime's is
+        return iopub_event(frame)
     if kind == "page":
         data = frame.get("data")
         if not isinstance(data, dict):
@@ -443,9 +446,9 @@ def split_stdout(stdout: str, nonce: str | None) -> tuple[list[OutputEvent], lis
     """Cut the shim's frames out of ``stdout``.
 
     Returns the output events in order (the user's text as ``Stream("stdout")`` pieces
-    between ``Display``/``ClearOutput``/``Result`` events) and the other frames (hello,
-    introspection replies) as dicts. A frame with another nonce, or one that does not
-    decode, is left in the text.
+    between ``Display``/``ClearOutput``/``Result``/``IOPubMessage`` events) and the
+    other frames (hello, introspection replies) as dicts. A frame with another nonce,
+    or one that does not decode, is left in the text.
     """
     events: list[OutputEvent] = []
     others: list[dict[str, Any]] = []
@@ -466,7 +469,7 @@ def split_stdout(stdout: str, nonce: str | None) -> tuple[list[OutputEvent], lis
         pos = match.end()
         event = _event_from_frame(frame)
         if event is None:
-            if frame.get("t") not in ("display", "clear", "result", "page"):
+            if frame.get("t") not in ("display", "clear", "result", "page", "iopub"):
                 others.append(frame)
             continue
         if "".join(text):

@@ -65,6 +65,13 @@ from ._aca_client import (
     redact,
     session_ttl,
 )
+from ._aca_comms import (
+    comm_delivery_code,
+    comm_info_code,
+    comm_info_from_frames,
+    comms_ready,
+    comms_setup_code,
+)
 from ._aca_credentials import TokenCache, TokenProvider, default_credential
 from ._aca_guard import guard_code, is_marker_error, new_marker, unguard_traceback
 from ._aca_introspect import (
@@ -84,6 +91,7 @@ from ._aca_once import (
 from ._aca_results import ParsedExecution, parse_properties, truncation_notices
 from ._aca_shim import clean_traceback, new_nonce, shim_setup_code, wrap_last_expression
 from ._aca_status import StatusLine
+from ._comm import CommRequest
 from ._temp_dirs import make_owned_temp_dir
 from .base import (
     Completion,
@@ -163,6 +171,8 @@ _CLIENT_GRACE = 10.0
 """Longest the client waits past the requested timeout before abandoning the request."""
 _SEED_TIMEOUT = 60
 _INTROSPECT_TIMEOUT = 5.0
+_COMM_TIMEOUT = 30.0
+"""Seconds a comm message's short execution (a widget handler) may take in the session."""
 """Seconds a completion or inspection may take in the session before it answers empty."""
 _INTROSPECT_SETUP_TIMEOUT = 60.0
 """Extra seconds allowed when a completion has to start the session first."""
@@ -322,6 +332,7 @@ class ACADynamicSessionsCodeExecutor(RemoteExecutor, LoggingConfigurable, metacl
         self._marker = new_marker()
         self._nonce = new_nonce()
         self._shim_mode: str | None = None
+        self.supports_comms = False  # known once the session is set up (_setup)
         self._packages: set[str] | None = None
         self._lock: asyncio.Lock | None = None
         self._interrupt: asyncio.Event | None = None
@@ -444,6 +455,7 @@ class ACADynamicSessionsCodeExecutor(RemoteExecutor, LoggingConfigurable, metacl
             self._session_id = str(uuid.uuid4())
             self._established = False
             self._setup_done = False
+            self.supports_comms = False  # until the new session is set up
             self._packages = None
             self._pending.clear()
             if self.delete_sessions and was_established:
@@ -484,7 +496,7 @@ class ACADynamicSessionsCodeExecutor(RemoteExecutor, LoggingConfigurable, metacl
         await self._client.resolve_version(self._session_id)
         marker = new_marker()
         nonce = new_nonce()
-        code = _SETUP_CODE + once_setup_code(marker) + shim_setup_code(nonce)
+        code = _SETUP_CODE + once_setup_code(marker) + shim_setup_code(nonce) + comms_setup_code()
         problems: tuple[str, ...] = ()
         try:
             module = self._functions_module()
@@ -509,6 +521,8 @@ class ACADynamicSessionsCodeExecutor(RemoteExecutor, LoggingConfigurable, metacl
         parsed = parse_properties(properties, nonce)
         hello = next((f for f in parsed.frames if f.get("t") == "hello"), None)
         self._shim_mode = str(hello.get("mode")) if hello is not None else None
+        # Without the comm package in the session, widgets keep their text and a note.
+        self.supports_comms = comms_ready(parsed.frames)
         if self._shim_mode is None:
             self.log.debug(
                 "ACA output shim not installed in session %s: rich output falls back to "
@@ -964,6 +978,71 @@ class ACADynamicSessionsCodeExecutor(RemoteExecutor, LoggingConfigurable, metacl
             )
             self._established = True
             return reply_from_frames(parse_properties(properties, self._nonce).frames, request_id)
+
+    # -- contract: comms (see _aca_comms) ----------------------------------------------------
+
+    async def deliver_comm(self, comm: CommRequest) -> AsyncIterator[Event]:
+        """Deliver a frontend comm message by a short execution; yield what it caused.
+
+        The handlers' comm replies (``echo_update``, ``update_states``) and output come
+        back in that execution's output. Without comms in the session (or before it is
+        set up) a ``comm_open`` is answered by a ``comm_close``, as the base does.
+        """
+        if self._closed or not self.supports_comms:
+            async for event in super().deliver_comm(comm):
+                yield event
+            return
+        try:
+            async with self._get_lock():
+                if self._abandoned is not None and not self._abandoned.done():
+                    self.log.debug("ACA comm %s dropped: the session is busy", comm.msg_type)
+                    yield Finished(1)
+                    return
+                properties = await self._client.execute(
+                    self._session_id,
+                    comm_delivery_code(comm),
+                    timeout_seconds=math.ceil(_COMM_TIMEOUT),
+                    new_session=not self._established,
+                    wait=_COMM_TIMEOUT + _CLIENT_GRACE,
+                    output_max_length=self.output_streams_max_length,
+                )
+        except RemoteServiceError as exc:
+            self.log.debug("ACA comm %s not delivered: %s", comm.msg_type, exc)
+            yield Finished(1)
+            return
+        self._session_used()
+        parsed = parse_properties(properties, self._nonce)
+        for event in parsed.events:
+            if not isinstance(event, Result):  # the exec() call's None
+                yield event
+        yield Finished(parsed.exit_code)
+
+    async def comm_info(self, target_name: str | None) -> dict[str, dict[str, str]]:
+        """The open comms in the session, from a short execution ({} on any failure)."""
+        if self._closed or not self.supports_comms:
+            return {}
+        try:
+            return await asyncio.wait_for(self._comm_info_locked(target_name), _COMM_TIMEOUT)
+        except Exception as exc:  # never fail a comm_info_request
+            self.log.debug("ACA comm_info unavailable: %s", type(exc).__name__)
+            return {}
+
+    async def _comm_info_locked(self, target_name: str | None) -> dict[str, dict[str, str]]:
+        async with self._get_lock():
+            if self._abandoned is not None and not self._abandoned.done():
+                return {}
+            request_id, cell = comm_info_code(target_name)
+            properties = await self._client.execute(
+                self._session_id,
+                cell,
+                timeout_seconds=math.ceil(_COMM_TIMEOUT),
+                new_session=not self._established,
+                wait=_COMM_TIMEOUT + _CLIENT_GRACE,
+                output_max_length=self.output_streams_max_length,
+                replay_safe=True,  # read-only
+            )
+            frames = parse_properties(properties, self._nonce).frames
+            return comm_info_from_frames(frames, request_id) or {}
 
     # -- files and packages ----------------------------------------------------------------
 

@@ -103,8 +103,9 @@ class RemoteExecutor(abc.ABC):
     kind: ClassVar[str]
     """Short name used in configuration (``--BridgeKernel.executor=<kind>``)."""
 
-    supports_comms: ClassVar[bool] = False
-    """Whether comms (widgets) reach the code: True for executors that relay them."""
+    supports_comms: bool = False
+    """Whether comms (widgets) reach the code: True for executors that relay them (ACA:
+    once its session is set up with the ``comm`` package)."""
 
     @property
     @abc.abstractmethod

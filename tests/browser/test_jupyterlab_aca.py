@@ -3,9 +3,9 @@
 The same things a person does as in test_jupyterlab.py, with what an ACA session can
 and cannot give: the service returns a cell's output when the execution ends (no live
 stream; on the executions API versions a status line is updated while the cell runs),
-has no remote cancel (an interrupt ends the cell at once and says so), no stdin channel,
-and no way back for comm messages (a widget shows its text and says it is not
-interactive). Each case asserts what the page shows.
+has no remote cancel (an interrupt ends the cell at once and says so) and no stdin
+channel; widgets work, their comm messages riding on executions (each move in the page
+is a short execution in the session). Each case asserts what the page shows.
 """
 
 from __future__ import annotations
@@ -96,13 +96,35 @@ def test_completion_from_the_live_namespace(nb: Notebook) -> None:
     assert nb.output_text(cell).strip().endswith("1")
 
 
-def test_a_widget_shows_its_text_and_says_it_is_not_interactive(nb: Notebook) -> None:
+def test_slider_renders_and_follows_both_sides(nb: Notebook) -> None:
+    """Comms ride on executions: each move in the page is a short one in the session."""
+    from playwright.sync_api import expect
+
     cell = nb.run("import ipywidgets as w\ns = w.IntSlider(5)\ns")
+    slider = cell.locator(".widget-slider")
+    expect(slider).to_be_visible()
+    readout = cell.locator(".widget-readout")
+    expect(readout).to_have_text("5")
     text = nb.output_text(cell)
-    assert "not interactive" in text, text
-    assert "IntSlider" in text
-    assert "model not found" not in text and "Error displaying widget" not in text
-    assert cell.locator(".widget-slider").count() == 0
+    assert "Error displaying widget" not in text and "not interactive" not in text
+    # moved in the page: the value changes in the session
+    cell.locator(".noUi-handle").first.focus()
+    nb.page.keyboard.press("ArrowRight")
+    expect(readout).to_have_text("6")
+    check = nb.run("s.value")
+    assert nb.output_text(check).strip().endswith("6")
+    # moved by the code: the update comes back with the cell's output
+    nb.run("s.value = 7")
+    expect(readout).to_have_text("7")
+
+
+def test_tqdm_notebook_bar_reaches_100_percent(nb: Notebook) -> None:
+    from playwright.sync_api import expect
+
+    cell = nb.run("from tqdm.notebook import tqdm\nfor i in tqdm(range(40)):\n    pass")
+    expect(cell.locator(".widget-html-content").first).to_contain_text("100%")
+    expect(cell.locator(".widget-html-content").last).to_contain_text("40/40")
+    assert "Error displaying widget" not in nb.output_text(cell)
 
 
 def test_restart_from_the_toolbar_clears_state(nb: Notebook) -> None:

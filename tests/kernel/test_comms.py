@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from _support.kernel_client import CellRun, run_cell, start_kernel
-from _support.specs import ACA_LOCAL, DOCKER, DOCKER_RICH, LOCAL, BridgeSpec
+from _support.specs import ACA_LOCAL, ACA_LOCAL_NEWEST, DOCKER, DOCKER_RICH, LOCAL, BridgeSpec
 from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.manager import KernelManager
 
@@ -339,18 +339,119 @@ def test_comms_sent_back_to_back_with_a_cell_keep_its_parent(widget_kernel: Kern
     assert results and results[0]["parent_header"]["msg_id"] == cell
 
 
-def test_aca_widget_says_plainly_it_is_not_interactive() -> None:
-    """ACA has no channel back for comms: the text and a note, never 'model not found'."""
-    km, kc = start_kernel(ACA_LOCAL.ready())
-    try:
-        run = run_cell(kc, "import ipywidgets as w\nw.IntSlider(5)", timeout=120)
-        assert run.status == "ok", run.reply["content"]
-        shown = [m for m in run.outputs if m["msg_type"] in ("execute_result", "display_data")]
-        assert shown, run.outputs
-        data = shown[-1]["content"]["data"]
-        assert WIDGET_VIEW not in data
-        assert "IntSlider(value=5)" in data["text/plain"]
-        assert "not interactive with the aca executor" in data["text/plain"]
-    finally:
-        kc.stop_channels()
-        km.shutdown_kernel()
+@pytest.fixture(scope="module", params=[ACA_LOCAL, ACA_LOCAL_NEWEST], ids=lambda s: s.name)
+def aca_widget_kernel(request: pytest.FixtureRequest) -> Iterator[Kernel]:
+    """An ACA kernel through the emulator (session with ipywidgets), both API versions."""
+    spec: BridgeSpec = request.param
+    km, kc = start_kernel(spec.ready())
+    yield km, kc
+    kc.stop_channels()
+    km.shutdown_kernel()
+
+
+def test_aca_widget_comm_opens_before_its_view(aca_widget_kernel: Kernel) -> None:
+    """The cell's comm traffic comes back in its output, the comm_open first."""
+    _, kc = aca_widget_kernel
+    run, comm_id = _slider(kc, "a0", 3)
+    kinds = [m["msg_type"] for m in run.outputs]
+    opened = run.of_type("comm_open")[-1]
+    assert opened["content"]["target_name"] == "jupyter.widget"
+    assert opened["content"]["data"]["state"]["value"] == 3
+    assert opened["parent_header"]["msg_id"] == run.reply["parent_header"]["msg_id"]
+    result = run.of_type("execute_result")[0]
+    assert result["content"]["data"][WIDGET_VIEW]["model_id"] == comm_id
+    assert "not interactive" not in result["content"]["data"]["text/plain"]
+    assert kinds.index("comm_open") < kinds.index("execute_result")
+
+
+def test_aca_frontend_update_changes_value_and_is_echoed(aca_widget_kernel: Kernel) -> None:
+    """A frontend comm_msg runs as a short execution: the value changes, the echo returns."""
+    _, kc = aca_widget_kernel
+    _, comm_id = _slider(kc, "a1", 5)
+    run_cell(kc, "seen = []\na1.observe(lambda ch: seen.append(ch['new']), 'value')")
+    content = {
+        "comm_id": comm_id,
+        "data": {"method": "update", "state": {"value": 7}, "buffer_paths": []},
+    }
+    msg_id = _send_shell(kc, "comm_msg", content)
+    msgs = _collect(kc, _idle_for(msg_id), timeout=60)
+    echoes = _comm_msgs(msgs, comm_id)
+    assert echoes, msgs
+    assert echoes[0]["content"]["data"]["method"] == "echo_update"
+    assert echoes[0]["content"]["data"]["state"] == {"value": 7}
+    assert echoes[0]["parent_header"]["msg_id"] == msg_id
+    check = run_cell(kc, "a1.value, seen")
+    assert check.of_type("execute_result")[0]["content"]["data"]["text/plain"] == "(7, [7])"
+    moved = run_cell(kc, "a1.value = 9")
+    updates = _comm_msgs(moved.outputs, comm_id)
+    assert updates and updates[0]["content"]["data"]["state"] == {"value": 9}
+
+
+def test_aca_control_comm_answers_request_states(aca_widget_kernel: Kernel) -> None:
+    _, kc = aca_widget_kernel
+    _, comm_id = _slider(kc, "a2", 4)
+    control = uuid.uuid4().hex
+    open_id = _send_shell(
+        kc,
+        "comm_open",
+        {"comm_id": control, "target_name": "jupyter.widget.control", "data": {}},
+        metadata={"version": "1.0.0"},
+    )
+    opened = _collect(kc, _idle_for(open_id), timeout=60)
+    assert not [m for m in opened if m["msg_type"] == "comm_close"], opened
+    msg_id = _send_shell(kc, "comm_msg", {"comm_id": control, "data": {"method": "request_states"}})
+    msgs = _collect(kc, _idle_for(msg_id), timeout=60)
+    answers = _comm_msgs(msgs, control)
+    assert answers, msgs
+    data = answers[0]["content"]["data"]
+    assert data["method"] == "update_states"
+    assert data["states"][comm_id]["state"]["value"] == 4
+
+
+def test_aca_comm_info_lists_open_widget_comm(aca_widget_kernel: Kernel) -> None:
+    _, kc = aca_widget_kernel
+    _, comm_id = _slider(kc, "a3", 1)
+    msg_id = kc.comm_info(target_name="jupyter.widget")
+    reply = kc.get_shell_msg(timeout=60)
+    assert reply["parent_header"]["msg_id"] == msg_id
+    assert reply["content"]["comms"][comm_id] == {"target_name": "jupyter.widget"}
+
+
+def test_aca_frontend_comm_close_closes_the_session_side(aca_widget_kernel: Kernel) -> None:
+    _, kc = aca_widget_kernel
+    _, comm_id = _slider(kc, "a4", 2)
+    msg_id = _send_shell(kc, "comm_close", {"comm_id": comm_id, "data": {}})
+    _collect(kc, _idle_for(msg_id), timeout=60)
+    check = run_cell(kc, f"import comm\n{comm_id!r} in comm.get_comm_manager().comms")
+    assert check.of_type("execute_result")[0]["content"]["data"]["text/plain"] == "False"
+
+
+def test_aca_background_update_arrives_with_the_next_execution(aca_widget_kernel: Kernel) -> None:
+    """No channel back between cells: a thread's update is held for the next execution."""
+    _, kc = aca_widget_kernel
+    _, comm_id = _slider(kc, "a5", 0)
+    run = run_cell(
+        kc,
+        "import sys, threading, time\n"
+        "a5_sent = threading.Event()\n"
+        "def later():\n"
+        "    state = sys.modules['_kernel_bridge_comms']._state\n"
+        "    while not state['between']:  # wait until no execution runs\n"
+        "        time.sleep(0.01)\n"
+        "    a5.value = 42\n"
+        "    a5_sent.set()\n"
+        "threading.Thread(target=later, daemon=True).start()",
+    )
+    assert run.status == "ok"
+    assert not [m for m in _comm_msgs(run.outputs, comm_id) if m["content"]["data"].get("state")]
+    deadline = time.monotonic() + 30
+    updates: list[dict[str, Any]] = []
+    sent = ""
+    while not updates and time.monotonic() < deadline:
+        check = run_cell(kc, "a5_sent.is_set()")
+        sent = check.of_type("execute_result")[0]["content"]["data"]["text/plain"]
+        updates = [
+            m for m in _comm_msgs(check.outputs, comm_id) if m["content"]["data"].get("state")
+        ]
+    assert updates, f"the background update never arrived (sent: {sent})"
+    assert updates[0]["content"]["data"]["state"] == {"value": 42}

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from _support.specs import DOCKER_RICH, LOCAL, NOTEBOOK_SPECS, BridgeSpec
+from _support.specs import ACA_LOCAL, DOCKER_RICH, LOCAL, NOTEBOOK_SPECS, BridgeSpec
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = REPO / "notebooks"
@@ -103,7 +103,8 @@ def test_quickstart_executes_with_its_expected_error(spec: BridgeSpec, tmp_path:
 
 
 WIDGETS_NOTEBOOK = NOTEBOOKS / "widgets.ipynb"
-"""Needs ipywidgets and tqdm where the code runs: checked on the local and rich Docker kernels."""
+"""Needs ipywidgets and tqdm where the code runs: checked on the local, rich Docker and
+ACA (emulator) kernels."""
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
@@ -112,7 +113,7 @@ def test_nbval_passes_on_the_notebooks(spec: BridgeSpec, tmp_path: Path) -> None
     _run_nbval(spec, notebooks, tmp_path)
 
 
-@pytest.mark.parametrize("spec", [LOCAL, DOCKER_RICH], ids=lambda s: s.name)
+@pytest.mark.parametrize("spec", [LOCAL, DOCKER_RICH, ACA_LOCAL], ids=lambda s: s.name)
 def test_nbval_passes_on_the_widgets_notebook(spec: BridgeSpec, tmp_path: Path) -> None:
     _run_nbval(spec, [WIDGETS_NOTEBOOK], tmp_path)
 

@@ -437,3 +437,38 @@ def test_async_context_manager_starts_and_stops(emulator: Emulator) -> None:
         assert emulator.stats()["live_sessions"] == 0
 
     asyncio.run(main())
+
+
+def test_comms_follow_the_session_across_a_restart(emulator: Emulator) -> None:
+    """Comms work once a session is set up; a restart gives a new session's comms."""
+    from kernel_bridge.events import IOPubMessage
+    from kernel_bridge.executors._comm import CommRequest
+
+    control = CommRequest(
+        "comm_open",
+        {"comm_id": "ctl", "target_name": "jupyter.widget.control"},
+        {"version": "1.0.0"},  # as JupyterLab sends it (ipywidgets checks the major)
+    )
+
+    async def deliver(ex: ACADynamicSessionsCodeExecutor) -> list[Event]:
+        return [event async for event in ex.deliver_comm(control)]
+
+    async def main() -> None:
+        ex = make(emulator)
+        try:
+            assert not ex.supports_comms
+            assert finished(await run(ex, "import ipywidgets")) == 0
+            assert ex.supports_comms
+            assert not [e for e in await deliver(ex) if isinstance(e, IOPubMessage)]
+            assert await ex.comm_info("jupyter.widget.control") == {
+                "ctl": {"target_name": "jupyter.widget.control"}
+            }
+            await ex.restart()  # a new session, set up with its own comm manager
+            assert await ex.comm_info(None) == {}
+            # ipywidgets not imported there: no target, so the session closes the comm
+            closed = [e for e in await deliver(ex) if isinstance(e, IOPubMessage)]
+            assert closed == [IOPubMessage("comm_close", {"comm_id": "ctl", "data": {}})]
+        finally:
+            await ex.stop()
+
+    asyncio.run(main())
