@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import tempfile
 import time
 import uuid
@@ -74,6 +75,8 @@ async def docker_blocks(plan: Plan) -> tuple[dict[str, list[float]], dict[str, f
     from kernel_bridge.executors.docker import DockerCommandLineCodeExecutor as Ours
 
     with tempfile.TemporaryDirectory() as d1, tempfile.TemporaryDirectory() as d2:
+        if os.geteuid() == 0:  # our containers never run the code as root: hand it the dir
+            os.chown(d1, 1000, 1000)
         ours = Ours(
             image=MINIMAL_IMAGE,
             container_name=f"{CONTAINER_PREFIX}ours-{uuid.uuid4().hex[:8]}",
