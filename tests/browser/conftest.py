@@ -69,6 +69,17 @@ def _answers(url: str, token: str) -> bool:
         return False
 
 
+def _quiet_settings(directory: Path) -> Path:
+    """User settings without the "get notified about Jupyter news?" toast.
+
+    The toast sits over the lower right of the page and can cover what a test clicks.
+    """
+    target = directory / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text('{"fetchNews": "false"}')
+    return directory
+
+
 @pytest.fixture(scope="session")
 def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
     """Start ``jupyter lab`` once for the session; stop it at the end."""
@@ -95,6 +106,7 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
         f"--ServerApp.root_dir={root}",
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
         "--LabApp.news_url=None",
+        f"--LabApp.user_settings_dir={_quiet_settings(root.parent / 'lab-settings')}",
     ]
     if os.geteuid() == 0:  # CI and this machine run as root
         command.append("--allow-root")
@@ -132,8 +144,11 @@ def browser() -> Iterator[Any]:
         subprocess.run(["bash", str(BROWSER_SETUP)], check=False)
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: run {BROWSER_SETUP} (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # Assertions wait for the page as a person would on a loaded 2-core CI machine; the
+    # kernel's own promises are asserted by the jupyter_client-level tests.
+    expect.set_options(timeout=30_000)
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(
             executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
