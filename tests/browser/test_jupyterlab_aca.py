@@ -84,12 +84,14 @@ def test_completion_from_the_live_namespace(nb: Notebook) -> None:
     from playwright.sync_api import expect
 
     nb.run("kb_completion_target = 1\nkb_completion_other = 2")
-    nb.type_in_last_cell("kb_completion_t")
+    # a prefix of two names, so JupyterLab lists them (a single match is inserted at once)
+    nb.type_in_last_cell("kb_completion_")
     nb.page.keyboard.press("Tab")
     cell = nb.cells.nth(nb.cells.count() - 1)
     item = nb.page.locator(".jp-Completer-item").filter(has_text="kb_completion_target")
     expect(item).to_be_visible()
-    nb.page.keyboard.press("Enter")
+    expect(nb.page.locator(".jp-Completer-item").filter(has_text="kb_completion_other")).to_be_visible()
+    item.click()
     expect(cell.locator(".cm-content")).to_have_text("kb_completion_target")
     nb.page.keyboard.press("Shift+Enter")
     nb.wait_done(cell)

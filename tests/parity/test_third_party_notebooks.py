@@ -49,6 +49,23 @@ DELIBERATE_DIFFERENCES: dict[str, str] = {
     ),
 }
 
+OUTSIDE_THE_KERNEL: dict[str, str] = {
+    "papermill/papermill_tests_notebooks/binder.ipynb": (
+        "a cell runs `python -m papermill` in a shell with paths relative to a checkout of"
+        " papermill that is not there; the text of that subprocess's traceback depends on"
+        " which `python` the shell finds and its library paths, not on the kernel: only"
+        " the kinds of output (and the error's name) are compared"
+    ),
+}
+
+
+def _kinds(outputs: object) -> object:
+    """What kind of output each cell gave (and an error's name), without any text."""
+    if not isinstance(outputs, list):
+        return outputs
+    return [[item[:2] if item and item[0] == "error" else item[:1] for item in cell]
+            for cell in outputs]
+
 
 def _sdist_notebooks() -> dict[str, Path]:
     """Download (once) the sdists of the installed versions and extract their notebooks."""
@@ -173,5 +190,8 @@ def test_outputs_match_a_stock_ipykernel(notebook: str, tmp_path: Path) -> None:
     stock = _execute(NOTEBOOKS[notebook], STOCK_KERNEL, tmp_path)
     if notebook in DELIBERATE_DIFFERENCES:
         assert bridge != stock, f"{notebook} now matches: drop it from DELIBERATE_DIFFERENCES"
+        return
+    if notebook in OUTSIDE_THE_KERNEL:
+        assert _kinds(bridge) == _kinds(stock)
         return
     assert bridge == stock
