@@ -89,7 +89,8 @@ def test_completion_from_the_live_namespace(nb: Notebook) -> None:
     nb.page.keyboard.press("Tab")
     cell = nb.cells.nth(nb.cells.count() - 1)
     item = nb.page.locator(".jp-Completer-item").filter(has_text="kb_completion_target")
-    expect(item).to_be_visible()
+    # the first completion in a brand-new venv waits for jedi to build its caches
+    expect(item).to_be_visible(timeout=CELL_TIMEOUT_MS)
     expect(nb.page.locator(".jp-Completer-item").filter(has_text="kb_completion_other")).to_be_visible()
     item.click()
     expect(cell.locator(".cm-content")).to_have_text("kb_completion_target")
