@@ -1328,6 +1328,14 @@ class Runtime:
         }
 
     def complete_ipython(self, code, cursor_pos, line, line_cursor):
+        waited = _COMPLETER_WARMING.acquire(timeout=_COMPLETER_WARM_UP_WAIT)
+        try:
+            return self._complete_ipython(code, cursor_pos, line, line_cursor)
+        finally:
+            if waited:
+                _COMPLETER_WARMING.release()
+
+    def _complete_ipython(self, code, cursor_pos, line, line_cursor):
         try:
             from IPython.core.completer import provisionalcompleter, rectify_completions
 
@@ -2055,13 +2063,18 @@ def _drop_dead_widget_views(data):
 # entry point
 
 
-def _warm_up_tracebacks():
-    """Build inspect's module-by-file cache in the background.
+def _warm_up_in_background(shell):
+    """Build the caches the first traceback and the first completion need, in the background.
 
-    IPython's traceback formatter needs it, and building it for the first error costs
-    0.1-0.2 s: long enough to make the first interrupt of a session feel slow. It starts
-    after a short delay: at kernel start-up the CPU is better spent on the kernel process
-    and the first cell (on two cores it would delay both).
+    IPython's traceback formatter needs inspect's module-by-file cache: building it for
+    the first error costs 0.1-0.2 s, long enough to make the first interrupt feel slow.
+    IPython completes through jedi, whose first call parses the builtins' stubs: 1-3 s
+    in an environment jedi has not seen. JupyterLab drops a completion that takes more
+    than a second (its completer's ``providerTimeout``), so without this the first Tab
+    of a session in a new environment shows nothing. The work starts after a short delay:
+    at start-up the CPU is better spent on the kernel process and the first cell.
+    ``complete`` waits on ``_COMPLETER_WARMING`` so that it never drives jedi while the
+    warm-up does.
     """
 
     def run():
@@ -2071,6 +2084,15 @@ def _warm_up_tracebacks():
             inspect.getmodule(run.__code__)
         except Exception:
             pass
+        if not getattr(shell.Completer, "use_jedi", False):
+            return
+        with _COMPLETER_WARMING:
+            try:
+                import jedi
+
+                jedi.Interpreter("pri", [{}]).complete()
+            except Exception:
+                pass
 
     timer = threading.Timer(_WARM_UP_DELAY, run)
     timer.name = "kb-warm-up"
@@ -2078,6 +2100,9 @@ def _warm_up_tracebacks():
     timer.start()
 
 
+_COMPLETER_WARMING = threading.Lock()
+# the longest a completion waits for the warm-up; after that it completes anyway
+_COMPLETER_WARM_UP_WAIT = 10.0
 _WARM_UP_DELAY = 0.5
 
 
@@ -2448,7 +2473,7 @@ def main(argv=None):
         }
     )
     if runtime.shell is not None:
-        _warm_up_tracebacks()
+        _warm_up_in_background(runtime.shell)
     runtime.serve()
 
 

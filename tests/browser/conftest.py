@@ -94,6 +94,9 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
         # nothing from the machine's own Jupyter config or runtime dir
         "JUPYTER_CONFIG_DIR": str(root.parent / "jupyter-config"),
         "JUPYTER_RUNTIME_DIR": str(root.parent / "jupyter-runtime"),
+        # kernels start with jedi's caches empty, as in an environment nobody has used:
+        # the first completion then only appears if the kernel warmed them up in time
+        "XDG_CACHE_HOME": str(root.parent / "cache"),
     }
     command = [
         sys.executable,

@@ -91,7 +91,9 @@ def test_completion_from_the_live_namespace(nb: Notebook) -> None:
     item = nb.page.locator(".jp-Completer-item").filter(has_text="kb_completion_target")
     # the first completion in a brand-new venv waits for jedi to build its caches
     expect(item).to_be_visible(timeout=CELL_TIMEOUT_MS)
-    expect(nb.page.locator(".jp-Completer-item").filter(has_text="kb_completion_other")).to_be_visible()
+    expect(
+        nb.page.locator(".jp-Completer-item").filter(has_text="kb_completion_other")
+    ).to_be_visible()
     item.click()
     expect(cell.locator(".cm-content")).to_have_text("kb_completion_target")
     nb.page.keyboard.press("Shift+Enter")
