@@ -3,7 +3,7 @@
 import sys
 
 if __name__ == "__main__":
-    from kernel_bridge.executors._early_runtime import start_early
+    from kernel_bridge.executors.local._early_runtime import start_early
 
     # Before the kernel application's imports, so the runtime's start-up overlaps them.
     start_early(sys.argv[1:])

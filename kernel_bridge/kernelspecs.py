@@ -58,7 +58,7 @@ __all__ = [
 EXECUTOR_KINDS: tuple[str, ...] = ("local", "docker", "aca")
 
 #: The ACA api-versions a spec can choose (mirrors
-#: ``kernel_bridge.executors._aca_client.API_VERSIONS``, for the same reason).
+#: ``kernel_bridge.executors.aca._client.API_VERSIONS``, for the same reason).
 ACA_API_VERSIONS: tuple[str, ...] = (
     "2024-02-02-preview",
     "2024-10-02-preview",

@@ -254,5 +254,3 @@ class ProvenanceTracker:
         entry["cell_started"] = utc_iso(self._cell_wall)
         entry["cell_elapsed_s"] = round(time.monotonic() - self._cell_clock, 3)
         return entry
-
-

@@ -54,8 +54,8 @@ def run(args: argparse.Namespace) -> int:
     2 for ``--tls-cert-path`` without ``--docker-host``.
     """
     from kernel_bridge.errors import BridgeError
-    from kernel_bridge.executors import _docker_engine as engine
     from kernel_bridge.executors._temp_dirs import remove_dead_temp_dirs
+    from kernel_bridge.executors.docker import _engine as engine
 
     host = getattr(args, "docker_host", None)
     cert_path = getattr(args, "tls_cert_path", None)

@@ -169,8 +169,8 @@ def _pinned(options: SpecOptions) -> SpecOptions:
     """Return ``options`` with the image resolved to its digest (``--pin``)."""
     from dataclasses import replace
 
-    from kernel_bridge.executors._docker_engine import EngineOptions
-    from kernel_bridge.executors._docker_pin import pin_image
+    from kernel_bridge.executors.docker._engine import EngineOptions
+    from kernel_bridge.executors.docker._pin import pin_image
     from kernel_bridge.kernelspecs import validate_options
 
     if options.executor != "docker":

@@ -18,8 +18,8 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import BridgeError, DebuggerUnavailableError
-from ..executors._channel import RuntimeChannel
 from ..executors.base import RemoteExecutor
+from ..executors.runtime_backed.channel import RuntimeChannel
 
 log = logging.getLogger(__name__)
 

@@ -126,8 +126,8 @@ class DockerBackend:
         Its own work_dir (``home_dir``, at /workspace) is the code's starting directory,
         so files written to relative paths do not show up in /mnt/data, as on the service.
         """
-        from ..executors import _docker_hardening as hardening
         from ..executors.docker import DockerCommandLineCodeExecutor
+        from ..executors.docker import _hardening as hardening
 
         # The container's code runs as an unprivileged user (the executor's hardened
         # default), which must own both directories the emulator made for it.

@@ -8,7 +8,7 @@ at a time with directory file descriptors and ``O_NOFOLLOW``, refuses links and 
 files at the moment it opens them, and writes by creating a new private file and
 renaming it over the name (a rename replaces a link, it never follows it).
 
-Called by the Docker executor's file transfer (``_docker_files``), by
+Called by the Docker executor's file transfer (``executors.docker._files``), by
 ``execute_code_blocks`` when it writes block files, and by the ACA emulator's file
 routes. Blocking: call in a thread.
 """

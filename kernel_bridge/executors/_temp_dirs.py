@@ -29,7 +29,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._docker_engine import process_alive, process_start_time
+from ._processes import process_alive, process_start_time
 
 __all__ = [
     "PREFIXES",

@@ -27,8 +27,8 @@ from ..errors import DebuggerUnavailableError
 from ..events import Event
 
 if TYPE_CHECKING:
-    from ._channel import RuntimeChannel
     from ._comm import CommRequest
+    from .runtime_backed.channel import RuntimeChannel
 
 __all__ = [
     "Completion",

@@ -1,7 +1,7 @@
 """``%bridge upload`` / ``%bridge download``: files between the notebook's folder and the session.
 
 Names are checked on the host first (:mod:`._paths`), then each executor's own file
-API moves the bytes: Docker's tar copy into the container (``_docker_files``), ACA's
+API moves the bytes: Docker's tar copy into the container (``executors.docker._files``), ACA's
 ``upload_files``/``download_files`` through a private staging folder, and, for a local
 runtime in another folder, a plain copy. When the session's working directory *is* the
 notebook's folder (the local default, Docker with ``mount_notebook_dir``) nothing needs

@@ -221,7 +221,7 @@ class RemoteEngine:
 
     def client(self) -> Any:
         """A docker SDK client for this engine, made the way the executor makes one."""
-        from kernel_bridge.executors._docker_engine import EngineOptions, connect
+        from kernel_bridge.executors.docker._engine import EngineOptions, connect
 
         return connect(timeout=30, options=EngineOptions(self.host, str(self.certs)))
 

@@ -254,8 +254,14 @@ BAD_INPUTS: list[tuple[list[str], list[str]]] = [
     ),
     (
         [
-            "--executor", "docker", "--image", "i", "--docker-host", "tcp://h:2376",
-            "--tls-cert-path", "/no/such/certs",
+            "--executor",
+            "docker",
+            "--image",
+            "i",
+            "--docker-host",
+            "tcp://h:2376",
+            "--tls-cert-path",
+            "/no/such/certs",
         ],
         ["'/no/such/certs'", "ca.pem, cert.pem, key.pem"],
     ),
@@ -331,7 +337,7 @@ def test_refuses_to_overwrite_a_foreign_spec(cli: Callable[..., Any], prefix: Pa
 
 
 def test_api_versions_mirror_the_aca_client() -> None:
-    from kernel_bridge.executors._aca_client import API_VERSIONS
+    from kernel_bridge.executors.aca._client import API_VERSIONS
     from kernel_bridge.kernelspecs import ACA_API_VERSIONS
 
     assert ACA_API_VERSIONS == API_VERSIONS

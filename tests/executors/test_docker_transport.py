@@ -10,7 +10,7 @@ import socket
 import struct
 import threading
 
-from kernel_bridge.executors._docker_transport import ContainerTransport
+from kernel_bridge.executors.docker._transport import ContainerTransport
 
 
 def _frame(kind: int, payload: bytes) -> bytes:

@@ -9,9 +9,8 @@ import sys
 import psutil
 
 from kernel_bridge.events import Finished, Stream
-from kernel_bridge.executors import _early_runtime
-from kernel_bridge.executors._channel import RuntimeChannel
-from kernel_bridge.executors.local import SubprocessTransport
+from kernel_bridge.executors.local import SubprocessTransport, _early_runtime
+from kernel_bridge.executors.runtime_backed.channel import RuntimeChannel
 from kernel_bridge.runtime import bootstrap_argv
 
 LOCAL_ARGS = ["-f", "conn.json", "--BridgeKernel.executor=local"]

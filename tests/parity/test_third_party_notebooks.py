@@ -63,8 +63,9 @@ def _kinds(outputs: object) -> object:
     """What kind of output each cell gave (and an error's name), without any text."""
     if not isinstance(outputs, list):
         return outputs
-    return [[item[:2] if item and item[0] == "error" else item[:1] for item in cell]
-            for cell in outputs]
+    return [
+        [item[:2] if item and item[0] == "error" else item[:1] for item in cell] for cell in outputs
+    ]
 
 
 def _sdist_notebooks() -> dict[str, Path]:

@@ -27,8 +27,8 @@ from _support.environments import give_to_code_user
 from _support.specs import DOCKER_RICH
 
 from kernel_bridge.events import Error, Event, Result, Stream
-from kernel_bridge.executors import _docker_hardening as hardening
 from kernel_bridge.executors.docker import DockerCommandLineCodeExecutor
+from kernel_bridge.executors.docker import _hardening as hardening
 
 REPO = Path(__file__).resolve().parents[2]
 

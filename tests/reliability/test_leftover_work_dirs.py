@@ -18,7 +18,7 @@ import pytest
 from _support.kernel_client import run_cell, start_kernel
 from _support.specs import ACA_LOCAL, DOCKER
 
-from kernel_bridge.executors._docker_engine import process_start_time
+from kernel_bridge.executors.docker._engine import process_start_time
 
 
 def _work_dirs(root: Path, prefix: str) -> list[Path]:

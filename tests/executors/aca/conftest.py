@@ -11,7 +11,7 @@ import pytest
 from _support.tokens import make_jwt
 
 from kernel_bridge.emulator import Emulator, EmulatorConfig
-from kernel_bridge.executors._aca_credentials import StaticToken
+from kernel_bridge.executors.aca._credentials import StaticToken
 
 TOKEN = "aca-executor-test-token-0123456789"
 

@@ -16,8 +16,8 @@ import pytest
 from kernel_bridge.emulator import Emulator, Fault
 from kernel_bridge.errors import ConfigurationError
 from kernel_bridge.events import Display, Error, Event, Finished, StateLost, Stream
-from kernel_bridge.executors._aca_client import RetryPolicy
 from kernel_bridge.executors.aca import ACADynamicSessionsCodeExecutor
+from kernel_bridge.executors.aca._client import RetryPolicy
 
 from .conftest import CountingCredential
 

@@ -14,8 +14,8 @@ import pytest
 
 from kernel_bridge.emulator import Emulator, Fault
 from kernel_bridge.events import Error, Event, Finished, Stream
-from kernel_bridge.executors._aca_client import RetryPolicy
 from kernel_bridge.executors.aca import ACADynamicSessionsCodeExecutor
+from kernel_bridge.executors.aca._client import RetryPolicy
 
 from .conftest import CountingCredential
 

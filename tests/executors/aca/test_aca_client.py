@@ -11,8 +11,8 @@ import pytest
 
 from kernel_bridge.emulator import Emulator, Fault
 from kernel_bridge.errors import RemoteServiceError
-from kernel_bridge.executors._aca_client import ACAClient, RetryPolicy
-from kernel_bridge.executors._aca_credentials import TokenCache
+from kernel_bridge.executors.aca._client import ACAClient, RetryPolicy
+from kernel_bridge.executors.aca._credentials import TokenCache
 
 from .conftest import TOKEN, CountingCredential
 

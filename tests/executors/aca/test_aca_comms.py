@@ -9,16 +9,16 @@ import subprocess
 import sys
 
 from kernel_bridge.events import IOPubMessage, Stream
-from kernel_bridge.executors import _aca_comms
-from kernel_bridge.executors._aca_comms import (
+from kernel_bridge.executors._comm import CommRequest
+from kernel_bridge.executors.aca import _comms as _aca_comms
+from kernel_bridge.executors.aca._comms import (
     comm_delivery_code,
     comm_info_code,
     comm_info_from_frames,
     comms_ready,
     comms_setup_code,
 )
-from kernel_bridge.executors._aca_shim import shim_setup_code, split_stdout
-from kernel_bridge.executors._comm import CommRequest
+from kernel_bridge.executors.aca._shim import shim_setup_code, split_stdout
 
 NONCE = "0123456789abcdef0123456789abcdef"
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from kernel_bridge.errors import ConfigurationError, RemoteServiceError
-from kernel_bridge.executors._aca_credentials import (
+from kernel_bridge.executors.aca._credentials import (
     TOKEN_ENV_VAR,
     StaticToken,
     StaticTokenCredential,

@@ -15,9 +15,9 @@ from traitlets.config import Config
 from kernel_bridge.emulator import Emulator, Fault
 from kernel_bridge.errors import ConfigurationError, ExecutorStartError
 from kernel_bridge.events import Display, Error, Event, Finished, Result, StateLost, Stream
-from kernel_bridge.executors._aca_client import RetryPolicy
 from kernel_bridge.executors._blocks import CodeBlock
 from kernel_bridge.executors.aca import ACADynamicSessionsCodeExecutor
+from kernel_bridge.executors.aca._client import RetryPolicy
 from kernel_bridge.functions import FunctionWithRequirements
 
 from .conftest import TOKEN, CountingCredential, ShortLivedCredential

@@ -8,9 +8,10 @@ import subprocess
 import sys
 
 from kernel_bridge.events import ClearOutput, Display, Error, Result, Stream
-from kernel_bridge.executors import _aca_introspect, _aca_shim
-from kernel_bridge.executors._aca_results import parse_properties
-from kernel_bridge.executors._aca_shim import (
+from kernel_bridge.executors.aca import _introspect as _aca_introspect
+from kernel_bridge.executors.aca import _shim as _aca_shim
+from kernel_bridge.executors.aca._results import parse_properties
+from kernel_bridge.executors.aca._shim import (
     clean_traceback,
     new_nonce,
     shim_setup_code,

@@ -5,10 +5,10 @@ from __future__ import annotations
 import ast
 
 from kernel_bridge.events import Display, Error, Result, Stream
-from kernel_bridge.executors._aca_client import build_url, redact
-from kernel_bridge.executors._aca_credentials import refresh_margin
-from kernel_bridge.executors._aca_guard import guard_code, is_marker_error, new_marker
-from kernel_bridge.executors._aca_results import parse_properties, parse_traceback
+from kernel_bridge.executors.aca._client import build_url, redact
+from kernel_bridge.executors.aca._credentials import refresh_margin
+from kernel_bridge.executors.aca._guard import guard_code, is_marker_error, new_marker
+from kernel_bridge.executors.aca._results import parse_properties, parse_traceback
 
 
 def test_build_url_keeps_pool_path_and_percent_encodes() -> None:
@@ -103,7 +103,7 @@ def test_marker_error_detection() -> None:
 
 
 def test_cell_magics_become_the_call_ipython_makes_of_them() -> None:
-    from kernel_bridge.executors._aca_once import tag_cell_magic
+    from kernel_bridge.executors.aca._once import tag_cell_magic
 
     assert (
         tag_cell_magic("%%time  -q x\nprint(1)\nx=2", "m('1')")

@@ -22,8 +22,8 @@ from _support.environments import give_to_code_user
 from kernel_bridge.cli import _gc
 from kernel_bridge.errors import ConfigurationError
 from kernel_bridge.events import Display, Error, Event, Finished, Stream
-from kernel_bridge.executors import _docker_engine as engine
 from kernel_bridge.executors.docker import DockerCommandLineCodeExecutor
+from kernel_bridge.executors.docker import _engine as engine
 
 REPO = Path(__file__).resolve().parents[3]
 

@@ -6,7 +6,7 @@ themselves are tested against a real registry in tests/kernel/test_docker_regist
 
 from __future__ import annotations
 
-from kernel_bridge.executors._docker_pull import PullProgress, pull_error, registry_of
+from kernel_bridge.executors.docker._pull import PullProgress, pull_error, registry_of
 
 IMAGE = "127.0.0.1:5000/team/py:2024.06"
 

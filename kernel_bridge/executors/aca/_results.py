@@ -12,7 +12,7 @@ Mapping (aca-api.md §1.4, §7)::
 Newer api-versions name the value ``executionResult`` and the status ``Failed``; both
 are read too.
 
-With the output shim installed (``_aca_shim``), ``parse_properties(..., nonce=...)``
+With the output shim installed (``_shim``), ``parse_properties(..., nonce=...)``
 cuts the shim's frames out of ``stdout``: the user's text and the ``Display`` /
 ``ClearOutput`` / ``Result`` events keep their order, ``stderr`` goes before the framed
 result, a framed ``Result`` replaces the service's ``result``, and the service's image
@@ -27,8 +27,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..events import Display, Error, OutputEvent, Result, Stream
-from ._aca_shim import split_stdout
+from ...events import Display, Error, OutputEvent, Result, Stream
+from ._shim import split_stdout
 
 __all__ = [
     "ParsedExecution",
@@ -155,7 +155,7 @@ def truncation_notices(
     """Notices for output streams the service cut (``outputStreamsMaxLength``).
 
     A stream is cut when it is as long as the length asked for (``requested``), or —
-    for stdout — when the cell's end frame (written last by the session, ``_aca_once``)
+    for stdout — when the cell's end frame (written last by the session, ``_once``)
     is missing. The service flags neither (aca-api.md §3).
     """
     stdout, stderr = _streams(properties)

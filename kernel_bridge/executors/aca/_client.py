@@ -9,11 +9,11 @@ version's pools serve [INF]. ``GET session`` and ``DELETE session`` come with
 
 One :class:`ACAClient` per executor keeps one ``httpx.AsyncClient`` open, so connections
 are reused. It builds URLs with every part percent-encoded, adds the bearer token from a
-:class:`~kernel_bridge.executors._aca_credentials.TokenCache`, and handles faults:
+:class:`~kernel_bridge.executors.aca._credentials.TokenCache`, and handles faults:
 
 - a connection that could not be opened: retried (nothing was sent);
 - for requests that are safe to repeat (reads, uploads, and code executions the session
-  runs at most once, see ``_aca_once``): 401 refreshes the token once and re-sends; 429
+  runs at most once, see ``_once``): 401 refreshes the token once and re-sends; 429
   and 503 are retried honouring ``Retry-After``; other 5xx and a connection lost after
   sending are retried with backoff;
 - a code execution that is not safe to repeat is **never** sent again once it may have
@@ -43,8 +43,8 @@ from urllib.parse import quote, urlencode, urlsplit
 
 import httpx
 
-from ..errors import ConfigurationError, RemoteServiceError
-from ._aca_credentials import TokenCache
+from ...errors import ConfigurationError, RemoteServiceError
+from ._credentials import TokenCache
 
 __all__ = [
     "API_VERSIONS",

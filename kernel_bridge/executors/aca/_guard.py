@@ -10,7 +10,7 @@ run the session setup again and re-send the cell once, safely.
 The check goes on the cell's first line when that keeps line numbers (``marker; x = 1``,
 ``marker  # comment``); otherwise it gets a line of its own. Cells that must start with
 something else (``%%cell_magic``, ``from __future__``) are left as they are here (the
-executor rewrites a cell magic where IPython runs the session, ``_aca_once``); otherwise
+executor rewrites a cell magic where IPython runs the session, ``_once``); otherwise
 they are sent unguarded: a replaced session is then noticed at the next guarded cell.
 """
 
@@ -20,7 +20,7 @@ import ast
 import re
 import secrets
 
-from ..events import Error
+from ...events import Error
 
 __all__ = ["guard_code", "is_marker_error", "new_marker", "unguard_traceback"]
 
@@ -50,7 +50,7 @@ def guard_code(code: str, marker: str) -> str:
     """Return ``code`` with the check ``marker`` in front (or unchanged when it cannot be).
 
     ``marker`` is the marker name or an expression naming it (``marker('id')``, see
-    ``_aca_once``); either raises NameError in a replaced session.
+    ``_once``); either raises NameError in a replaced session.
     """
     first_line, sep, rest = code.partition("\n")
     stripped = first_line.strip()

@@ -39,9 +39,9 @@ import re
 import secrets
 from typing import Any
 
-from ..events import ClearOutput, Display, Error, OutputEvent, Page, Result, Stream
-from ._aca_guard import shift_caret_line
-from ._comm import iopub_event
+from ...events import ClearOutput, Display, Error, OutputEvent, Page, Result, Stream
+from .._comm import iopub_event
+from ._guard import shift_caret_line
 
 __all__ = [
     "SHIM_MODULE",
@@ -420,7 +420,7 @@ def _event_from_frame(frame: dict[str, Any]) -> OutputEvent | None:
         )
     if kind == "clear":
         return ClearOutput(wait=bool(frame.get("wait")))
-    if kind == "iopub":  # comm traffic (see _aca_comms), checked as the runtime's is
+    if kind == "iopub":  # comm traffic (see _comms), checked as the runtime's is
         return iopub_event(frame)
     if kind == "page":
         data = frame.get("data")

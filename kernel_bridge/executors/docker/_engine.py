@@ -14,7 +14,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import ConfigurationError, ExecutorStartError
+from ...errors import ConfigurationError, ExecutorStartError
+from .._processes import process_alive, process_start_time
 
 __all__ = [
     "LABEL_HOST",
@@ -32,8 +33,6 @@ __all__ = [
     "image_help",
     "open_workspace",
     "owner_labels",
-    "process_alive",
-    "process_start_time",
     "remove_orphans",
     "validate_volumes",
 ]
@@ -210,43 +209,6 @@ def image_help(image: str) -> str:
 
 
 # -- container owners: which kernel process a container belongs to ---------------------
-
-
-def process_start_time(pid: int) -> str:
-    """Return an opaque start time of process ``pid`` ("" when unknown).
-
-    On Linux it is the start time in clock ticks since boot (field 22 of /proc/PID/stat);
-    elsewhere psutil's create_time when psutil is installed.
-    """
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            data = stat.read().decode("ascii", "replace")
-        return data[data.rindex(")") + 2 :].split()[19]
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        import psutil  # type: ignore[import-untyped, unused-ignore]
-
-        return f"{psutil.Process(pid).create_time():.2f}"
-    except Exception:
-        return ""
-
-
-def process_alive(pid: int, started: str) -> bool:
-    """True when process ``pid`` exists on this host and (if known) started at ``started``."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # exists, owned by someone else
-    if started:
-        now = process_start_time(pid)
-        if now and now != started:
-            return False  # the pid was reused by another process
-    return True
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,8 @@ import tempfile
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
-from ..errors import ConfigurationError, ExecutorError
-from ._host_files import check_name, describe_name, open_regular_file, write_file
+from ...errors import ConfigurationError, ExecutorError
+from .._host_files import check_name, describe_name, open_regular_file, write_file
 
 __all__ = [
     "CONTAINER_WORKSPACE",

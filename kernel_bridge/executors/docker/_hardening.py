@@ -20,7 +20,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigurationError, ExecutorStartError
+from ...errors import ConfigurationError, ExecutorStartError
 
 __all__ = [
     "DEFAULT_MEM_LIMIT",

@@ -2,7 +2,7 @@
 
 The ACA service has no channel back to the kernel, so comms ride on executions:
 
-- At session start (after the output shim, :mod:`._aca_shim`) :func:`comms_setup_code`
+- At session start (after the output shim, ``_shim``) :func:`comms_setup_code`
   installs, where the ``comm`` package is importable in the session, a
   ``comm.base_comm.CommManager`` and a ``comm.create_comm`` whose comms write each
   message they send as an ``iopub`` frame of the shim (``{"t": "iopub", "msg_type",
@@ -31,8 +31,8 @@ import json
 import secrets
 from typing import Any
 
-from ._aca_shim import SHIM_MODULE
-from ._comm import CommRequest, encode_buffers
+from .._comm import CommRequest, encode_buffers
+from ._shim import SHIM_MODULE
 
 __all__ = [
     "COMMS_MODULE",

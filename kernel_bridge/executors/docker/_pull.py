@@ -17,8 +17,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import ExecutorStartError
-from ._docker_engine import image_help
+from ...errors import ExecutorStartError
+from ._engine import image_help
 
 __all__ = ["PROGRESS_INTERVAL_S", "PullProgress", "ensure_image", "pull_error", "registry_of"]
 

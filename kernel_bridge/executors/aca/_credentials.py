@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-from ..errors import ConfigurationError, RemoteServiceError
+from ...errors import ConfigurationError, RemoteServiceError
 
 __all__ = [
     "ACA_SCOPE",

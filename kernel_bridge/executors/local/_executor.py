@@ -23,12 +23,12 @@ from typing import Protocol
 from traitlets import Dict, List, Unicode
 from traitlets.config import LoggingConfigurable
 
-from ..errors import ConfigurationError, ExecutorStartError
-from ..runtime import bootstrap_argv, bootstrap_payload
-from ._channel import RuntimeTransport
+from ...errors import ConfigurationError, ExecutorStartError
+from ...runtime import bootstrap_argv, bootstrap_payload
+from ..base import ExecutorCapabilities, ExecutorMeta
+from ..runtime_backed.channel import RuntimeTransport
+from ..runtime_backed.executor import RuntimeBackedExecutor
 from ._early_runtime import adopt as adopt_early_runtime
-from ._runtime_executor import RuntimeBackedExecutor
-from .base import ExecutorCapabilities, ExecutorMeta
 
 __all__ = ["LocalExecutor", "SubprocessTransport", "describe_returncode"]
 

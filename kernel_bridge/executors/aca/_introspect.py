@@ -2,7 +2,7 @@
 
 The data plane has no completion call, so the executor sends one short execution
 (:func:`introspection_code`) that computes the answer where the user's objects live
-and prints it as one shim frame (see ``_aca_shim``); :func:`reply_from_frames` picks
+and prints it as one shim frame (see ``_shim``); :func:`reply_from_frames` picks
 it out of the parsed stdout.
 
 The snippet runs in a throw-away globals dict that only *reads* the user namespace
@@ -19,7 +19,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from ..executors.base import Completion, Inspection
+from ..base import Completion, Inspection
 
 __all__ = [
     "completion_from_reply",

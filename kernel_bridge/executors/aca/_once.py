@@ -3,7 +3,7 @@
 An answer can be lost after the session ran the code (a 503 or 429 from a gateway behind
 the session, a 500, a dropped connection) [INF: the service does not say whether such an
 answer means "not run"]. To retry such faults safely, every cell carries a fresh
-execution id in the session's alive-marker check (``_aca_guard``): the marker global is a
+execution id in the session's alive-marker check (``_guard``): the marker global is a
 small callable (:func:`once_setup_code`) that records each id it sees before any user
 code of the cell runs. When the same id arrives again, it raises
 ``KernelBridgeAlreadyRan`` (with what it recorded about the first run) instead of letting
@@ -12,7 +12,7 @@ lost (:func:`already_ran`).
 
 The recorded outcome is ``ok`` or ``error:<ExceptionName>`` where IPython runs the session
 (its ``post_run_cell`` event; the service's kernel is IPython [INF]), else ``ran``. The
-same event writes an ``end`` frame (``_aca_shim``) as the cell's last stdout line, so the
+same event writes an ``end`` frame (``_shim``) as the cell's last stdout line, so the
 executor can tell that an answer's stdout was cut by the service (:func:`has_end_frame`).
 
 Because this is only code in the session, it works the same on the real service and the
@@ -29,8 +29,8 @@ import re
 import secrets
 from typing import Any
 
-from ..events import Error
-from ._aca_shim import SHIM_MODULE
+from ...events import Error
+from ._shim import SHIM_MODULE
 
 __all__ = [
     "ONCE_ERROR",

@@ -15,14 +15,14 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..errors import BridgeError, DebuggerUnavailableError, ExecutorStartError, FunctionsError
-from ..events import Display, Error, Event, Finished, Stream
-from ._channel import RuntimeChannel, RuntimeTransport
-from ._comm import CommRequest
-from .base import BackgroundHandler, Completion, InputHandler, Inspection, RemoteExecutor
+from ...errors import BridgeError, DebuggerUnavailableError, ExecutorStartError, FunctionsError
+from ...events import Display, Error, Event, Finished, Stream
+from .._comm import CommRequest
+from ..base import BackgroundHandler, Completion, InputHandler, Inspection, RemoteExecutor
+from .channel import RuntimeChannel, RuntimeTransport
 
 if TYPE_CHECKING:
-    from ..functions import FunctionsModule
+    from ...functions import FunctionsModule
 
 __all__ = ["RuntimeBackedExecutor"]
 
@@ -108,7 +108,7 @@ class RuntimeBackedExecutor(RemoteExecutor):
         if not functions:
             return None
         if self._functions_module_cache is None:
-            from ..functions import build_functions_module
+            from ...functions import build_functions_module
 
             self._functions_module_cache = build_functions_module(list(functions), module_name)
         return self._functions_module_cache

@@ -18,8 +18,8 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import RuntimeDiedError, StdinNotAllowedError
-from ..events import (
+from ...errors import RuntimeDiedError, StdinNotAllowedError
+from ...events import (
     ClearOutput,
     Display,
     Error,
@@ -30,8 +30,8 @@ from ..events import (
     StateLost,
     Stream,
 )
-from ._comm import CommRequest, encode_buffers, iopub_event, parent_for_runtime
-from .base import Completion, InputHandler, Inspection
+from .._comm import CommRequest, encode_buffers, iopub_event, parent_for_runtime
+from ..base import Completion, InputHandler, Inspection
 
 __all__ = ["BackgroundHandler", "RuntimeChannel", "RuntimeInfo", "RuntimeTransport"]
 
@@ -105,7 +105,7 @@ _DEAD = _Dead()
 class RuntimeChannel:
     """The protocol conversation with one runtime; created by :meth:`open`.
 
-    Used by :class:`~kernel_bridge.executors._runtime_executor.RuntimeBackedExecutor`,
+    Used by :class:`~kernel_bridge.executors.runtime_backed.executor.RuntimeBackedExecutor`,
     one request at a time (the executor serialises them).
     """
 

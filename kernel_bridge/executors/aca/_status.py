@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 
-from ..events import Display
+from ...events import Display
 
 __all__ = ["StatusLine"]
 

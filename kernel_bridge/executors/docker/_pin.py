@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import ConfigurationError
-from ._docker_engine import EngineOptions, connect
+from ...errors import ConfigurationError
+from ._engine import EngineOptions, connect
 
 __all__ = ["pin_image"]
 

@@ -26,7 +26,7 @@ import threading
 import time
 from typing import Any
 
-from ._channel import RuntimeTransport
+from ..runtime_backed.channel import RuntimeTransport
 
 __all__ = ["ContainerTransport", "describe_exit_code"]
 

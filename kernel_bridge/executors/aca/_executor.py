@@ -5,7 +5,7 @@ executor of the same name (constructor, ``execute_code_blocks``, file methods,
 ``restart``, ...) and implements the kernel's executor contract. What it does better:
 
 - the token is cached and refreshed before it expires; a 401 refreshes it once;
-- every cell carries an execution id the session records (``_aca_once``), so faults
+- every cell carries an execution id the session records (``_once``), so faults
   after sending (429, 503, 500, a lost connection) are retried safely: a re-sent cell
   that already ran is not run again, and the cell says that it ran and its answer was
   lost; cells that cannot carry the id are never re-sent once they may have arrived;
@@ -17,13 +17,13 @@ executor of the same name (constructor, ``execute_code_blocks``, file methods,
   run (the service has no cancel); the next cell waits for it;
 - session identifiers and tokens never appear in logs or outputs;
 - rich output (HTML displays, ``update_display``, ``clear_output``, rich results) travels
-  in-band through stdout thanks to a shim installed at session start (``_aca_shim``),
-  and completion / inspection run a small snippet in the session (``_aca_introspect``).
+  in-band through stdout thanks to a shim installed at session start (``_shim``),
+  and completion / inspection run a small snippet in the session (``_introspect``).
 
 - ``api_version`` picks how cells run: one synchronous ``code/execute`` on
   2024-02-02-preview (the default), or polled asynchronous executions on the
   ``executions`` versions, with a live status line, cut output reported and replacement
-  seen through ``GET session`` (``_aca_status``, ``_aca_results``); ``auto`` probes once.
+  seen through ``GET session`` (``_status``, ``_results``); ``auto`` probes once.
 
 The service returns output only when an execution ends: ``capabilities`` says so.
 Facts about the service are in docs/aca.md; points marked [INF] there are inferences.
@@ -46,15 +46,25 @@ from typing import Any, ClassVar
 from traitlets import Bool, Float, Int, TraitType, Unicode
 from traitlets.config import LoggingConfigurable
 
-from ..errors import (
+from ...errors import (
     ConfigurationError,
     ExecutorClosedError,
     ExecutorStartError,
     FunctionsError,
     RemoteServiceError,
 )
-from ..events import Error, Event, Finished, OutputEvent, Result, StateLost, Stream
-from ._aca_client import (
+from ...events import Error, Event, Finished, OutputEvent, Result, StateLost, Stream
+from .._comm import CommRequest
+from .._temp_dirs import make_owned_temp_dir
+from ..base import (
+    Completion,
+    ExecutorCapabilities,
+    ExecutorMeta,
+    InputHandler,
+    Inspection,
+    RemoteExecutor,
+)
+from ._client import (
     API_VERSIONS,
     DEFAULT_API_VERSION,
     EXECUTION_CAP_SECONDS,
@@ -65,22 +75,22 @@ from ._aca_client import (
     redact,
     session_ttl,
 )
-from ._aca_comms import (
+from ._comms import (
     comm_delivery_code,
     comm_info_code,
     comm_info_from_frames,
     comms_ready,
     comms_setup_code,
 )
-from ._aca_credentials import TokenCache, TokenProvider, default_credential
-from ._aca_guard import guard_code, is_marker_error, new_marker, unguard_traceback
-from ._aca_introspect import (
+from ._credentials import TokenCache, TokenProvider, default_credential
+from ._guard import guard_code, is_marker_error, new_marker, unguard_traceback
+from ._introspect import (
     completion_from_reply,
     inspection_from_reply,
     introspection_code,
     reply_from_frames,
 )
-from ._aca_once import (
+from ._once import (
     already_ran,
     has_end_frame,
     new_execution_id,
@@ -88,24 +98,14 @@ from ._aca_once import (
     tag_cell_magic,
     tag_expression,
 )
-from ._aca_results import ParsedExecution, parse_properties, truncation_notices
-from ._aca_shim import clean_traceback, new_nonce, shim_setup_code, wrap_last_expression
-from ._aca_status import StatusLine
-from ._comm import CommRequest
-from ._temp_dirs import make_owned_temp_dir
-from .base import (
-    Completion,
-    ExecutorCapabilities,
-    ExecutorMeta,
-    InputHandler,
-    Inspection,
-    RemoteExecutor,
-)
+from ._results import ParsedExecution, parse_properties, truncation_notices
+from ._shim import clean_traceback, new_nonce, shim_setup_code, wrap_last_expression
+from ._status import StatusLine
 
 __all__ = ["ACADynamicSessionsCodeExecutor"]
 
 # The service's starting directory is not /mnt/data (the public clients chdir there
-# themselves) [INF: undocumented]; the marker is explained in _aca_guard.
+# themselves) [INF: undocumented]; the marker is explained in _guard.
 _SETUP_CODE = """\
 import os as _kb_os
 try:
@@ -360,7 +360,7 @@ class ACADynamicSessionsCodeExecutor(RemoteExecutor, LoggingConfigurable, metacl
 
     def format_functions_for_prompt(self, prompt_template: str = FUNCTION_PROMPT_TEMPLATE) -> str:
         """Return ``prompt_template`` with ``$functions`` replaced by the function stubs."""
-        from ..functions import format_functions_for_prompt
+        from ...functions import format_functions_for_prompt
 
         return format_functions_for_prompt(
             self._functions, prompt_template, module_name=self.functions_module
@@ -373,7 +373,7 @@ class ACADynamicSessionsCodeExecutor(RemoteExecutor, LoggingConfigurable, metacl
 
         Each block may run ``timeout`` seconds; the first failing block stops the run.
         """
-        from ._blocks import run_code_blocks
+        from .._blocks import run_code_blocks
 
         return await run_code_blocks(
             self,
@@ -487,7 +487,7 @@ class ACADynamicSessionsCodeExecutor(RemoteExecutor, LoggingConfigurable, metacl
     def _functions_module(self) -> Any:
         if not self._functions:
             return None
-        from ..functions import build_functions_module
+        from ...functions import build_functions_module
 
         return build_functions_module(list(self._functions), self.functions_module)
 
@@ -979,7 +979,7 @@ class ACADynamicSessionsCodeExecutor(RemoteExecutor, LoggingConfigurable, metacl
             self._established = True
             return reply_from_frames(parse_properties(properties, self._nonce).frames, request_id)
 
-    # -- contract: comms (see _aca_comms) ----------------------------------------------------
+    # -- contract: comms (see _comms) ----------------------------------------------------
 
     async def deliver_comm(self, comm: CommRequest) -> AsyncIterator[Event]:
         """Deliver a frontend comm message by a short execution; yield what it caused.

@@ -26,20 +26,20 @@ from typing import Any, ClassVar
 from traitlets import Bool, Dict, Enum, Float, Int, List, TraitType, Unicode
 from traitlets.config import LoggingConfigurable
 
-from ..errors import BridgeError, ConfigurationError, ExecutorStartError
-from ..events import Display, Event
-from ..functions import FUNCTION_PROMPT_TEMPLATE as _FUNCTION_PROMPT_TEMPLATE
-from ..runtime import bootstrap_argv, bootstrap_payload
-from . import _docker_engine as engine
-from . import _docker_hardening as hardening
-from ._blocks import CommandLineCodeResult, run_code_blocks
-from ._channel import RuntimeTransport
-from ._docker_files import CONTAINER_WORKSPACE, download_file, list_files, upload_file
-from ._docker_pull import ensure_image
-from ._docker_transport import ContainerTransport
-from ._runtime_executor import RuntimeBackedExecutor
-from ._temp_dirs import make_owned_temp_dir
-from .base import ExecutorCapabilities, ExecutorMeta
+from ...errors import BridgeError, ConfigurationError, ExecutorStartError
+from ...events import Display, Event
+from ...functions import FUNCTION_PROMPT_TEMPLATE as _FUNCTION_PROMPT_TEMPLATE
+from ...runtime import bootstrap_argv, bootstrap_payload
+from .._blocks import CommandLineCodeResult, run_code_blocks
+from .._temp_dirs import make_owned_temp_dir
+from ..base import ExecutorCapabilities, ExecutorMeta
+from ..runtime_backed.channel import RuntimeTransport
+from ..runtime_backed.executor import RuntimeBackedExecutor
+from . import _engine as engine
+from . import _hardening as hardening
+from ._files import CONTAINER_WORKSPACE, download_file, list_files, upload_file
+from ._pull import ensure_image
+from ._transport import ContainerTransport
 
 __all__ = ["DEFAULT_PIDS_LIMIT", "DockerCommandLineCodeExecutor", "DockerConfigurationError"]
 
@@ -114,7 +114,7 @@ class DockerCommandLineCodeExecutor(
     ``pids_limit``, ``network_mode``, ``user``, ``read_only``, ``pull``, ``environment``).
     The container is created on first use (or :meth:`start`), labelled as kernel_bridge's
     and owned by this process; it is removed on :meth:`stop` and when this process dies.
-    It starts hardened (``_docker_hardening``: non-root user, no capabilities,
+    It starts hardened (``_hardening``: non-root user, no capabilities,
     ``no-new-privileges``, memory and pids limits, an isolated network; ``profile``
     ``strict`` adds no network and a read-only root), each setting relaxable by its option.
     """
@@ -391,7 +391,7 @@ class DockerCommandLineCodeExecutor(
 
     def format_functions_for_prompt(self, prompt_template: str = _FUNCTION_PROMPT_TEMPLATE) -> str:
         """Describe the functions for an LLM prompt (stubs importable from functions_module)."""
-        from ..functions import format_functions_for_prompt
+        from ...functions import format_functions_for_prompt
 
         return format_functions_for_prompt(self._functions, self.functions_module, prompt_template)
 

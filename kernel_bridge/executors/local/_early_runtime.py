@@ -22,7 +22,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..runtime import bootstrap_argv, bootstrap_payload
+from ...runtime import bootstrap_argv, bootstrap_payload
 
 __all__ = ["EarlyRuntime", "adopt", "start_early"]
 
