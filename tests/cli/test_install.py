@@ -118,7 +118,7 @@ def test_docker_spec_flags_parse_as_traitlets(
     assert result.code == 0, result.err
     spec = spec_of(prefix, "kb-docker")
     assert spec["metadata"]["kernel_bridge"] == {"executor": "docker"}
-    assert spec["display_name"] == "Python (kernel_bridge: docker)"
+    assert spec["display_name"] == "Python (kernel_bridge: docker, kb-python:latest)"
     flags = parse_flags(spec["argv"])
     assert flags["BridgeKernel"]["executor"] == "docker"
     assert flags["BridgeKernel"]["cell_timeout"] == 60.0
@@ -338,6 +338,6 @@ def test_refuses_to_overwrite_a_foreign_spec(cli: Callable[..., Any], prefix: Pa
 
 def test_api_versions_mirror_the_aca_client() -> None:
     from kernel_bridge.executors.aca._client import API_VERSIONS
-    from kernel_bridge.kernelspecs import ACA_API_VERSIONS
+    from kernel_bridge.executors.aca.plugin import API_VERSIONS as ACA_API_VERSIONS
 
     assert ACA_API_VERSIONS == API_VERSIONS
