@@ -27,13 +27,14 @@ def _executor_kinds_in(argv: Sequence[str]) -> tuple[str, ...]:
     """
     if any(arg.startswith("--help") for arg in argv):
         return executor_kinds()
-    kind = "local"
+    default = str(BridgeKernel.class_traits()["executor"].default_value)
+    kind = default
     for index, arg in enumerate(argv):
         if arg.startswith("--BridgeKernel.executor="):
             kind = arg.split("=", 1)[1]
         elif arg == "--BridgeKernel.executor" and index + 1 < len(argv):
             kind = argv[index + 1]
-    return tuple(dict.fromkeys(("local", kind)))
+    return tuple(dict.fromkeys((default, kind)))
 
 
 def _configurable_classes(kinds: Sequence[str]) -> list[type[Any]]:

@@ -160,10 +160,14 @@ def _check_executor_options(options: SpecOptions, plugin: ExecutorPlugin) -> Non
     for key in options.executor_options:
         if plugin.option(key) is not None:
             continue
-        owners = [p for p in executor_plugins().values() if p.option(key) is not None]
+        owners = [
+            (p.kind, option)
+            for p in executor_plugins().values()
+            if (option := p.option(key)) is not None
+        ]
         if owners:
-            flag = owners[0].option(key).flag  # type: ignore[union-attr]
-            kinds = " or ".join(f"--executor {p.kind}" for p in owners)
+            flag = owners[0][1].flag
+            kinds = " or ".join(f"--executor {kind}" for kind, _ in owners)
             raise _error(f"{flag} applies only to {kinds}, not to --executor {options.executor}")
         raise _error(f"--{key.replace('_', '-')} is not an option of --executor {options.executor}")
 

@@ -29,7 +29,14 @@ if TYPE_CHECKING:
     from ..errors import ConfigurationError
     from .base import RemoteExecutor
 
-__all__ = ["ENTRY_POINT_GROUP", "ExecutorPlugin", "InstallOption", "OptionValues"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "ExecutorPlugin",
+    "InstallOption",
+    "OptionValues",
+    "configuration_error",
+    "render_value",
+]
 
 ENTRY_POINT_GROUP = "kernel_bridge.executors"
 """The entry-point group every executor plug-in (built-in or not) is registered in."""
