@@ -105,14 +105,19 @@ def _add_executor_options(parser: argparse.ArgumentParser) -> None:
     one argument; a plug-in option that clashes with another is left out and named.
     """
     own = {flag for action in parser._actions for flag in action.option_strings}
+    own_dests = {action.dest for action in parser._actions}
     declared: dict[str, InstallOption] = {}
     clashes: list[str] = []
     for kind, plugin in executor_plugins().items():
         group = parser.add_argument_group(f"--executor {kind}")
         for option in plugin.options:
             known = declared.get(option.flag)
-            if option.flag in own or (
-                known is not None and (known.action, known.type) != (option.action, option.type)
+            if (
+                option.flag in own
+                or option.dest in own_dests
+                or (
+                    known is not None and (known.action, known.type) != (option.action, option.type)
+                )
             ):
                 clashes.append(f"{option.flag} of {kind}")
                 continue
@@ -129,6 +134,7 @@ def _add_executor_options(parser: argparse.ArgumentParser) -> None:
                 if option.action == "append":
                     kwargs.update(action="append", default=[])
             group.add_argument(option.flag, **kwargs)
+    parser.set_defaults(executor_option_keys=tuple(declared[f].dest for f in declared))
     if clashes:
         parser.epilog = "Options left out because another option has that name: " + ", ".join(
             clashes
@@ -138,11 +144,10 @@ def _add_executor_options(parser: argparse.ArgumentParser) -> None:
 def _given_executor_options(args: argparse.Namespace) -> dict[str, Any]:
     """The executor options given on the command line (of any plug-in), by key."""
     given: dict[str, Any] = {}
-    for plugin in executor_plugins().values():
-        for option in plugin.options:
-            value = getattr(args, option.dest, None)
-            if value is not None and value is not False and value != []:
-                given[option.dest] = value
+    for key in args.executor_option_keys:
+        value = getattr(args, key, None)
+        if value is not None and value is not False and value != []:
+            given[key] = value
     return given
 
 

@@ -140,3 +140,25 @@ def test_plugin_options_are_offered_checked_and_written(
     assert '"--C.colour=red"' in written
     assert main(["install", "--executor", "local", "--colour", "red", "--prefix", str(prefix)]) == 2
     assert "--colour applies only to --executor paint" in capsys.readouterr().err
+
+
+def test_a_plugin_option_named_like_installs_own_is_left_out_not_confused(
+    install: Installer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = (
+        "from kernel_bridge.executors import ExecutorPlugin, InstallOption\n"
+        "plugin = ExecutorPlugin('clash', 'm:C', options=[InstallOption('--name', 'mine', "
+        "trait='name'), InstallOption('--image', 'an image', trait='image')])\n"
+    )
+    install("kbt_clash", "clash = kbt_clash:plugin", source)
+    prefix = str(tmp_path / "p")
+    assert main(["install", "--name", "kb-plain", "--prefix", prefix]) == 0
+    assert main(["install", "--help"]) == 0
+    assert "left out because another option has that name: --name of clash" in (
+        capsys.readouterr().out.replace("\n", " ")
+    )
+    # --image is shared with docker (same action and type): one option, either executor
+    base = ["install", "--executor", "clash", "--name", "kb-clash", "--prefix", prefix]
+    assert main([*base, "--image", "x:1"]) == 0
+    written = (tmp_path / "p/share/jupyter/kernels/kb-clash/kernel.json").read_text()
+    assert '"--C.image=x:1"' in written
