@@ -100,3 +100,30 @@ def test_without_the_package_the_kind_is_unknown_and_kernel_bridge_never_names_i
     assert "Traceback" not in done.stderr
     sources = [p.read_text() for p in (REPO / "kernel_bridge").rglob("*.py")]
     assert not any("kb_example_executor" in text or "ExampleExecutor" in text for text in sources)
+
+
+def test_a_kernel_on_a_broken_plugin_says_which_and_why_in_every_cell(tmp_path: Path) -> None:
+    from _support.specs import BridgeSpec, jupyter_root, write_kernelspec
+
+    site = tmp_path / "site"
+    info = site / "kb_broken-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: kb_broken\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[kernel_bridge.executors]\nboom = kb_broken:plugin\n")
+    (site / "kb_broken.py").write_text("raise ImportError('kb_broken needs libfoo')\n")
+    path = {"PYTHONPATH": os.pathsep.join([str(site), str(REPO)])}
+    spec = BridgeSpec("kbtest-broken-plugin", ("--BridgeKernel.executor=boom",), env=path)
+    write_kernelspec(jupyter_root(), spec)
+    km, kc = start_kernel(spec.name)
+    try:
+        for _ in range(2):
+            run = run_cell(kc, "1 + 1")
+            assert run.status == "error"
+            text = run.reply["content"]["evalue"]
+            assert "executor plug-in 'boom' (boom = kb_broken:plugin" in text, text
+            assert "ImportError: kb_broken needs libfoo" in text
+            assert "bug in kernel_bridge" not in text
+        assert kc.kernel_info(reply=True, timeout=10)["content"]["status"] == "ok"
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel()
