@@ -48,10 +48,17 @@ class CustomHook(BuildHookInterface):  # type: ignore[type-arg]
         kernelspecs = _load_kernelspecs(root)
         out = root / SPEC_DIR
         shutil.rmtree(out, ignore_errors=True)
-        options = kernelspecs.SpecOptions(
-            executor="local", display_name=kernelspecs.DEFAULT_DISPLAY_NAME
+        # The local executor with no option; its plug-in (which cannot be asked here: the
+        # package is not installed yet) says it can host the debugger. test_kernelspecs
+        # checks this equals what `kernel-bridge install` writes.
+        content = kernelspecs.bridge_kernel_json(
+            kernelspecs.SpecOptions(executor="local"),
+            "python",
+            executor_args=(),
+            display_name=kernelspecs.DEFAULT_DISPLAY_NAME,
+            debugger=True,
         )
-        kernelspecs.write_kernelspec(out / kernelspecs.DEFAULT_SPEC_NAME, options, "python")
+        kernelspecs.write_kernel_json(out / kernelspecs.DEFAULT_SPEC_NAME, content)
 
     def clean(self, versions: list[str]) -> None:
         """Called by ``hatch clean``: remove the generated spec directory."""

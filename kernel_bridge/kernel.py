@@ -14,16 +14,16 @@ import signal
 import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from ipykernel.kernelbase import Kernel
-from traitlets import Bool, Float, List, Unicode
+from traitlets import Bool, Float, List, TraitError, Unicode
 
 from ._comm_relay import CommRelay
 from ._history import CellHistory
 from ._version import __version__
 from .debugger import DebugSession
-from .errors import BridgeError, StdinNotAllowedError
+from .errors import ConfigurationError, StdinNotAllowedError
 from .events import (
     ClearOutput,
     Display,
@@ -36,8 +36,8 @@ from .events import (
     StateLost,
     Stream,
 )
-from .executors import EXECUTOR_CLASSES, EXECUTOR_KINDS, executor_class
 from .executors.base import RemoteExecutor
+from .executors.registry import executor_class, executor_plugin
 from .magics import MagicUsageError, run_magic, split_cell, usage_error
 from .provenance import PROVENANCE_KEY, ProvenanceTracker, executor_config
 from .session import Session
@@ -79,7 +79,9 @@ class BridgeKernel(Kernel):
     executor = Unicode(
         "local",
         config=True,
-        help=f"Where cells run: one of {', '.join(EXECUTOR_KINDS)}.",
+        help="Where cells run: the kind of an installed executor plug-in (entry-point group "
+        "kernel_bridge.executors), e.g. local, docker or aca; `kernel-bridge install --help` "
+        "lists them.",
     )
     functions = List(
         Unicode(),
@@ -173,7 +175,10 @@ class BridgeKernel(Kernel):
 
     def _executor_record(self) -> dict[str, Any]:
         """The executor configuration for the notebook's metadata, without secrets."""
-        class_name = EXECUTOR_CLASSES.get(self._kind, ("", ""))[1]
+        try:
+            class_name = executor_plugin(self._kind).class_name
+        except Exception:  # kernel_info must always answer
+            class_name = ""
         config = {**dict(self.config.get(class_name, {})), **self._overrides}
         try:
             return executor_config(self._kind, self.bridge_session.executor, config)
@@ -211,16 +216,23 @@ class BridgeKernel(Kernel):
         return list(self._function_names)
 
     def build_executor_for(self, kind: str, overrides: dict[str, Any]) -> RemoteExecutor:
-        """Build an executor of ``kind`` from the kernelspec's settings plus ``overrides``."""
+        """Build an executor of ``kind`` from the kernelspec's settings plus ``overrides``.
+
+        The executor is a Configurable with this kernel as parent, so its traits come from
+        the kernel's configuration (``--Class.trait=value`` flags and config files, typed by
+        the traits); ``overrides`` (``%bridge use`` options) win over them.
+        """
         cls = executor_class(kind)
-        values = {**dict(self.config.get(cls.__name__, {})), **overrides}
+        values = dict(overrides)
         if self.functions:
             values["functions"] = self._load_functions()
             values["functions_module"] = self.functions_module
         try:
-            return cls(**values)
-        except TypeError as exc:
-            raise BridgeError(
+            # a traitlets Configurable as well (the plug-in checked it): it takes a parent
+            executor: RemoteExecutor = cast(Any, cls)(parent=self, **values)
+            return executor
+        except (TypeError, TraitError) as exc:
+            raise ConfigurationError(
                 f"the {kind} executor rejected its configuration: {exc}. "
                 f"Check the --{cls.__name__}.* options in the kernelspec."
             ) from exc

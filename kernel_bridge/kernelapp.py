@@ -5,7 +5,6 @@ Launched by Jupyter as ``python -m kernel_bridge -f {connection_file} [--Class.t
 
 from __future__ import annotations
 
-import importlib
 import logging
 import sys
 from collections.abc import Sequence
@@ -14,7 +13,7 @@ from typing import Any
 from ipykernel.kernelapp import IPKernelApp
 from traitlets import Bool, Type
 
-from .executors import EXECUTOR_CLASSES, EXECUTOR_KINDS
+from .executors.registry import executor_kinds, executor_plugin
 from .kernel import BridgeKernel
 
 __all__ = ["BridgeKernelApp", "main"]
@@ -23,30 +22,32 @@ __all__ = ["BridgeKernelApp", "main"]
 def _executor_kinds_in(argv: Sequence[str]) -> tuple[str, ...]:
     """The executor kinds whose options the command line may use.
 
-    Only the configured executor's module is imported at start (each costs tens of
+    Only the configured executor's class is imported at start (each costs tens of
     milliseconds of cold start); ``--help``/``--help-all`` list them all.
     """
     if any(arg.startswith("--help") for arg in argv):
-        return EXECUTOR_KINDS
-    kind = "local"
+        return executor_kinds()
+    default = str(BridgeKernel.class_traits()["executor"].default_value)
+    kind = default
     for index, arg in enumerate(argv):
         if arg.startswith("--BridgeKernel.executor="):
             kind = arg.split("=", 1)[1]
         elif arg == "--BridgeKernel.executor" and index + 1 < len(argv):
             kind = argv[index + 1]
-    return tuple(dict.fromkeys(("local", kind)))
+    return tuple(dict.fromkeys((default, kind)))
 
 
-def _configurable_classes(kinds: Sequence[str] = EXECUTOR_KINDS) -> list[type[Any]]:
-    """Our configurable classes, so ``--Class.trait=value`` flags are parsed by type."""
-    classes: list[type[Any]] = [BridgeKernel]
+def _configurable_classes(kinds: Sequence[str]) -> list[type[Any]]:
+    """The executor classes of ``kinds``, so ``--Class.trait=value`` flags are parsed by type.
+
+    An unknown kind, a broken plug-in or a backend without its dependencies is skipped
+    here: the first cell reports it, with what to do.
+    """
+    classes: list[type[Any]] = []
     for kind in kinds:
-        if kind not in EXECUTOR_CLASSES:
-            continue  # an unknown executor is reported in the cells, not here
-        module_name, class_name = EXECUTOR_CLASSES[kind]
         try:
-            classes.append(getattr(importlib.import_module(module_name), class_name))
-        except Exception:  # a backend without its extra installed
+            classes.append(executor_plugin(kind).executor_class())
+        except Exception:
             continue
     return classes
 
@@ -69,9 +70,25 @@ class BridgeKernelApp(IPKernelApp):
 
     def register_executor_classes(self, argv: Sequence[str]) -> None:
         """Add the executor classes ``argv`` may configure, so their flags parse by type."""
-        wanted = _configurable_classes(_executor_kinds_in(argv))
-        extra: list[Any] = [c for c in wanted if c not in self.classes]
+        self._register(_configurable_classes(_executor_kinds_in(argv)))
+
+    def _register(self, classes: Sequence[type[Any]]) -> None:
+        extra: list[Any] = [c for c in classes if c not in self.classes]
         self.classes = [*self.classes, *extra]
+
+    def load_config_file(self, *args: Any, **kwargs: Any) -> None:
+        """Load the config files; an executor chosen there has its class registered too.
+
+        Called by ``initialize`` after the command line was parsed. The command line's
+        ``--Class.trait=value`` flags for a class not registered while parsing are kept as
+        text; the executor, built as a configurable with the kernel as parent, converts
+        them by its traits' types.
+        """
+        super().load_config_file(*args, **kwargs)
+        section = self.config.get("BridgeKernel")
+        kind = section.get("executor") if section is not None else None
+        if isinstance(kind, str):
+            self._register(_configurable_classes((kind,)))
 
     def init_kernel(self) -> None:
         """Route kernel_bridge's own loggers to the application's log before the kernel starts."""

@@ -1,24 +1,34 @@
 """Shared test set-up: the test kernelspecs live in a private JUPYTER_PATH.
 
-Kernels are real: jupyter_client starts ``python -m kernel_bridge`` from the specs
-written by ``_support.specs`` at import, exactly as JupyterLab, papermill and nbval do.
+Kernels are real: jupyter_client starts ``python -m kernel_bridge`` from the specs the
+``jupyter_path`` session fixture writes, exactly as JupyterLab, papermill and nbval do.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from _support.environments import stop_emulators
 from _support.services import stop_services
-from _support.specs import JUPYTER_ROOT
+from _support.specs import install_test_kernelspecs
 
 
-@pytest.fixture(scope="session")
-def jupyter_path() -> Path:
-    """The private Jupyter data dir holding the test kernelspecs (first on JUPYTER_PATH)."""
-    return JUPYTER_ROOT
+@pytest.fixture(scope="session", autouse=True)
+def jupyter_path(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The private Jupyter data dir holding the test kernelspecs, first on JUPYTER_PATH.
+
+    Autouse for the session: the kernel-level suites (including unittest-style ones,
+    whose setUpClass cannot ask for fixtures) find the specs by name. JUPYTER_PATH is
+    restored when the session ends.
+    """
+    root = tmp_path_factory.mktemp("jupyter")
+    with pytest.MonkeyPatch.context() as patch:
+        old = os.environ.get("JUPYTER_PATH")
+        patch.setenv("JUPYTER_PATH", os.pathsep.join([str(root), *([old] if old else [])]))
+        yield install_test_kernelspecs(root)
 
 
 def _ours(labels: dict[str, str]) -> bool:

@@ -11,18 +11,16 @@ from pathlib import Path
 import pytest
 
 from kernel_bridge.errors import ConfigurationError
+from kernel_bridge.executors.docker.plugin import VolumeSpec, parse_volume
+from kernel_bridge.executors.registry import executor_class, executor_plugins
 from kernel_bridge.kernelspecs import (
-    DEBUGGER_EXECUTORS,
     DEFAULT_DISPLAY_NAME,
-    EXECUTOR_KINDS,
     SpecOptions,
-    VolumeSpec,
     default_install_location,
     find_bridge_kernelspecs,
     install_kernelspec,
     is_bridge_argv,
     kernel_json,
-    parse_volume,
     validate_kernel_name,
     validate_options,
     write_kernelspec,
@@ -31,21 +29,41 @@ from kernel_bridge.kernelspecs import (
 REPO = Path(__file__).resolve().parents[1]
 
 
-def test_executor_kinds_match_the_executors_package() -> None:
-    from kernel_bridge.executors import EXECUTOR_KINDS as REAL_KINDS
+def test_the_built_in_executors_are_found_by_entry_point() -> None:
+    from importlib.metadata import entry_points
 
-    assert EXECUTOR_KINDS == REAL_KINDS
+    registered = {e.name: e.value for e in entry_points(group="kernel_bridge.executors")}
+    assert registered["local"] == "kernel_bridge.executors.local.plugin:plugin"
+    assert registered["docker"] == "kernel_bridge.executors.docker.plugin:plugin"
+    assert registered["aca"] == "kernel_bridge.executors.aca.plugin:plugin"
+    assert {"local", "docker", "aca"} <= set(executor_plugins())
 
 
 def test_debugger_flag_matches_what_each_executor_can_host() -> None:
-    from kernel_bridge.executors import executor_class
-
-    for kind in EXECUTOR_KINDS:
-        assert (kind in DEBUGGER_EXECUTORS) is executor_class(kind).can_debug, kind
-        needed = {"aca": {"endpoint": "https://x.example/pools/p"}, "docker": {"image": "i:1"}}
-        options = SpecOptions(executor=kind, **needed.get(kind, {}))  # type: ignore[arg-type]
+    needed = {"aca": {"endpoint": "https://x.example/pools/p"}, "docker": {"image": "i:1"}}
+    for kind in ("local", "docker", "aca"):
+        plugin = executor_plugins()[kind]
+        assert plugin.can_debug is executor_class(kind).can_debug, kind
+        options = SpecOptions(executor=kind, executor_options=needed.get(kind, {}))
         spec = kernel_json(validate_options(options))
-        assert spec["metadata"]["debugger"] is (kind in DEBUGGER_EXECUTORS)
+        assert spec["metadata"]["debugger"] is plugin.can_debug
+
+
+def test_default_display_names_tell_images_and_pools_apart() -> None:
+    def display(kind: str, **values: str) -> str:
+        options = validate_options(SpecOptions(executor=kind, executor_options=values))
+        return str(kernel_json(options)["display_name"])
+
+    assert display("local") == "Python (kernel_bridge: local)"
+    slim = display("docker", image="python:3.12-slim")
+    rich = display("docker", image="kernel-bridge-test/rich:bookworm-3")
+    assert slim == "Python (kernel_bridge: docker, python:3.12-slim)"
+    assert rich == "Python (kernel_bridge: docker, kernel-bridge-test/rich:bookworm-3)"
+    pools = "https://westeurope.dynamicsessions.io/subscriptions/s/resourceGroups/g/sessionPools"
+    assert display("aca", endpoint=f"{pools}/pool-a") == "Python (kernel_bridge: aca, pool-a)"
+    assert display("aca", endpoint=f"{pools}/pool-b/") == "Python (kernel_bridge: aca, pool-b)"
+    given = SpecOptions(executor="docker", display_name="Mine", executor_options={"image": "i"})
+    assert kernel_json(validate_options(given))["display_name"] == "Mine"
 
 
 def test_module_imports_with_the_standard_library_only() -> None:
@@ -59,7 +77,9 @@ def test_module_imports_with_the_standard_library_only() -> None:
         "bad = sorted(n for n in sys.modules if n.split('.')[0] in "
         "('kernel_bridge', 'jupyter_client', 'traitlets', 'ipykernel', 'zmq'))\n"
         "assert not bad, bad\n"
-        "print(m.kernel_json(m.SpecOptions())['argv'][2])\n"
+        "content = m.bridge_kernel_json(m.SpecOptions(), 'python', executor_args=(), "
+        "display_name='x', debugger=True)\n"
+        "print(content['argv'][2])\n"
     )
     proc = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
@@ -80,10 +100,14 @@ def test_validate_kernel_name_lowercases() -> None:
 
 
 def test_validate_options_normalises(tmp_path: Path) -> None:
-    opts = validate_options(SpecOptions(executor="docker", image="i", memory="512M"))
-    assert opts.memory == "512m"
+    options = SpecOptions(executor="docker", executor_options={"image": "i", "memory": "512M"})
+    assert validate_options(options).executor_options["memory"] == "512m"
     with pytest.raises(ConfigurationError, match="unknown executor 'k8s'"):
         validate_options(SpecOptions(executor="k8s"))
+    with pytest.raises(ConfigurationError, match="--image applies only to --executor docker"):
+        validate_options(SpecOptions(executor="aca", executor_options={"image": "i"}))
+    with pytest.raises(ConfigurationError, match="--colour is not an option of --executor local"):
+        validate_options(SpecOptions(executor="local", executor_options={"colour": "red"}))
 
 
 def test_is_bridge_argv() -> None:
@@ -105,7 +129,7 @@ def test_write_kernelspec_and_install_with_explicit_python(
     assert json.loads((written / "kernel.json").read_text())["argv"][0] == "/opt/py/bin/python"
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "p" / "share" / "jupyter"))
     dest = install_kernelspec(
-        "kb-lib", SpecOptions(executor="aca", endpoint="https://x.example/pools/p"),
+        "kb-lib", SpecOptions(executor="aca", executor_options={"endpoint": "https://x/pools/p"}),
         prefix=str(tmp_path / "p"), python="/opt/py/bin/python",
     )  # fmt: skip
     assert Path(dest) == tmp_path / "p" / "share" / "jupyter" / "kernels" / "kb-lib"

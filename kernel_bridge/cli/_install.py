@@ -1,25 +1,45 @@
 """``kernel-bridge install``: write a kernelspec that runs kernel_bridge with one executor.
 
-Every option is validated before anything is written; a bad value gives one message on
-stderr naming it and exit code 2.
+The executors and their options come from the executor plug-ins
+(:mod:`kernel_bridge.executors.registry`): each plug-in's options form one group of
+``--help``. Every option is validated before anything is written; a bad value gives one
+message on stderr naming it and exit code 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
+from typing import Any
 
 from kernel_bridge.errors import BridgeError, ConfigurationError
+from kernel_bridge.executors.plugin import ExecutorPlugin, InstallOption
+from kernel_bridge.executors.registry import broken_plugins, executor_plugin, executor_plugins
 from kernel_bridge.kernelspecs import (
-    ACA_API_VERSIONS,
-    EXECUTOR_KINDS,
     SpecOptions,
     default_install_location,
     install_kernelspec,
-    parse_volume,
+    validate_options,
 )
 
 __all__ = ["add_arguments", "run"]
+
+
+def _executor_help() -> str:
+    kinds = "; ".join(
+        f"{kind}: {plugin.description}" if plugin.description else kind
+        for kind, plugin in executor_plugins().items()
+    )
+    return f"where cells run (default: %(default)s). {kinds}"
+
+
+def _broken_note() -> str:
+    broken = broken_plugins()
+    if not broken:
+        return ""
+    listed = "; ".join(f"{b.kind} ({b.entry_point}): {b.reason}" for b in broken)
+    return f" Executor plug-ins that could not be loaded: {listed}."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,18 +49,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "executor. Without --user/--sys-prefix/--prefix the spec goes to "
         f"--{default_install_location()} (sys-prefix inside a virtual or conda environment, "
         "otherwise user, or system when run as root). No secret is ever written to kernel.json."
+        + _broken_note()
     )
-    parser.add_argument(
-        "--executor",
-        default="local",
-        choices=EXECUTOR_KINDS,
-        help="where cells run (default: %(default)s)",
-    )
+    parser.add_argument("--executor", default="local", metavar="KIND", help=_executor_help())
     parser.add_argument(
         "--name", help="kernelspec name, [a-z0-9._-] (default: kernel-bridge-EXECUTOR)"
     )
     parser.add_argument(
-        "--display-name", help="name shown in Jupyter (default: 'Python (kernel_bridge: EXECUTOR)')"
+        "--display-name",
+        help="name shown in Jupyter (default: 'Python (kernel_bridge: EXECUTOR)', with the "
+        "image for docker and the pool for aca)",
     )
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--user", action="store_true", help="install for the current user")
@@ -77,76 +95,60 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--kernel-arg=--Class.trait=value); repeatable; never put secrets here",
     )
 
-    local = parser.add_argument_group("--executor local")
-    local.add_argument("--python", metavar="PATH", help="interpreter that runs the cells")
-    local.add_argument("--cwd", metavar="DIR", help="working directory of the runtime")
+    _add_executor_options(parser)
 
-    docker = parser.add_argument_group("--executor docker")
-    docker.add_argument(
-        "--image", help="image with python3 (required): NAME:TAG, or NAME@sha256:DIGEST"
-    )
-    docker.add_argument(
-        "--pin",
-        action="store_true",
-        help="resolve --image's tag to the digest it names now (asked of the registry "
-        "through the engine) and write NAME@sha256:... into the spec",
-    )
-    docker.add_argument("--memory", metavar="SIZE", help="memory limit, e.g. 512m or 2g")
-    docker.add_argument("--cpus", type=float, help="CPU limit, e.g. 1.5")
-    docker.add_argument("--pids-limit", type=int, metavar="N", help="maximum number of processes")
-    docker.add_argument("--network", metavar="MODE", help="network mode, e.g. none or bridge")
-    docker.add_argument("--user-id", metavar="USER", help="user[:group] the code runs as")
-    docker.add_argument(
-        "--read-only", action="store_true", help="mount the container's root filesystem read-only"
-    )
-    docker.add_argument(
-        "--profile",
-        choices=("default", "strict"),
-        help="hardening profile: default (isolated network) or strict (no network, "
-        "read-only root); see docs/docker.md",
-    )
-    docker.add_argument(
-        "--mount-notebook-dir",
-        action="store_true",
-        help="mount the notebook's folder read-write at the code's working directory "
-        "(/workspace): the code can read and change every file there; off by default",
-    )
-    docker.add_argument(
-        "--volume",
-        action="append",
-        default=[],
-        metavar="HOST:CONTAINER[:ro|rw]",
-        help="extra mount (a host path, or a named volume); repeatable",
-    )
-    docker.add_argument(
-        "--init-command", metavar="CMD", help="shell command run at container start"
-    )
-    docker.add_argument(
-        "--docker-host",
-        metavar="URL",
-        help="the Docker engine (tcp://host:2376, ssh://user@host, unix://PATH); default: "
-        "DOCKER_HOST when the kernel runs",
-    )
-    docker.add_argument(
-        "--tls-cert-path",
-        metavar="DIR",
-        help="with --docker-host tcp://...: directory with ca.pem, cert.pem, key.pem (TLS)",
-    )
 
-    aca = parser.add_argument_group("--executor aca")
-    aca.add_argument(
-        "--endpoint", metavar="URL", help="the session pool's management endpoint (required)"
-    )
-    aca.add_argument(
-        "--timeout", type=int, metavar="S", help="seconds one cell may run remotely (>= 1)"
-    )
-    aca.add_argument(
-        "--api-version",
-        metavar="V",
-        help="data-plane api-version: " + ", ".join(ACA_API_VERSIONS) + " (default "
-        f"{ACA_API_VERSIONS[0]}; the newer ones run cells past the synchronous 220 s limit, "
-        "see docs/aca.md)",
-    )
+def _add_executor_options(parser: argparse.ArgumentParser) -> None:
+    """One argument group per executor plug-in, holding its install options.
+
+    An option several plug-ins declare alike (two container executors' ``--image``) is
+    one argument; a plug-in option that clashes with another is left out and named.
+    """
+    own = {flag for action in parser._actions for flag in action.option_strings}
+    own_dests = {action.dest for action in parser._actions}
+    declared: dict[str, InstallOption] = {}
+    clashes: list[str] = []
+    for kind, plugin in executor_plugins().items():
+        group = parser.add_argument_group(f"--executor {kind}")
+        for option in plugin.options:
+            known = declared.get(option.flag)
+            if (
+                option.flag in own
+                or option.dest in own_dests
+                or (
+                    known is not None and (known.action, known.type) != (option.action, option.type)
+                )
+            ):
+                clashes.append(f"{option.flag} of {kind}")
+                continue
+            if known is not None:
+                continue
+            declared[option.flag] = option
+            kwargs: dict[str, Any] = {"help": option.help, "dest": option.dest}
+            if option.action == "store_true":
+                kwargs["action"] = "store_true"
+            else:
+                kwargs.update(type=option.type, metavar=option.metavar)
+                if option.choices is not None:
+                    kwargs["choices"] = option.choices
+                if option.action == "append":
+                    kwargs.update(action="append", default=[])
+            group.add_argument(option.flag, **kwargs)
+    parser.set_defaults(executor_option_keys=tuple(declared[f].dest for f in declared))
+    if clashes:
+        parser.epilog = "Options left out because another option has that name: " + ", ".join(
+            clashes
+        )
+
+
+def _given_executor_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The executor options given on the command line (of any plug-in), by key."""
+    given: dict[str, Any] = {}
+    for key in args.executor_option_keys:
+        value = getattr(args, key, None)
+        if value is not None and value is not False and value != []:
+            given[key] = value
+    return given
 
 
 def _location(args: argparse.Namespace) -> tuple[bool, str | None]:
@@ -165,27 +167,19 @@ def _location(args: argparse.Namespace) -> tuple[bool, str | None]:
     return False, None
 
 
-def _pinned(options: SpecOptions) -> SpecOptions:
-    """Return ``options`` with the image resolved to its digest (``--pin``)."""
-    from dataclasses import replace
-
-    from kernel_bridge.executors.docker._engine import EngineOptions
-    from kernel_bridge.executors.docker._pin import pin_image
-    from kernel_bridge.kernelspecs import validate_options
-
-    if options.executor != "docker":
-        raise ConfigurationError("--pin applies only to --executor docker")
-    options = validate_options(options)  # the image and engine options first
-    assert options.image is not None
-    pinned = pin_image(options.image, EngineOptions(options.docker_host, options.tls_cert_path))
-    if pinned != options.image:
-        print(f"Pinned {options.image} to {pinned}")
-    return replace(options, image=pinned)
+def _prepared(options: SpecOptions, plugin: ExecutorPlugin) -> SpecOptions:
+    """Validate ``options`` and let the plug-in do what installing needs (docker's --pin)."""
+    options = validate_options(options)
+    values, notes = plugin.before_install(options.executor_options)
+    for note in notes:
+        print(note)
+    return replace(options, executor_options=values)
 
 
 def run(args: argparse.Namespace) -> int:
     """Validate the options, install the spec and print where it went; return the exit code."""
     try:
+        plugin = executor_plugin(args.executor)
         options = SpecOptions(
             executor=args.executor,
             display_name=args.display_name,
@@ -193,34 +187,16 @@ def run(args: argparse.Namespace) -> int:
             functions_module=args.functions_module,
             cell_timeout=args.cell_timeout,
             kernel_args=tuple(args.kernel_arg),
-            python=args.python,
-            cwd=args.cwd,
-            image=args.image,
-            memory=args.memory,
-            cpus=args.cpus,
-            pids_limit=args.pids_limit,
-            network=args.network,
-            user=args.user_id,
-            read_only=args.read_only,
-            profile=args.profile,
-            mount_notebook_dir=args.mount_notebook_dir,
-            volumes=tuple(parse_volume(v) for v in args.volume),
-            init_command=args.init_command,
-            docker_host=args.docker_host,
-            tls_cert_path=args.tls_cert_path,
-            endpoint=args.endpoint,
-            timeout=args.timeout,
-            api_version=args.api_version,
+            executor_options=_given_executor_options(args),
         )
-        if args.pin:
-            options = _pinned(options)
+        options = _prepared(options, plugin)
         user, prefix = _location(args)
         name = args.name or f"kernel-bridge-{args.executor}"
         destination = install_kernelspec(name, options, user=user, prefix=prefix)
     except ConfigurationError as exc:
         print(f"kernel-bridge install: error: {exc}", file=sys.stderr)
         return 2
-    except BridgeError as exc:  # --pin: no engine answered
+    except BridgeError as exc:  # a plug-in's install step failed (--pin: no engine answered)
         print(f"kernel-bridge install: error: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:

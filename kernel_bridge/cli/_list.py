@@ -6,6 +6,7 @@ import argparse
 import json
 from dataclasses import asdict
 
+from kernel_bridge.executors.registry import executor_kinds
 from kernel_bridge.kernelspecs import find_bridge_kernelspecs
 
 __all__ = ["add_arguments", "run"]
@@ -21,7 +22,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print the specs (name, executor, display name, path); return 0."""
+    """Print the specs (name, executor, display name, path); return 0.
+
+    The table also names the specs whose executor no installed plug-in provides (their
+    kernels would only report that in every cell).
+    """
     specs = find_bridge_kernelspecs()
     if args.json:
         print(json.dumps([asdict(s) for s in specs], indent=2))
@@ -36,4 +41,11 @@ def run(args: argparse.Namespace) -> int:
         print(
             "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[3]
         )
+    kinds = executor_kinds()
+    for spec in specs:
+        if spec.executor not in kinds:
+            print(
+                f"{spec.name}: no installed executor plug-in provides {spec.executor!r} "
+                f"(installed: {', '.join(kinds)}); install its package or remove the spec"
+            )
     return 0

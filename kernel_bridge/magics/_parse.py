@@ -13,7 +13,7 @@ import shlex
 from dataclasses import dataclass
 from typing import NoReturn
 
-from ..executors import EXECUTOR_KINDS
+from ..executors.registry import executor_kinds
 
 __all__ = ["HelpRequested", "MagicUsageError", "SplitCell", "parse_line", "split_cell"]
 
@@ -119,9 +119,9 @@ def _parser() -> _Parser:
     use.add_argument(
         "executor",
         nargs="?",
-        choices=EXECUTOR_KINDS,
+        choices=executor_kinds(),
         metavar="EXECUTOR",
-        help=f"one of: {', '.join(EXECUTOR_KINDS)}",
+        help=f"one of: {', '.join(executor_kinds())}",
     )
     use.add_argument("--image", help="docker: the image to run")
     use.add_argument("--memory", help="docker: memory limit, e.g. 512m or 2g")

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import BridgeError
 from ..events import Error, OutputEvent, Stream
-from ..executors import EXECUTOR_KINDS
+from ..executors.registry import executor_kinds
 from ._host import MagicHost
 
 __all__ = ["list_executors", "restart", "use"]
@@ -36,7 +36,7 @@ def list_executors(host: MagicHost) -> list[OutputEvent]:
         "docker": "%bridge use docker --image IMAGE [--memory 2g] [--mount-notebook-dir]",
         "aca": "%bridge use aca [--endpoint URL]",
     }
-    for kind in EXECUTOR_KINDS:
+    for kind in executor_kinds():
         module = _NEEDS.get(kind)
         ready = module is None or importlib.util.find_spec(module) is not None
         note = "" if ready else f" (needs: pip install 'kernel_bridge[{kind}]')"

@@ -1,20 +1,20 @@
 """The test kernelspecs: one per executor configuration, all injecting the demo functions.
 
-Each spec says what it needs (see environments.py); the spec files are written at
-import time into a private JUPYTER_PATH, so unittest-style suites (jupyter_kernel_test)
-find them in setUpClass.
+Each spec says what it needs (see environments.py). Importing this module changes
+nothing: the session fixture ``jupyter_path`` (tests/conftest.py, autouse, so
+unittest-style suites such as jupyter_kernel_test find the specs in setUpClass) calls
+:func:`install_test_kernelspecs` into a private folder put first on JUPYTER_PATH, and
+tests that write extra specs put them into :func:`jupyter_root`.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kernel_bridge.kernelspecs import DEBUGGER_EXECUTORS
+from kernel_bridge.executors.registry import executor_plugin
 
 from .environments import ACA_TOKEN, EMULATORS, MINIMAL_IMAGE, RICH_IMAGE, require
 from .services import REMOTE_ENGINE
@@ -126,6 +126,13 @@ def _executor_kind(flags: tuple[str, ...]) -> str:
     return next((f[len(prefix) :] for f in flags if f.startswith(prefix)), "local")
 
 
+def _can_debug(kind: str) -> bool:
+    try:
+        return executor_plugin(kind).can_debug
+    except Exception:  # kbtest-bad names no installed executor
+        return False
+
+
 def write_kernelspec(root: Path, spec: BridgeSpec, extra_flags: tuple[str, ...] = ()) -> Path:
     """Write ``spec`` under ``root/kernels`` launching this checkout's kernel."""
     spec_dir = root / "kernels" / spec.name
@@ -145,16 +152,21 @@ def write_kernelspec(root: Path, spec: BridgeSpec, extra_flags: tuple[str, ...] 
         "interrupt_mode": spec.interrupt_mode,
         "env": {"PYTHONPATH": str(REPO), **spec.env},
         # as `kernel-bridge install` writes it: JupyterLab enables its debugger by this
-        "metadata": {"debugger": _executor_kind(spec.flags) in DEBUGGER_EXECUTORS},
+        "metadata": {"debugger": _can_debug(_executor_kind(spec.flags))},
     }
     (spec_dir / "kernel.json").write_text(json.dumps(content, indent=1))
     return spec_dir
 
 
-def _install_all() -> Path:
-    root = Path(tempfile.mkdtemp(prefix="kbtest-jupyter-"))
-    old = os.environ.get("JUPYTER_PATH")
-    os.environ["JUPYTER_PATH"] = os.pathsep.join([str(root), *([old] if old else [])])
+_ROOT: list[Path] = []
+
+
+def install_test_kernelspecs(root: Path) -> Path:
+    """Write every test spec (and one with broken functions) into ``root/kernels``.
+
+    Called once per test session by the ``jupyter_path`` fixture, which has put ``root``
+    first on JUPYTER_PATH; later :func:`jupyter_root` returns ``root``.
+    """
     for spec in ALL_SPECS.values():
         write_kernelspec(root, spec)
     broken = root / "broken_functions.py"
@@ -163,7 +175,15 @@ def _install_all() -> Path:
         root,
         BridgeSpec("kbtest-broken-functions", (*LOCAL.flags, f"--BridgeKernel.functions={broken}")),
     )
+    _ROOT[:] = [root]
     return root
 
 
-JUPYTER_ROOT = _install_all()
+def jupyter_root() -> Path:
+    """The private Jupyter data folder of this test session (first on JUPYTER_PATH)."""
+    if not _ROOT:
+        raise RuntimeError(
+            "the test kernelspecs are not installed: the jupyter_path fixture "
+            "(tests/conftest.py) installs them"
+        )
+    return _ROOT[0]

@@ -118,7 +118,7 @@ def test_docker_spec_flags_parse_as_traitlets(
     assert result.code == 0, result.err
     spec = spec_of(prefix, "kb-docker")
     assert spec["metadata"]["kernel_bridge"] == {"executor": "docker"}
-    assert spec["display_name"] == "Python (kernel_bridge: docker)"
+    assert spec["display_name"] == "Python (kernel_bridge: docker, kb-python:latest)"
     flags = parse_flags(spec["argv"])
     assert flags["BridgeKernel"]["executor"] == "docker"
     assert flags["BridgeKernel"]["cell_timeout"] == 60.0
@@ -338,6 +338,23 @@ def test_refuses_to_overwrite_a_foreign_spec(cli: Callable[..., Any], prefix: Pa
 
 def test_api_versions_mirror_the_aca_client() -> None:
     from kernel_bridge.executors.aca._client import API_VERSIONS
-    from kernel_bridge.kernelspecs import ACA_API_VERSIONS
+    from kernel_bridge.executors.aca.plugin import API_VERSIONS as ACA_API_VERSIONS
 
     assert ACA_API_VERSIONS == API_VERSIONS
+
+
+def test_two_docker_specs_without_display_names_can_be_told_apart(
+    cli: Callable[..., Any], prefix: Path
+) -> None:
+    for name, image in (("kb-slim", "python:3.12-slim"), ("kb-rich", "registry.example/ml:2")):
+        args = ("--executor", "docker", "--image", image, "--name", name, "--prefix", str(prefix))
+        assert cli("install", *args).code == 0
+    endpoint = "https://r.dynamicsessions.io/subscriptions/s/resourceGroups/g/sessionPools/gpu"
+    assert (
+        cli("install", "--executor", "aca", "--endpoint", endpoint, "--prefix", str(prefix)).code
+        == 0
+    )
+    names = {spec["name"]: spec["display_name"] for spec in json.loads(cli("list", "--json").out)}
+    assert names["kb-slim"] == "Python (kernel_bridge: docker, python:3.12-slim)"
+    assert names["kb-rich"] == "Python (kernel_bridge: docker, registry.example/ml:2)"
+    assert names["kernel-bridge-aca"] == "Python (kernel_bridge: aca, gpu)"

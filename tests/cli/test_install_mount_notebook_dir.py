@@ -11,9 +11,10 @@ from kernel_bridge.kernelspecs import SpecOptions, kernel_argv, validate_options
 
 
 def test_the_flag_becomes_the_docker_trait() -> None:
-    options = validate_options(SpecOptions(executor="docker", image="img", mount_notebook_dir=True))
+    mounted = {"image": "img", "mount_notebook_dir": True}
+    options = validate_options(SpecOptions(executor="docker", executor_options=mounted))
     assert "--DockerCommandLineCodeExecutor.mount_notebook_dir=True" in kernel_argv(options)
-    plain = validate_options(SpecOptions(executor="docker", image="img"))
+    plain = validate_options(SpecOptions(executor="docker", executor_options={"image": "img"}))
     assert not any("mount_notebook_dir" in a for a in kernel_argv(plain))
 
 
@@ -21,7 +22,9 @@ def test_the_flag_is_refused_for_other_executors(tmp_path: Path) -> None:
     with pytest.raises(
         ConfigurationError, match="--mount-notebook-dir applies only to --executor docker"
     ):
-        validate_options(SpecOptions(executor="local", mount_notebook_dir=True))
+        validate_options(
+            SpecOptions(executor="local", executor_options={"mount_notebook_dir": True})
+        )
 
 
 def test_the_cli_writes_it(tmp_path: Path) -> None:

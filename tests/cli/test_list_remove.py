@@ -57,6 +57,22 @@ def test_list_shows_only_bridge_specs(cli: Callable[..., Any], prefix: Path) -> 
     assert "other-kernel" not in table.out
 
 
+def test_list_names_specs_whose_executor_is_not_installed(
+    cli: Callable[..., Any], prefix: Path
+) -> None:
+    install_two(cli, prefix)
+    spec_dir = prefix / "share" / "jupyter" / "kernels" / "kb-gone"
+    spec_dir.mkdir()
+    argv = ["python", "-m", "kernel_bridge", "-f", "{connection_file}"]
+    gone = {"argv": [*argv, "--BridgeKernel.executor=podman"], "display_name": "Podman"}
+    (spec_dir / "kernel.json").write_text(json.dumps(gone))
+    table = cli("list")
+    assert table.code == 0
+    assert "kb-gone: no installed executor plug-in provides 'podman'" in table.out
+    assert "kb-dock: no installed" not in table.out
+    assert listed(cli)["kb-gone"]["executor"] == "podman"
+
+
 def test_remove_our_spec(cli: Callable[..., Any], prefix: Path) -> None:
     install_two(cli, prefix)
     spec_dir = prefix / "share" / "jupyter" / "kernels" / "kb-dock"

@@ -8,13 +8,13 @@ from pathlib import Path
 
 from _support.environments import ACA_TOKEN, EMULATORS
 from _support.kernel_client import run_cell, start_kernel
-from _support.specs import ACA_LOCAL, ACA_LOCAL_NEWEST, JUPYTER_ROOT, BridgeSpec, write_kernelspec
+from _support.specs import ACA_LOCAL, ACA_LOCAL_NEWEST, BridgeSpec, jupyter_root, write_kernelspec
 
 
 def test_debug_log_and_outputs_hold_neither_token_nor_session_id(tmp_path: Path) -> None:
     ACA_LOCAL.ready()
     spec = BridgeSpec("kbtest-aca-debug", (*ACA_LOCAL.flags, "--debug"), env=ACA_LOCAL.env)
-    write_kernelspec(JUPYTER_ROOT, spec)
+    write_kernelspec(jupyter_root(), spec)
     log_path = tmp_path / "kernel.log"
     emulator = EMULATORS["local"].emulator
     before = {s.identifier for s in emulator.state.sessions.live()}
@@ -51,7 +51,7 @@ def test_expired_session_is_reported_and_functions_come_back(tmp_path: Path) -> 
             *[f for f in ACA_LOCAL.flags if f.startswith("--BridgeKernel.functions")],
         )
         spec = BridgeSpec("kbtest-aca-cooldown", flags, env=ACA_LOCAL.env)
-        write_kernelspec(JUPYTER_ROOT, spec)
+        write_kernelspec(jupyter_root(), spec)
         km, kc = start_kernel(spec.name)
         try:
             assert run_cell(kc, "kept = 'value'\nprint(shout('one'))").stream_text() == "ONE!\n"
@@ -100,7 +100,7 @@ def test_install_timeout_ends_a_slow_cell_at_the_limit_and_says_so(tmp_path: Pat
         assert (
             "--ACADynamicSessionsCodeExecutor.timeout=5" in (installed / "kernel.json").read_text()
         )
-        shutil.copytree(installed, JUPYTER_ROOT / "kernels" / name, dirs_exist_ok=True)
+        shutil.copytree(installed, jupyter_root() / "kernels" / name, dirs_exist_ok=True)
         env = {**os.environ, **ACA_LOCAL.env}
         km, kc = start_kernel(name, env=env)
         try:
@@ -160,7 +160,7 @@ def test_a_cell_past_the_synchronous_limit_fails_clearly_on_2024_and_runs_on_the
                 f"--ACADynamicSessionsCodeExecutor.api_version={version}",
             )
             spec = BridgeSpec(f"kbtest-aca-cap-{version}", flags, env=ACA_LOCAL.env)
-            write_kernelspec(JUPYTER_ROOT, spec)
+            write_kernelspec(jupyter_root(), spec)
             km, kc = start_kernel(spec.name)
             try:
                 runs[version] = run_cell(kc, cell, timeout=120)

@@ -81,10 +81,10 @@ def test_shutdown_removes_the_container_quickly() -> None:
 
 
 def _bad_docker_spec(name: str, flags: tuple[str, ...], env: dict[str, str] | None = None) -> str:
-    from _support.specs import JUPYTER_ROOT, BridgeSpec, write_kernelspec
+    from _support.specs import BridgeSpec, jupyter_root, write_kernelspec
 
     spec = BridgeSpec(name, ("--BridgeKernel.executor=docker", *flags), env=env or {})
-    write_kernelspec(JUPYTER_ROOT, spec)
+    write_kernelspec(jupyter_root(), spec)
     return spec.name
 
 

@@ -25,7 +25,7 @@ from _support.services import (
     build_marked_image,
     free_port,
 )
-from _support.specs import FUNCTIONS_FLAG, JUPYTER_ROOT, BridgeSpec, write_kernelspec
+from _support.specs import FUNCTIONS_FLAG, BridgeSpec, jupyter_root, write_kernelspec
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +60,7 @@ def _spec(image: str) -> str:
             FUNCTIONS_FLAG,
         ),
     )
-    path = write_kernelspec(JUPYTER_ROOT, spec)
+    path = write_kernelspec(jupyter_root(), spec)
     assert REGISTRY_PASSWORD not in (path / "kernel.json").read_text()
     return spec.name
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from _support.kernel_client import run_cell, start_kernel
-from _support.specs import DOCKER, JUPYTER_ROOT, LOCAL, BridgeSpec, write_kernelspec
+from _support.specs import DOCKER, LOCAL, BridgeSpec, jupyter_root, write_kernelspec
 
 
 def _containers(kernel_pid: int) -> list[object]:
@@ -37,7 +37,7 @@ def test_prestart_starts_the_container_before_any_cell() -> None:
 def test_without_prestart_nothing_starts_until_the_first_cell() -> None:
     DOCKER.ready()
     spec = BridgeSpec("kbtest-docker-lazy", (*DOCKER.flags, "--BridgeKernel.prestart=False"))
-    write_kernelspec(JUPYTER_ROOT, spec)
+    write_kernelspec(jupyter_root(), spec)
     km, kc = start_kernel(spec.name)
     try:
         kernel_pid = km.provisioner.process.pid  # type: ignore[union-attr]
@@ -52,7 +52,7 @@ def test_without_prestart_nothing_starts_until_the_first_cell() -> None:
 
 def test_cell_timeout_interrupts_and_keeps_state() -> None:
     spec = BridgeSpec("kbtest-local-timeout", (*LOCAL.flags, "--BridgeKernel.cell_timeout=1"))
-    write_kernelspec(JUPYTER_ROOT, spec)
+    write_kernelspec(jupyter_root(), spec)
     km, kc = start_kernel(spec.name)
     try:
         assert run_cell(kc, "kept = 5").status == "ok"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from _support.kernel_client import run_cell
 from _support.notebook_kernel import error_text, kernel_in
-from _support.specs import ACA_LOCAL, DOCKER, JUPYTER_ROOT, LOCAL, BridgeSpec, write_kernelspec
+from _support.specs import ACA_LOCAL, DOCKER, LOCAL, BridgeSpec, jupyter_root, write_kernelspec
 
 PAYLOAD_SIZE = 3 * 1024 * 1024 + 17  # above the progress bar's threshold
 
@@ -35,7 +35,7 @@ def _local_elsewhere(tmp_path: Path) -> str:
     spec = BridgeSpec(
         "kbtest-local-elsewhere", (*LOCAL.flags, f"--LocalExecutor.cwd={runtime_dir}")
     )
-    write_kernelspec(JUPYTER_ROOT, spec)
+    write_kernelspec(jupyter_root(), spec)
     return spec.name
 
 

@@ -56,6 +56,7 @@ from ...errors import (
 from ...events import Error, Event, Finished, OutputEvent, Result, StateLost, Stream
 from .._comm import CommRequest
 from .._temp_dirs import make_owned_temp_dir
+from .._trait_signature import TraitSignature
 from ..base import (
     Completion,
     ExecutorCapabilities,
@@ -269,35 +270,24 @@ class ACADynamicSessionsCodeExecutor(RemoteExecutor, LoggingConfigurable, metacl
         240.0, config=True, help="HTTP read timeout in seconds (above the 220 s cap)."
     )
 
-    def __init__(
-        self,
-        pool_management_endpoint: str | None = None,
-        credential: TokenProvider | None = None,
-        timeout: int = 60,
-        work_dir: Path | str | None = None,
-        functions: Sequence[object] = (),
-        functions_module: str = "functions",
-        suppress_result_output: bool = False,
-        session_id: str | None = None,
-        **kwargs: Any,
-    ) -> None:
-        explicit: dict[str, Any] = {}
-        if pool_management_endpoint is not None:
-            explicit["pool_management_endpoint"] = pool_management_endpoint
-        if timeout != 60:
-            explicit["timeout"] = timeout
-        if work_dir is not None:
-            explicit["work_dir"] = work_dir
-        if functions_module != "functions":
-            explicit["functions_module"] = functions_module
-        if suppress_result_output:
-            explicit["suppress_result_output"] = True
-        LoggingConfigurable.__init__(self, **explicit, **kwargs)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """AutoGen's signature (``_SIGNATURE``; defaults are the traits'), plus ``parent``.
+
+        Arguments given here win over the configuration the parent (the kernel) carries;
+        options not given come from that configuration or the trait defaults.
+        """
+        given, passthrough = _SIGNATURE.bind(self, args, kwargs)
+        credential: TokenProvider | None = given.pop("credential", None)
+        functions: Sequence[object] = given.pop("functions", ())
+        session_id: str | None = given.pop("session_id", None)
+        if given.get("pool_management_endpoint") is None:
+            given.pop("pool_management_endpoint", None)
+        LoggingConfigurable.__init__(self, **passthrough, **given)
         if not isinstance(self.timeout, int) or self.timeout < 1:
             raise ValueError("Timeout must be greater than or equal to 1.")
         # A timeout the user set also limits kernel cells; the seed default of 60 s does
         # not (kernel cells may otherwise run up to the service's 220 s cap).
-        configured = "timeout" in explicit or "timeout" in self.config.get(type(self).__name__, {})
+        configured = "timeout" in given or "timeout" in self.config.get(type(self).__name__, {})
         self._cell_timeout: float | None = float(self.timeout) if configured else None
         if not self.pool_management_endpoint:
             raise ConfigurationError(
@@ -1147,3 +1137,15 @@ def _describe(events: Sequence[OutputEvent]) -> str:
         elif isinstance(event, Stream):
             parts.append(event.text.rstrip())
     return "\n".join(p for p in parts if p) or "the ACA session could not be set up"
+
+
+_SIGNATURE = TraitSignature(
+    positional=(
+        "pool_management_endpoint", "credential", "timeout", "work_dir", "functions",
+        "functions_module", "suppress_result_output", "session_id",
+    ),
+    keyword=(),
+    others={"pool_management_endpoint": None, "credential": None, "functions": (),
+            "session_id": None},
+)  # fmt: skip
+_SIGNATURE.install(ACADynamicSessionsCodeExecutor)

@@ -23,7 +23,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar
 
-from traitlets import Bool, Dict, Enum, Float, Int, List, TraitType, Unicode
+from traitlets import Bool, Dict, Enum, Float, Int, List, TraitError, TraitType, Unicode
 from traitlets.config import LoggingConfigurable
 
 from ...errors import BridgeError, ConfigurationError, ExecutorStartError
@@ -32,6 +32,7 @@ from ...functions import FUNCTION_PROMPT_TEMPLATE as _FUNCTION_PROMPT_TEMPLATE
 from ...runtime import bootstrap_argv, bootstrap_payload
 from .._blocks import CommandLineCodeResult, run_code_blocks
 from .._temp_dirs import make_owned_temp_dir
+from .._trait_signature import TraitSignature
 from ..base import ExecutorCapabilities, ExecutorMeta
 from ..runtime_backed.channel import RuntimeTransport
 from ..runtime_backed.executor import RuntimeBackedExecutor
@@ -162,7 +163,7 @@ class DockerCommandLineCodeExecutor(
         "False keeps it running.",
     )
     device_requests: List[Any] = List(
-        None,
+        default_value=None,
         allow_none=True,
         config=True,
         help="Device requests (GPUs): docker.types.DeviceRequest or dicts like "
@@ -170,13 +171,16 @@ class DockerCommandLineCodeExecutor(
     )
     functions_module = Unicode("functions", config=True, help="Module name of the functions.")
     extra_volumes = Dict(
-        None,
+        default_value=None,
         allow_none=True,
         config=True,
         help="Extra mounts: {host_path: {'bind': container_path, 'mode': 'rw'|'ro'}}.",
     )
     extra_hosts = Dict(
-        None, allow_none=True, config=True, help="Extra /etc/hosts entries: {hostname: ip}."
+        default_value=None,
+        allow_none=True,
+        config=True,
+        help="Extra /etc/hosts entries: {hostname: ip}.",
     )
     init_command = Unicode(
         None,
@@ -274,96 +278,50 @@ class DockerCommandLineCodeExecutor(
         "engine is reached over TLS, verified against ca.pem.",
     )
 
-    def __init__(
-        self,
-        image: str = "python:3-slim",
-        container_name: str | None = None,
-        *,
-        timeout: int = 60,
-        work_dir: Path | str | None = None,
-        bind_dir: Path | str | None = None,
-        auto_remove: bool = True,
-        stop_container: bool = True,
-        device_requests: Sequence[Any] | None = None,
-        functions: Sequence[object] = [],
-        functions_module: str = "functions",
-        extra_volumes: Mapping[str, Mapping[str, str]] | None = None,
-        extra_hosts: Mapping[str, str] | None = None,
-        init_command: str | None = None,
-        delete_tmp_files: bool = False,
-        mem_limit: str | None = hardening.DEFAULT_MEM_LIMIT,
-        cpus: float | None = None,
-        pids_limit: int | None = DEFAULT_PIDS_LIMIT,
-        network_mode: str | None = None,
-        user: str | None = None,
-        read_only: bool | None = None,
-        mount_notebook_dir: bool = False,
-        pull: str = "missing",
-        environment: Mapping[str, str] | None = None,
-        profile: str = "default",
-        no_new_privileges: bool = True,
-        cap_drop: Sequence[str] = ("ALL",),
-        cap_add: Sequence[str] = (),
-        docker_host: str | None = None,
-        tls_cert_path: str | None = None,
-        **kwargs: Any,
-    ) -> None:
-        LoggingConfigurable.__init__(self, **kwargs)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """AutoGen's signature (``_SIGNATURE``; defaults are the traits'), plus ``parent``.
+
+        Arguments given here win over the configuration the parent (the kernel) carries;
+        options not given come from that configuration or the trait defaults. Every
+        value is checked here, wherever it came from.
+        """
+        given, passthrough = _SIGNATURE.bind(self, args, kwargs)
+        functions = given.pop("functions", ())
+        if given.get("bind_dir") is None:
+            # unset, it reads as work_dir; set to None while traits are held, it would be
+            # stored as the work_dir of that moment
+            given.pop("bind_dir", None)
+        try:
+            LoggingConfigurable.__init__(self, **passthrough, **given)
+        except TraitError as exc:
+            raise DockerConfigurationError(str(exc)) from None
         RuntimeBackedExecutor.__init__(self)
-        if int(timeout) < 1:
-            raise DockerConfigurationError(f"timeout must be at least 1 second, not {timeout!r}")
-        if not functions_module.isidentifier():
+        if int(self.timeout) < 1:
             raise DockerConfigurationError(
-                f"functions_module {functions_module!r} is not a Python identifier; "
+                f"timeout must be at least 1 second, not {self.timeout!r}"
+            )
+        if not self.functions_module.isidentifier():
+            raise DockerConfigurationError(
+                f"functions_module {self.functions_module!r} is not a Python identifier; "
                 "use a name like 'functions'"
             )
-        if profile not in hardening.PROFILES:
-            raise DockerConfigurationError(
-                f"profile must be one of {', '.join(hardening.PROFILES)}, not {profile!r}"
-            )
-        if pull not in ("missing", "always", "never"):
-            raise DockerConfigurationError(
-                f"pull must be 'missing', 'always' or 'never', not {pull!r}"
-            )
         try:
-            volumes = engine.validate_volumes(extra_volumes)
+            volumes = engine.validate_volumes(self.extra_volumes)
         except ConfigurationError as exc:
             raise DockerConfigurationError(str(exc)) from None
-        if tls_cert_path and not docker_host:
+        if self.tls_cert_path and not self.docker_host:
             raise DockerConfigurationError(
                 "tls_cert_path needs docker_host (the engine those certificates are for); "
                 "e.g. docker_host='tcp://engine.example:2376'"
             )
-        self.image = image
-        self._name_given = container_name is not None
-        self.container_name = container_name or f"autogen-code-exec-{uuid.uuid4()}"
-        self.timeout = int(timeout)
-        self.work_dir = work_dir
-        self.bind_dir = bind_dir
-        self.auto_remove = auto_remove
-        self.stop_container = stop_container
-        self.device_requests = None if device_requests is None else list(device_requests)  # type: ignore[assignment]
-        self._device_requests = [_device_request(d) for d in device_requests or ()]
-        self.functions_module = functions_module
-        self.extra_volumes = volumes if extra_volumes is not None else None  # type: ignore[assignment]
-        self.extra_hosts = None if extra_hosts is None else dict(extra_hosts)  # type: ignore[assignment]
-        self.init_command = init_command
-        self.delete_tmp_files = delete_tmp_files
-        self.mem_limit = None if mem_limit is None else str(mem_limit)
-        self.cpus = None if cpus is None else float(cpus)
-        self.pids_limit = pids_limit
-        self.network_mode = network_mode
-        self.user = user
-        self.read_only = None if read_only is None else bool(read_only)
-        self.profile = profile
-        self.no_new_privileges = bool(no_new_privileges)
-        self.cap_drop = [str(c) for c in cap_drop]
-        self.cap_add = [str(c) for c in cap_add]
-        self.mount_notebook_dir = mount_notebook_dir
-        self.pull = pull
-        self.environment = dict(environment or {})
-        self.docker_host = docker_host or None
-        self.tls_cert_path = str(tls_cert_path) if tls_cert_path else None
+        self._name_given = self.container_name is not None
+        if self.container_name is None:
+            self.container_name = f"autogen-code-exec-{uuid.uuid4()}"
+        self._device_requests = [_device_request(d) for d in self.device_requests or ()]
+        if self.extra_volumes is not None:
+            self.extra_volumes = volumes
+        self.docker_host = self.docker_host or None
+        self.tls_cert_path = self.tls_cert_path or None
         self._functions = list(functions)
         self._temp_dir: str | None = None
         self._client: Any = None
@@ -876,3 +834,20 @@ class DockerCommandLineCodeExecutor(
         """List the files under the container's /workspace (relative names)."""
         client, container_id = await self._running_container()
         return await asyncio.to_thread(list_files, client, container_id)
+
+
+_SIGNATURE = TraitSignature(
+    positional=("image", "container_name"),
+    keyword=(
+        # AutoGen's keyword-only parameters, in its order
+        "timeout", "work_dir", "bind_dir", "auto_remove", "stop_container", "device_requests",
+        "functions", "functions_module", "extra_volumes", "extra_hosts", "init_command",
+        "delete_tmp_files",
+        # kernel_bridge's own
+        "mem_limit", "cpus", "pids_limit", "network_mode", "user", "read_only",
+        "mount_notebook_dir", "pull", "environment", "profile", "no_new_privileges",
+        "cap_drop", "cap_add", "docker_host", "tls_cert_path",
+    ),
+    others={"functions": []},
+)  # fmt: skip
+_SIGNATURE.install(DockerCommandLineCodeExecutor)

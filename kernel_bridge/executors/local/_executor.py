@@ -18,13 +18,14 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from traitlets import Dict, List, Unicode
 from traitlets.config import LoggingConfigurable
 
 from ...errors import ConfigurationError, ExecutorStartError
 from ...runtime import bootstrap_argv, bootstrap_payload
+from .._trait_signature import TraitSignature
 from ..base import ExecutorCapabilities, ExecutorMeta
 from ..runtime_backed.channel import RuntimeTransport
 from ..runtime_backed.executor import RuntimeBackedExecutor
@@ -302,23 +303,18 @@ class LocalExecutor(RuntimeBackedExecutor, LoggingConfigurable, metaclass=Execut
         help="Words put before the interpreter (e.g. a namespace or sandbox wrapper).",
     )
 
-    def __init__(
-        self,
-        python: str = sys.executable,
-        cwd: str | Path | None = None,
-        *,
-        functions: Sequence[object] = (),
-        functions_module: str = "functions",
-        env: dict[str, str] | None = None,
-        command_prefix: Sequence[str] = (),
-        **kwargs: object,
-    ) -> None:
-        LoggingConfigurable.__init__(self, **kwargs)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """``(python, cwd, *, functions, functions_module, env, command_prefix)`` (``_SIGNATURE``,
+        defaults are the traits'), plus ``parent``: arguments given win over the
+        configuration the parent (the kernel) carries.
+        """
+        given, passthrough = _SIGNATURE.bind(self, args, kwargs)
+        functions: Sequence[object] = given.pop("functions", ())
+        functions_module: str = given.pop("functions_module", "functions")
+        if given.get("cwd") is not None:
+            given["cwd"] = str(given["cwd"])
+        LoggingConfigurable.__init__(self, **passthrough, **given)
         RuntimeBackedExecutor.__init__(self)
-        self.python = python
-        self.cwd = None if cwd is None else str(cwd)
-        self.env = dict(env or {})
-        self.command_prefix = list(command_prefix)
         if not functions_module.isidentifier():
             raise ConfigurationError(
                 f"functions_module {functions_module!r} is not a Python identifier; "
@@ -401,3 +397,11 @@ class LocalExecutor(RuntimeBackedExecutor, LoggingConfigurable, metaclass=Execut
     async def get_file_list(self) -> list[str]:
         """List the files in the working directory."""
         return sorted(p.name for p in self.work_dir.iterdir() if p.is_file())
+
+
+_SIGNATURE = TraitSignature(
+    positional=("python", "cwd"),
+    keyword=("functions", "functions_module", "env", "command_prefix"),
+    others={"functions": (), "functions_module": "functions"},
+)
+_SIGNATURE.install(LocalExecutor)

@@ -292,16 +292,52 @@ def test_config_round_trip_and_traits(tmp_path: Path) -> None:
     assert traits["timeout"].default_value == 60
 
 
-def test_kernel_style_construction_from_config_values() -> None:
-    """The kernel builds the executor as cls(**config values) from --Class.trait flags."""
-    from traitlets.config import Config
+def test_kernel_style_construction_takes_the_parent_config() -> None:
+    """The kernel builds the executor with itself as parent; its config sets the traits.
+
+    Values the command line left as text (the class was not registered when it was
+    parsed) are converted by the traits; arguments given to the constructor win.
+    """
+    from traitlets.config import Config, DeferredConfigString, LoggingConfigurable
 
     from kernel_bridge.kernelapp import _configurable_classes
 
-    assert DockerCommandLineCodeExecutor in _configurable_classes()
+    assert DockerCommandLineCodeExecutor in _configurable_classes(["docker"])
     config = Config()
-    config.DockerCommandLineCodeExecutor.image = "kernel-bridge-test/minimal:bookworm"
-    config.DockerCommandLineCodeExecutor.mem_limit = "512m"
-    config.DockerCommandLineCodeExecutor.extra_volumes = {"/data": {"bind": "/d", "mode": "ro"}}
-    ex = DockerCommandLineCodeExecutor(**dict(config["DockerCommandLineCodeExecutor"]))
+    section = config.DockerCommandLineCodeExecutor
+    section.image = "kernel-bridge-test/minimal:bookworm"
+    section.mem_limit = "512m"
+    section.extra_volumes = {"/data": {"bind": "/d", "mode": "ro"}}
+    section.pids_limit = DeferredConfigString("77")
+    section.read_only = DeferredConfigString("True")
+    parent = LoggingConfigurable(config=config)
+    ex = DockerCommandLineCodeExecutor(parent=parent)
     assert ex.image == "kernel-bridge-test/minimal:bookworm" and ex.mem_limit == "512m"
+    assert ex.pids_limit == 77 and ex.read_only is True
+    assert ex.extra_volumes == {"/data": {"bind": "/d", "mode": "ro"}}
+    given = DockerCommandLineCodeExecutor("other:1", parent=parent, pids_limit=5)
+    assert (given.image, given.pids_limit, given.mem_limit) == ("other:1", 5, "512m")
+    with pytest.raises(ConfigurationError, match="timeout must be at least 1"):
+        config.DockerCommandLineCodeExecutor.timeout = 0
+        DockerCommandLineCodeExecutor(parent=LoggingConfigurable(config=config))
+
+
+def test_the_constructor_keeps_autogens_signature() -> None:
+    """AutoGen's parameters, order and defaults; the defaults are read from the traits."""
+    import inspect
+
+    parameters = inspect.signature(DockerCommandLineCodeExecutor).parameters
+    autogen = {
+        "image": "python:3-slim", "container_name": None, "timeout": 60, "work_dir": None,
+        "bind_dir": None, "auto_remove": True, "stop_container": True,
+        "device_requests": None, "functions": [], "functions_module": "functions",
+        "extra_volumes": None, "extra_hosts": None, "init_command": None,
+        "delete_tmp_files": False,
+    }  # fmt: skip
+    assert list(parameters)[: len(autogen)] == list(autogen)
+    assert {name: parameters[name].default for name in autogen} == autogen
+    kinds = [parameters[name].kind for name in autogen]
+    assert kinds[:2] == [inspect.Parameter.POSITIONAL_OR_KEYWORD] * 2
+    assert set(kinds[2:]) == {inspect.Parameter.KEYWORD_ONLY}
+    with pytest.raises(TypeError):
+        DockerCommandLineCodeExecutor("a", "b", 60)  # type: ignore[misc]

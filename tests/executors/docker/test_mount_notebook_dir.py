@@ -7,7 +7,7 @@ from pathlib import Path
 
 from _support.kernel_client import run_cell
 from _support.notebook_kernel import info_of, kernel_in
-from _support.specs import DOCKER, JUPYTER_ROOT, BridgeSpec, write_kernelspec
+from _support.specs import DOCKER, BridgeSpec, jupyter_root, write_kernelspec
 
 MOUNTED = BridgeSpec(
     "kbtest-docker-mounted",
@@ -17,7 +17,7 @@ MOUNTED = BridgeSpec(
 
 
 def test_the_notebook_folder_is_the_working_directory(tmp_path: Path) -> None:
-    write_kernelspec(JUPYTER_ROOT, MOUNTED)
+    write_kernelspec(jupyter_root(), MOUNTED)
     folder = tmp_path / "notebook"
     folder.mkdir()
     (folder / "data.csv").write_text("a,b\n1,2\n")

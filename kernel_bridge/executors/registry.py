@@ -1,0 +1,156 @@
+"""Find the executor plug-ins installed in this environment, by entry point.
+
+As jupyter_client's ``KernelProvisionerFactory`` does for kernel provisioners, the kinds
+are the names in the ``kernel_bridge.executors`` entry-point group (read through
+``importlib.metadata``), each loading an :class:`~.plugin.ExecutorPlugin`. Called by the
+kernel (to build its executor), the kernel application (to register executor classes for
+``--Class.trait`` flags and ``--help-all``), the ``%bridge use`` magic and
+``kernel-bridge install``/``list``.
+
+A plug-in that cannot be loaded never becomes a traceback: it is left out of the kinds
+offered, and asking for it raises :class:`~kernel_bridge.errors.ConfigurationError` with
+the plug-in's name, its entry point and the reason (``broken_plugins`` lists them all).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from importlib.metadata import EntryPoint, entry_points
+from typing import TYPE_CHECKING
+
+from .plugin import ENTRY_POINT_GROUP, ExecutorPlugin, configuration_error
+
+if TYPE_CHECKING:
+    from .base import RemoteExecutor
+
+__all__ = [
+    "BrokenPlugin",
+    "broken_plugins",
+    "executor_class",
+    "executor_kinds",
+    "executor_plugin",
+    "executor_plugins",
+    "reset_registry",
+]
+
+
+@dataclass(frozen=True)
+class BrokenPlugin:
+    """An entry point in the group that did not give a usable plug-in, and why."""
+
+    kind: str
+    entry_point: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class _Registry:
+    plugins: dict[str, ExecutorPlugin]
+    broken: dict[str, BrokenPlugin]
+
+
+def _load(entry_point: EntryPoint) -> ExecutorPlugin | BrokenPlugin:
+    """Load one entry point; a failure becomes a BrokenPlugin saying why."""
+    where = f"{entry_point.name} = {entry_point.value}"
+    try:
+        plugin = entry_point.load()
+    except Exception as exc:  # whatever a third-party module raises on import
+        return BrokenPlugin(entry_point.name, where, f"{type(exc).__name__}: {exc}")
+    if not isinstance(plugin, ExecutorPlugin):
+        return BrokenPlugin(
+            entry_point.name,
+            where,
+            f"it names {type(plugin).__name__!s} {plugin!r:.60}, not an ExecutorPlugin",
+        )
+    if plugin.kind != entry_point.name:
+        return BrokenPlugin(
+            entry_point.name,
+            where,
+            f"its kind is {plugin.kind!r}; the entry point's name must be the kind",
+        )
+    return plugin
+
+
+@functools.cache
+def _registry() -> _Registry:
+    plugins: dict[str, ExecutorPlugin] = {}
+    broken: dict[str, BrokenPlugin] = {}
+    # one distribution may be seen twice on sys.path (an editable install and a build dir)
+    seen: set[tuple[str, str]] = set()
+    for entry_point in sorted(
+        entry_points(group=ENTRY_POINT_GROUP), key=lambda e: (e.name != "local", e.name)
+    ):
+        key = (entry_point.name, entry_point.value)
+        if key in seen:
+            continue
+        seen.add(key)
+        if entry_point.name in plugins or entry_point.name in broken:
+            broken[entry_point.name] = BrokenPlugin(
+                entry_point.name,
+                f"{entry_point.name} = {entry_point.value}",
+                "two installed packages register this kind; uninstall one of them",
+            )
+            plugins.pop(entry_point.name, None)
+            continue
+        loaded = _load(entry_point)
+        if isinstance(loaded, BrokenPlugin):
+            broken[loaded.kind] = loaded
+        else:
+            plugins[loaded.kind] = loaded
+    return _Registry(plugins, broken)
+
+
+def reset_registry() -> None:
+    """Forget what was found, so the next call scans the entry points again.
+
+    For tests and long-lived processes that install a plug-in while running.
+    """
+    _registry.cache_clear()
+
+
+def executor_plugins() -> dict[str, ExecutorPlugin]:
+    """The usable plug-ins by kind, ``local`` first and the others by name."""
+    return dict(_registry().plugins)
+
+
+def executor_kinds() -> tuple[str, ...]:
+    """The valid values of ``--BridgeKernel.executor`` in this environment."""
+    return tuple(_registry().plugins)
+
+
+def broken_plugins() -> list[BrokenPlugin]:
+    """The registered plug-ins that could not be loaded, for messages and ``install --help``."""
+    return list(_registry().broken.values())
+
+
+def executor_plugin(kind: str) -> ExecutorPlugin:
+    """The plug-in of ``kind``; raises ConfigurationError naming the valid kinds.
+
+    A registered but broken plug-in is named with its entry point and the reason.
+    """
+    registry = _registry()
+    plugin = registry.plugins.get(kind)
+    if plugin is not None:
+        return plugin
+    broken = registry.broken.get(kind)
+    if broken is not None:
+        raise configuration_error(
+            f"the executor plug-in {kind!r} ({broken.entry_point}, entry-point group "
+            f"{ENTRY_POINT_GROUP}) cannot be used: {broken.reason}"
+        )
+    raise configuration_error(
+        f"unknown executor {kind!r}; valid executors are: {', '.join(registry.plugins)} "
+        "(executors are plug-ins in the entry-point group "
+        f"{ENTRY_POINT_GROUP}; install the package that provides {kind!r}, or reinstall the "
+        "kernelspec with `kernel-bridge install --executor NAME`)"
+    )
+
+
+def executor_class(kind: str) -> type[RemoteExecutor]:
+    """The executor class of ``kind``, imported now; called when a kernel builds its executor.
+
+    Raises ConfigurationError naming the valid kinds, a broken plug-in, or the package to
+    install when the class's dependencies are missing.
+    """
+    return executor_plugin(kind).executor_class()
