@@ -17,10 +17,10 @@ import pathlib
 
 __all__ = [
     "BOOTSTRAP_CODE",
+    "LIBRARY_PATH",
     "PROTOCOL_VERSION",
     "RUNTIME_PATH",
     "bootstrap_argv",
-    "LIBRARY_PATH",
     "bootstrap_payload",
     "library_source",
     "runtime_source",

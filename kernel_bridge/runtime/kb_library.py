@@ -355,7 +355,9 @@ def _plain_inspect_text(name, obj, detail_level):
 # ---------------------------------------------------------------------------------------
 # completion and inspection
 
-_COMPLETER_WARMING = threading.Lock()
+# jedi must not run in two threads at once, even where two copies of this library live in
+# one process (an ACA session emulated by kernel_bridge's own runtime): one lock a process.
+_COMPLETER_WARMING = sys.__dict__.setdefault("_kb_completer_lock", threading.Lock())
 """Held while jedi warms up in the background (the runtime's warm-up); completion waits."""
 # the longest a completion waits for the warm-up; after that it completes anyway
 _COMPLETER_WARM_UP_WAIT = 10.0

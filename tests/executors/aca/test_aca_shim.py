@@ -8,16 +8,17 @@ import subprocess
 import sys
 
 from kernel_bridge.events import ClearOutput, Display, Error, Result, Stream
-from kernel_bridge.executors.aca import _introspect as _aca_introspect
-from kernel_bridge.executors.aca import _shim as _aca_shim
+from kernel_bridge.executors.aca._introspect import introspection_code
 from kernel_bridge.executors.aca._results import parse_properties
 from kernel_bridge.executors.aca._shim import (
+    SESSION_PATH,
     clean_traceback,
     new_nonce,
     shim_setup_code,
     split_stdout,
     wrap_last_expression,
 )
+from kernel_bridge.runtime import LIBRARY_PATH
 
 NONCE = "0123456789abcdef0123456789abcdef"
 
@@ -118,8 +119,9 @@ def test_clean_traceback_removes_the_wrapper_and_moves_carets() -> None:
 
 
 def test_remote_sources_are_python_38_and_setup_never_raises() -> None:
-    ast.parse(_aca_shim._SHIM_BODY, feature_version=(3, 8))
-    ast.parse(_aca_introspect._SNIPPET, feature_version=(3, 8))
+    for path in (LIBRARY_PATH, SESSION_PATH):
+        ast.parse(path.read_text(), feature_version=(3, 8))
+    ast.parse(introspection_code("complete", "x", 1)[1], feature_version=(3, 8))
     code = shim_setup_code(new_nonce())
     ast.parse(code, feature_version=(3, 8))
     # A plain interpreter: the shim installs, says hello, and leaves no global behind.
