@@ -3,7 +3,8 @@
 - ``local``: the runtime (``kb_runtime.py`` importing ``kb_library.py``) in a real
   subprocess, through the local executor;
 - ``aca``: the ACA executor over real HTTP to the emulator, whose session loads the same
-  library through the output shim (``kb_aca_session.py``) and frames its outputs.
+  library through the output shim (``kb_aca_session.py``) and frames its outputs;
+- ``docker``: the runtime in a container (the bootstrap sends both sources on stdin).
 
 Each runs with IPython (the formatters are IPython's, the shell hooks ours) and as plain
 Python (the library formats), and every case expects the same outputs from both paths.
@@ -21,12 +22,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from _support.environments import MINIMAL_IMAGE, RICH_IMAGE, require_docker
 
 from kernel_bridge.emulator import Emulator, EmulatorConfig
 from kernel_bridge.events import ClearOutput, Display, Error, Event, Finished, Result, Stream
 from kernel_bridge.executors.aca import ACADynamicSessionsCodeExecutor
 from kernel_bridge.executors.aca._credentials import StaticToken
 from kernel_bridge.executors.base import RemoteExecutor
+from kernel_bridge.executors.docker import DockerCommandLineCodeExecutor
 from kernel_bridge.executors.local import LocalExecutor
 
 TOKEN = "library-rich-output-token-0123456789"
@@ -157,14 +160,29 @@ class Running:
         return self.loop.run_until_complete(asyncio.wait_for(collect(), 120))
 
 
-@pytest.fixture(scope="module", params=["local-ipython", "aca-ipython", "local-plain", "aca-plain"])
+@pytest.fixture(
+    scope="module",
+    params=[
+        "local-ipython",
+        "aca-ipython",
+        "local-plain",
+        "aca-plain",
+        pytest.param("docker-ipython", marks=pytest.mark.docker),
+        pytest.param("docker-plain", marks=pytest.mark.docker),
+    ],
+)
 def path(request: pytest.FixtureRequest, emulator: Emulator) -> Iterator[tuple[str, Running]]:
     kind, mode = str(request.param).split("-")
     executor: RemoteExecutor
     if kind == "local":
         executor = LocalExecutor()
-    else:
+    elif kind == "aca":
         executor = ACADynamicSessionsCodeExecutor(emulator.endpoint, credential=Token())
+    else:
+        require_docker()
+        executor = DockerCommandLineCodeExecutor(
+            image=RICH_IMAGE if mode == "ipython" else MINIMAL_IMAGE
+        )
     running = Running(executor)
     # The runtime (local, or the emulator's session) reads this as it starts.
     with pytest.MonkeyPatch.context() as env:
@@ -175,6 +193,9 @@ def path(request: pytest.FixtureRequest, emulator: Emulator) -> Iterator[tuple[s
         running.loop.run_until_complete(executor.start())
         if isinstance(executor, ACADynamicSessionsCodeExecutor):
             assert executor._shim_mode == mode
+    # each path really runs the mode it is named after
+    events = running.run("print('get_ipython' in globals())")
+    assert Stream("stdout", f"{mode == 'ipython'}\n") in events
     assert "KB_RUNTIME_NO_IPYTHON" not in os.environ or mode == "plain"
     yield mode, running
     running.loop.run_until_complete(executor.stop())
