@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import ast
+import base64
 import json
 import subprocess
 import sys
+import zlib
 
 from kernel_bridge.events import ClearOutput, Display, Error, Result, Stream
 from kernel_bridge.executors.aca._introspect import introspection_code
@@ -14,6 +16,7 @@ from kernel_bridge.executors.aca._shim import (
     SESSION_PATH,
     clean_traceback,
     new_nonce,
+    session_payload,
     shim_setup_code,
     split_stdout,
     wrap_last_expression,
@@ -147,3 +150,15 @@ def test_remote_sources_are_python_38_and_setup_never_raises() -> None:
         "display",
         "result",
     ]
+
+
+def test_the_session_gets_the_runtime_library_itself_in_a_small_payload() -> None:
+    version, blob = session_payload()
+    library, session = json.loads(zlib.decompress(base64.b64decode(blob)))
+    assert library.encode() == LIBRARY_PATH.read_bytes()  # the runtime's file, no copy
+    assert session == SESSION_PATH.read_text()
+    assert version in shim_setup_code(NONCE) and blob in shim_setup_code(NONCE)
+    # one string per session start, well below the inline limits clients meet (~90 KB)
+    assert len(shim_setup_code(NONCE)) < 32_000
+    # a completion request is a one-line call, not a program
+    assert len(introspection_code("complete", "pri", 3)[1]) < 300
