@@ -3,8 +3,8 @@
 ``result`` follows the service: numbers and booleans as JSON values, other values as
 their ``text/plain`` repr, ``""`` when nothing was displayed, a PNG display (a figure)
 as ``{"type": "image", "format": "png", "base64_data": ...}`` (it wins over a value:
-[INF]). A user error makes the status ``Failure`` with the plain (ANSI-free) traceback
-in ``stderr``; output printed before it stays in ``stdout``. Other rich displays
+[INF]). A cell that fails makes the status ``Failure``; a shown error's plain (ANSI-free)
+traceback goes to ``stderr``; output printed before it stays in ``stdout``. Other rich displays
 (HTML, ...) are not reported, like on the service [INF].
 """
 
@@ -49,7 +49,9 @@ def fold_events(events: Iterable[Event]) -> dict[str, Any]:
         if isinstance(event, Stream):
             (stdout if event.name == "stdout" else stderr).append(event.text)
         elif isinstance(event, Error):
-            failed = True
+            # The cell's end says whether it failed: a traceback shown by a cell that
+            # went on (a failing _repr_html_, an exception in a widget) leaves it ok,
+            # as in the kernel.
             if event.shown:  # an unshown one (UsageError) is already on stderr
                 stderr.append(_traceback_text(event))
         elif isinstance(event, StateLost):

@@ -1,10 +1,13 @@
 """The runtime that runs where the code runs, and helpers to start it.
 
-The runtime itself is ``kb_runtime.py`` next to this file: one standard-library-only
-Python 3.8+ program speaking the NDJSON protocol of docs/runtime-protocol.md. Executors
-either run that file directly (``bootstrap_argv`` is not needed then) or, where no file
-can be placed (a container, a remote session), run ``BOOTSTRAP_CODE`` with
-``python3 -u -c`` and write ``bootstrap_payload()`` to its stdin first.
+The runtime itself is ``kb_runtime.py`` next to this file: a standard-library-only
+Python 3.8+ program speaking the NDJSON protocol of docs/runtime-protocol.md. It imports
+``kb_library.py`` (also next to this file), the in-session library of rich output,
+completion, inspection and comms that the ACA executor loads into its sessions too
+(``library_source``). Executors either run ``kb_runtime.py`` directly (it finds the
+library next to itself) or, where no file can be placed (a container, a remote session),
+run ``BOOTSTRAP_CODE`` with ``python3 -u -c`` and write ``bootstrap_payload()`` (both
+sources) to its stdin first.
 """
 
 from __future__ import annotations
@@ -14,10 +17,12 @@ import pathlib
 
 __all__ = [
     "BOOTSTRAP_CODE",
+    "LIBRARY_PATH",
     "PROTOCOL_VERSION",
     "RUNTIME_PATH",
     "bootstrap_argv",
     "bootstrap_payload",
+    "library_source",
     "runtime_source",
 ]
 
@@ -27,17 +32,32 @@ PROTOCOL_VERSION = 1
 RUNTIME_PATH: pathlib.Path = pathlib.Path(__file__).with_name("kb_runtime.py")
 """The runtime program (run it as ``python3 -u RUNTIME_PATH [--cwd DIR] [--linger]``)."""
 
+LIBRARY_PATH: pathlib.Path = pathlib.Path(__file__).with_name("kb_library.py")
+"""The in-session library the runtime imports as ``kb_library`` (and ACA sessions load)."""
+
 BOOTSTRAP_CODE: str = (
-    "import sys;n=int(sys.stdin.buffer.readline());"
-    "exec(compile(sys.stdin.buffer.read(n),'kb_runtime.py','exec'))"
+    "import sys,types;i=sys.stdin.buffer;m=types.ModuleType('kb_library');"
+    "m.__file__='kb_library.py';sys.modules['kb_library']=m;"
+    "exec(compile(i.read(int(i.readline())),'kb_library.py','exec'),m.__dict__);"
+    "exec(compile(i.read(int(i.readline())),'kb_runtime.py','exec'))"
 )
-"""The ``python3 -u -c`` program that reads the runtime source from stdin and runs it."""
+"""The ``python3 -u -c`` program that reads the library and the runtime from stdin, the
+library into ``sys.modules['kb_library']``, and runs the runtime."""
 
 
 @functools.cache
 def runtime_source() -> bytes:
     """Return the runtime's source bytes (read once, then cached)."""
     return RUNTIME_PATH.read_bytes()
+
+
+@functools.cache
+def library_source() -> bytes:
+    """Return the in-session library's source bytes (read once, then cached).
+
+    Called for the bootstrap payload and by the ACA executor's session setup.
+    """
+    return LIBRARY_PATH.read_bytes()
 
 
 def bootstrap_argv(python: str = "python3", *options: str) -> list[str]:
@@ -50,6 +70,7 @@ def bootstrap_argv(python: str = "python3", *options: str) -> list[str]:
 
 
 def bootstrap_payload() -> bytes:
-    """Return what the bootstrap reads first: the source length line, then the source."""
-    source = runtime_source()
-    return str(len(source)).encode("ascii") + b"\n" + source
+    """Return what the bootstrap reads first: for the library, then the runtime, a line
+    with the source's length and the source."""
+    parts = (library_source(), runtime_source())
+    return b"".join(str(len(source)).encode("ascii") + b"\n" + source for source in parts)

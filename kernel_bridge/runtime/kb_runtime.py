@@ -20,7 +20,6 @@ import json
 import linecache
 import os
 import queue
-import re
 import select
 import shutil
 import signal
@@ -32,6 +31,28 @@ import threading
 import time
 import traceback
 import types
+
+import kb_library as _lib  # the bootstrap loaded it; run as a file, it is next to this one
+from kb_library import (
+    _COMPLETER_WARMING,
+    _HELP_QUERY,
+    _encode_buffers,
+    _encode_data,
+    _format_plain,
+    _make_display_module,
+    _open_comms,
+    _plain_inspect_text,
+    _resolve,
+    _safe_repr,
+    _value_json,
+    _wire_message,
+    clear_output,
+    complete_request,
+    display,
+    inspect_request,
+    page,
+    update_display,
+)
 
 PROTOCOL_VERSION = 1
 _READ_SIZE = 65536
@@ -45,7 +66,6 @@ _EOF_MESSAGE = (
     "stdin is not available from this frontend: input() cannot be answered here "
     "(the notebook client did not allow stdin)"
 )
-_TEXT_MIME_RE = re.compile(r"^(text/|application/(.*\+)?(json|javascript|xml|x-latex))|svg")
 
 
 def _diag(text):
@@ -412,311 +432,12 @@ def _install_std_streams():
 
 
 # ---------------------------------------------------------------------------------------
-# rich output helpers (plain-Python path)
+# rich output, the pager, cursor helpers, completion and inspection: kb_library.py, the
+# in-session library the ACA session loads too. It publishes through _STATE["runtime"].
 
-
-def _encode_data(data):
-    """Make a mime bundle JSON-ready: bytes become base64 (binary) or text."""
-    out = {}
-    for key, value in data.items():
-        if isinstance(value, (bytes, bytearray)):
-            if _TEXT_MIME_RE.search(key):
-                value = bytes(value).decode("utf-8", "replace")
-            else:
-                value = base64.b64encode(bytes(value)).decode("ascii")
-        out[str(key)] = value
-    return out
-
-
-_REPR_METHODS = (
-    ("_repr_html_", "text/html"),
-    ("_repr_markdown_", "text/markdown"),
-    ("_repr_svg_", "image/svg+xml"),
-    ("_repr_png_", "image/png"),
-    ("_repr_jpeg_", "image/jpeg"),
-    ("_repr_latex_", "text/latex"),
-    ("_repr_json_", "application/json"),
-    ("_repr_javascript_", "application/javascript"),
-    ("_repr_pdf_", "application/pdf"),
-)
-
-
-def _safe_repr(obj):
-    try:
-        return repr(obj)
-    except Exception as exc:
-        return "<%s object (repr failed: %s)>" % (type(obj).__name__, type(exc).__name__)
-
-
-def _report_repr_error(name):
-    try:
-        sys.stderr.write("Exception in %s:\n%s" % (name, traceback.format_exc()))
-    except Exception:
-        pass
-
-
-def _format_plain(obj, include=None, exclude=None):
-    """Return (data, metadata) for obj from repr and its _repr_*_ methods."""
-    data = {}
-    metadata = {}
-    if not inspect.isclass(obj):
-        cls = type(obj)
-        if getattr(cls, "_repr_mimebundle_", None) is not None:
-            try:
-                bundle = obj._repr_mimebundle_(include=include, exclude=exclude)
-                md = {}
-                if isinstance(bundle, tuple):
-                    bundle, md = bundle[0], (bundle[1] if len(bundle) > 1 else {})
-                if isinstance(bundle, dict):
-                    data.update(bundle)
-                if isinstance(md, dict):
-                    metadata.update(md)
-            except Exception:
-                _report_repr_error("_repr_mimebundle_")
-        for method, mime in _REPR_METHODS:
-            if mime in data or getattr(cls, method, None) is None:
-                continue
-            try:
-                value = getattr(obj, method)()
-            except Exception:
-                _report_repr_error(method)
-                continue
-            if value is None:
-                continue
-            if isinstance(value, tuple) and len(value) == 2:
-                value, md = value
-                if isinstance(md, dict):
-                    metadata[mime] = md
-            data[mime] = value
-    if "text/plain" not in data:
-        data["text/plain"] = _safe_repr(obj)
-    if include:
-        data = {k: v for k, v in data.items() if k in include or k == "text/plain"}
-    if exclude:
-        data = {k: v for k, v in data.items() if k not in exclude}
-    return _encode_data(data), metadata
-
-
-def _value_json(value):
-    if value is None or type(value) in (bool, int, float):
-        if type(value) is float and (value != value or value in (float("inf"), float("-inf"))):
-            return False, None
-        try:
-            json.dumps(value)
-        except (ValueError, OverflowError):
-            return False, None
-        return True, value
-    return False, None
-
-
-class DisplayHandle:
-    """A handle on a display with a display_id (returned by display(display_id=...))."""
-
-    def __init__(self, display_id=None):
-        if display_id is None or display_id is True:
-            display_id = os.urandom(16).hex()
-        self.display_id = display_id
-
-    def __repr__(self):
-        return "<%s display_id=%s>" % (self.__class__.__name__, self.display_id)
-
-    def display(self, obj, **kwargs):
-        """Show obj in a new output tied to this display_id."""
-        display(obj, display_id=self.display_id, **kwargs)
-
-    def update(self, obj, **kwargs):
-        """Replace every output tied to this display_id with obj."""
-        display(obj, display_id=self.display_id, update=True, **kwargs)
-
-
-def display(
-    *objs,
-    include=None,
-    exclude=None,
-    metadata=None,
-    transient=None,
-    display_id=None,
-    raw=False,
-    clear=False,
-    update=False,
-    **kwargs,
-):
-    """Send rich display messages for objs (IPython.display.display-compatible)."""
-    runtime = _STATE.get("runtime")
-    if transient and not display_id:
-        display_id = transient.get("display_id")
-    if update and not display_id:
-        raise TypeError("display_id required for update")
-    handle = None
-    if display_id:
-        handle = display_id if isinstance(display_id, DisplayHandle) else DisplayHandle(display_id)
-        display_id = handle.display_id
-    if clear:
-        clear_output(wait=True)
-    if runtime is None:
-        for obj in objs:
-            print(_safe_repr(obj))
-        return handle
-    for obj in objs:
-        if raw:
-            data, md = _encode_data(dict(obj)), {}
-        else:
-            data, md = _format_plain(obj, include=include, exclude=exclude)
-        if metadata:
-            md = dict(md)
-            md.update(metadata)
-        runtime.publish_display(data, md, display_id, update)
-    return handle
-
-
-def update_display(obj, display_id=None, **kwargs):
-    """Update the outputs tied to display_id with obj."""
-    kwargs.pop("update", None)
-    return display(obj, display_id=display_id, update=True, **kwargs)
-
-
-def clear_output(wait=False):
-    """Clear the cell's output (now, or at the next output when wait=True)."""
-    runtime = _STATE.get("runtime")
-    if runtime is not None:
-        runtime.publish_clear(wait)
-
-
-class _MimeObject:
-    def __init__(self, data=None, url=None, filename=None, metadata=None):
-        if data is None and filename is not None:
-            with open(filename, "rb" if self.binary else "r") as f:
-                data = f.read()
-        self.data = data
-        self.metadata = metadata
-
-    binary = False
-
-
-def _make_display_module():
-    mod = types.ModuleType("kb_display")
-    mod.__doc__ = "Minimal IPython.display-compatible helpers of the kernel_bridge runtime."
-
-    def _simple(mime, method, binary=False):
-        class _Obj(_MimeObject):
-            pass
-
-        _Obj.binary = binary
-
-        def _repr(self):
-            return self.data
-
-        setattr(_Obj, method, _repr)
-        return _Obj
-
-    mod.display = display
-    mod.update_display = update_display
-    mod.clear_output = clear_output
-    mod.DisplayHandle = DisplayHandle
-    mod.HTML = _simple("text/html", "_repr_html_")
-    mod.Markdown = _simple("text/markdown", "_repr_markdown_")
-    mod.SVG = _simple("image/svg+xml", "_repr_svg_")
-    mod.Latex = _simple("text/latex", "_repr_latex_")
-    mod.JSON = _simple("application/json", "_repr_json_")
-    mod.Javascript = _simple("application/javascript", "_repr_javascript_")
-    png = _simple("image/png", "_repr_png_", binary=True)
-    jpeg = _simple("image/jpeg", "_repr_jpeg_", binary=True)
-
-    def Image(data=None, url=None, filename=None, format=None, metadata=None, **kw):
-        fmt = (format or (filename or "").rsplit(".", 1)[-1] or "png").lower()
-        cls = jpeg if fmt in ("jpg", "jpeg") else png
-        return cls(data=data, url=url, filename=filename, metadata=metadata)
-
-    mod.Image = Image
-    return mod
-
-
-# ---------------------------------------------------------------------------------------
-# cursor helpers
-
-
-_NAME_RE = re.compile(r"[A-Za-z_][\w.]*$")
-
-
-def _line_at_cursor(code, cursor_pos):
-    start = code.rfind("\n", 0, cursor_pos) + 1
-    end = code.find("\n", cursor_pos)
-    if end < 0:
-        end = len(code)
-    return code[start:end], start
-
-
-def _token_at_cursor(code, cursor_pos):
-    """The dotted name at the cursor, or the called name when the cursor is in a call."""
-    cursor_pos = max(0, min(cursor_pos, len(code)))
-    m = re.match(r"\w*", code[cursor_pos:])
-    end = cursor_pos + (m.end() if m else 0)
-    m = _NAME_RE.search(code[:end])
-    if m and m.group(0).strip("."):
-        return m.group(0).strip(".")
-    depth = 0
-    for i in range(cursor_pos - 1, -1, -1):
-        ch = code[i]
-        if ch == ")":
-            depth += 1
-        elif ch == "(":
-            if depth == 0:
-                m = _NAME_RE.search(code[:i].rstrip())
-                return m.group(0).strip(".") if m else ""
-            depth -= 1
-    return ""
-
-
-_HELP_QUERY = re.compile(r"^\s*(?:([A-Za-z_][\w.]*)(\?\??)|(\?\??)([A-Za-z_][\w.]*))\s*$")
-"""A cell that only asks for help (IPython's ``obj?`` syntax)."""
-
-
-def _resolve(name, namespace):
-    parts = name.split(".")
-    if parts[0] in namespace:
-        obj = namespace[parts[0]]
-    elif hasattr(builtins, parts[0]):
-        obj = getattr(builtins, parts[0])
-    else:
-        raise KeyError(name)
-    for part in parts[1:]:
-        try:
-            obj = getattr(obj, part)
-        except Exception:
-            raise KeyError(name) from None
-    return obj
-
-
-def _plain_inspect_text(name, obj, detail_level):
-    lines = []
-    lines.append("Name:      %s" % name)
-    lines.append("Type:      %s" % type(obj).__name__)
-    text = _safe_repr(obj)
-    if len(text) > 2000:
-        text = text[:2000] + "..."
-    lines.append("String form: %s" % text)
-    if callable(obj):
-        try:
-            lines.append("Signature: %s%s" % (name.rsplit(".", 1)[-1], inspect.signature(obj)))
-        except (TypeError, ValueError):
-            pass
-    try:
-        doc = inspect.getdoc(obj)
-    except Exception:
-        doc = None
-    if doc:
-        lines.append("Docstring:\n" + doc)
-    if detail_level and detail_level > 0:
-        try:
-            source = inspect.getsource(obj)
-            lines.append("Source:\n" + source)
-        except Exception:
-            pass
-        try:
-            lines.append("File:      %s" % inspect.getfile(obj))
-        except Exception:
-            pass
-    return "\n".join(lines)
+_lib._STATE = _STATE
+_OWN_FILES = (_THIS_FILE, _lib._THIS_FILE)
+"""Frames of these files are left out of a user's traceback."""
 
 
 # ---------------------------------------------------------------------------------------
@@ -1244,7 +965,7 @@ class Runtime:
                 tb = exc.__traceback__
                 frames = []
                 while tb is not None:
-                    if tb.tb_frame.f_code.co_filename != _THIS_FILE:
+                    if tb.tb_frame.f_code.co_filename not in _OWN_FILES:
                         frames.append(tb)
                     tb = tb.tb_next
                 for a, b in zip(frames, frames[1:]):
@@ -1296,114 +1017,10 @@ class Runtime:
 
     # ---- complete / inspect ------------------------------------------------------
     def complete(self, msg):
-        code = msg.get("code") or ""
-        cursor_pos = msg.get("cursor_pos")
-        if cursor_pos is None:
-            cursor_pos = len(code)
-        line, offset = _line_at_cursor(code, cursor_pos)
-        line_cursor = cursor_pos - offset
-        if self.shell is not None:
-            return self.complete_ipython(code, cursor_pos, line, line_cursor)
-        import rlcompleter
-
-        m = re.search(r"[\w.]*$", line[:line_cursor])
-        text = m.group(0) if m else ""
-        matches = []
-        if text:
-            completer = rlcompleter.Completer(self.namespace)
-            state = 0
-            while state < 10000:
-                match = completer.complete(text, state)
-                if match is None:
-                    break
-                match = match.rstrip("( ")
-                if match not in matches:
-                    matches.append(match)
-                state += 1
-        return {
-            "matches": matches,
-            "cursor_start": cursor_pos - len(text),
-            "cursor_end": cursor_pos,
-            "metadata": {},
-        }
-
-    def complete_ipython(self, code, cursor_pos, line, line_cursor):
-        waited = _COMPLETER_WARMING.acquire(timeout=_COMPLETER_WARM_UP_WAIT)
-        try:
-            return self._complete_ipython(code, cursor_pos, line, line_cursor)
-        finally:
-            if waited:
-                _COMPLETER_WARMING.release()
-
-    def _complete_ipython(self, code, cursor_pos, line, line_cursor):
-        try:
-            from IPython.core.completer import provisionalcompleter, rectify_completions
-
-            with provisionalcompleter():
-                raw = self.shell.Completer.completions(code, cursor_pos)
-                comps = list(rectify_completions(code, raw))
-        except Exception:
-            txt, matches = self.shell.complete("", line, line_cursor)
-            return {
-                "matches": list(matches),
-                "cursor_start": cursor_pos - len(txt),
-                "cursor_end": cursor_pos,
-                "metadata": {},
-            }
-        if not comps:
-            return {
-                "matches": [],
-                "cursor_start": cursor_pos,
-                "cursor_end": cursor_pos,
-                "metadata": {},
-            }
-        types_ = [
-            {
-                "start": c.start,
-                "end": c.end,
-                "text": c.text,
-                "type": c.type,
-                "signature": c.signature,
-            }
-            for c in comps
-        ]
-        return {
-            "matches": [c.text for c in comps],
-            "cursor_start": comps[0].start,
-            "cursor_end": comps[0].end,
-            "metadata": {"_jupyter_types_experimental": types_},
-        }
+        return complete_request(self.shell, self.namespace, msg)
 
     def inspect(self, msg):
-        code = msg.get("code") or ""
-        cursor_pos = msg.get("cursor_pos")
-        if cursor_pos is None:
-            cursor_pos = len(code)
-        detail = int(msg.get("detail_level") or 0)
-        if self.shell is not None:
-            from IPython.utils.tokenutil import token_at_cursor
-
-            name = token_at_cursor(code, cursor_pos)
-            try:
-                bundle = self.shell.object_inspect_mime(name, detail_level=detail)
-            except KeyError:
-                return {"found": False, "data": {}, "metadata": {}}
-            bundle = dict(bundle)
-            if not getattr(self.shell, "enable_html_pager", False):
-                bundle.pop("text/html", None)
-            return {"found": True, "data": _encode_data(bundle), "metadata": {}}
-        name = _token_at_cursor(code, cursor_pos)
-        if not name:
-            return {"found": False, "data": {}, "metadata": {}}
-        try:
-            obj = _resolve(name, self.namespace)
-        except KeyError:
-            return {"found": False, "data": {}, "metadata": {}}
-        return {
-            "found": True,
-            "data": {"text/plain": _plain_inspect_text(name, obj, detail)},
-            "metadata": {},
-        }
+        return inspect_request(self.shell, self.namespace, msg)
 
     # ---- setup ---------------------------------------------------------------------
     def setup_namespace(self, use_ipython):
@@ -1690,11 +1307,7 @@ def _make_ipython_shell(runtime):
     try:
         from IPython.core import page as ipy_page
 
-        def _page(strng, start=0, screen_lines=0, pager_cmd=None):
-            data = strng if isinstance(strng, dict) else {"text/plain": str(strng)}
-            runtime.publish_page(_encode_data(data), start)
-
-        shell.set_hook("show_in_pager", ipy_page.as_hook(_page), 99)
+        shell.set_hook("show_in_pager", ipy_page.as_hook(page), 99)
     except Exception as exc:  # pragma: no cover - an IPython without pager hooks
         _diag("pager hook not installed: %r" % exc)
     from IPython import display as ipd
@@ -1755,16 +1368,6 @@ def _parent_id(parent):
         if isinstance(value, str):
             return value
     return None
-
-
-def _encode_buffers(buffers):
-    out = []
-    for buf in buffers or ():
-        try:
-            out.append(base64.b64encode(bytes(memoryview(buf))).decode("ascii"))
-        except TypeError:
-            out.append(base64.b64encode(str(buf).encode("utf-8")).decode("ascii"))
-    return out
 
 
 def _send_iopub(msg_type, content, metadata=None, buffers=None, parent_id=None):
@@ -1913,40 +1516,23 @@ def _comm_setup(runtime):
     """
     import logging
 
-    try:
-        import comm
-        from comm.base_comm import BaseComm, CommManager
-    except Exception:
-        comm = None
-    if comm is not None:
-        manager = CommManager()
+    def note_parent(comm_obj):
+        comm_obj.kernel = _STATE.get("kernel")
+        comm_obj._kb_parent = _parent_id(runtime.request_parent or runtime.last_parent)
 
-        class KBComm(BaseComm):
-            """A comm whose messages go to the host as ``iopub`` messages."""
+    def publish(comm_obj, msg_type, content, metadata, buffers):
+        # the request being served, else the one the comm was made in (background threads)
+        parent = _parent_id(runtime.request_parent) or comm_obj._kb_parent
+        _send_iopub(msg_type, content, metadata, buffers, parent)
 
-            def __init__(self, *args, **kwargs):
-                self.kernel = _STATE.get("kernel")
-                self._kb_parent = _parent_id(runtime.request_parent or runtime.last_parent)
-                super().__init__(*args, **kwargs)
-
-            def publish_msg(self, msg_type, data=None, metadata=None, buffers=None, **keys):
-                content = dict(keys, data={} if data is None else data, comm_id=self.comm_id)
-                parent = _parent_id(runtime.request_parent) or self._kb_parent
-                _send_iopub(msg_type, content, metadata or {}, buffers, parent)
-
-        def create_comm(*args, **kwargs):
-            return KBComm(*args, **kwargs)
-
-        comm.create_comm = create_comm
-        comm.get_comm_manager = lambda: manager
-        _STATE["comm_manager"] = manager
+    def log_handler():
         # comm logs failures of handlers (ipykernel: the kernel's log): here the
         # runtime's diagnostics, never the user's stderr.
-        log = logging.getLogger("Comm")
-        log.propagate = False
         handler = logging.StreamHandler(io.TextIOWrapper(_FdWriter(_STATE.get("diag_fd", 2))))
         handler.setFormatter(logging.Formatter("kb_runtime: %(message)s"))
-        log.addHandler(handler)
+        return handler
+
+    _lib._comm_install(note_parent, publish, log_handler)
     kernel = _Kernel(runtime, runtime.shell, _STATE.get("comm_manager"))
     _STATE["kernel"] = kernel
     if runtime.shell is not None:
@@ -1956,27 +1542,6 @@ def _comm_setup(runtime):
         shell_class = type(runtime.shell)
         shell_class.get_parent = lambda self: kernel.get_parent()
         shell_class.parent_header = property(lambda self: kernel.get_parent().get("header", {}))
-
-
-def _wire_message(msg):
-    """The host's comm request as the Jupyter message comm handlers expect."""
-    parent = msg.get("parent") if isinstance(msg.get("parent"), dict) else {}
-    buffers = []
-    for item in msg.get("buffers") or ():
-        try:
-            buffers.append(memoryview(base64.b64decode(str(item))))
-        except (ValueError, TypeError):
-            buffers.append(memoryview(b""))
-    msg_type = str(msg.get("msg_type") or "")
-    return {
-        "header": dict(parent, msg_type=msg_type),
-        "msg_id": parent.get("msg_id"),
-        "msg_type": msg_type,
-        "parent_header": {},
-        "content": msg.get("content") if isinstance(msg.get("content"), dict) else {},
-        "metadata": msg.get("metadata") if isinstance(msg.get("metadata"), dict) else {},
-        "buffers": buffers,
-    }
 
 
 def _comm_request(runtime, msg):
@@ -2028,14 +1593,7 @@ def _comm_request(runtime, msg):
 
 def _comm_info(runtime, msg):
     """Answer ``comm_info`` from the input thread: the open comms (of one target)."""
-    manager = _STATE.get("comm_manager")
-    target = msg.get("target_name")
-    comms = {}
-    if manager is not None:
-        for comm_id, comm_obj in list(manager.comms.items()):
-            name = getattr(comm_obj, "target_name", "")
-            if not target or name == target:
-                comms[comm_id] = {"target_name": name}
+    comms = _open_comms(msg.get("target_name"))
     runtime.channel.send({"type": "reply", "id": msg.get("id"), "comms": comms})
 
 
@@ -2100,9 +1658,6 @@ def _warm_up_in_background(shell):
     timer.start()
 
 
-_COMPLETER_WARMING = threading.Lock()
-# the longest a completion waits for the warm-up; after that it completes anyway
-_COMPLETER_WARM_UP_WAIT = 10.0
 _WARM_UP_DELAY = 0.5
 
 

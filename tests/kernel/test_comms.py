@@ -435,7 +435,7 @@ def test_aca_background_update_arrives_with_the_next_execution(aca_widget_kernel
         "import sys, threading, time\n"
         "a5_sent = threading.Event()\n"
         "def later():\n"
-        "    state = sys.modules['_kernel_bridge_comms']._state\n"
+        "    state = sys.modules['_kernel_bridge_output_shim']._comms\n"
         "    while not state['between']:  # wait until no execution runs\n"
         "        time.sleep(0.01)\n"
         "    a5.value = 42\n"

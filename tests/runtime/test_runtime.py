@@ -26,10 +26,12 @@ import pytest
 
 from kernel_bridge.runtime import (
     BOOTSTRAP_CODE,
+    LIBRARY_PATH,
     PROTOCOL_VERSION,
     RUNTIME_PATH,
     bootstrap_argv,
     bootstrap_payload,
+    library_source,
     runtime_source,
 )
 
@@ -242,7 +244,10 @@ def test_bootstrap_with_cwd_and_early_request(tmp_path: Path) -> None:
 
 def test_bootstrap_helpers() -> None:
     payload = bootstrap_payload()
-    length, _, source = payload.partition(b"\n")
+    length, _, rest = payload.partition(b"\n")
+    library, rest = rest[: int(length)], rest[int(length) :]
+    assert library == library_source() == LIBRARY_PATH.read_bytes()
+    length, _, source = rest.partition(b"\n")
     assert int(length) == len(source) == len(runtime_source())
     assert source == RUNTIME_PATH.read_bytes()
     assert bootstrap_argv("py", "--linger") == ["py", "-u", "-c", BOOTSTRAP_CODE, "--linger"]

@@ -957,7 +957,7 @@ class ACADynamicSessionsCodeExecutor(RemoteExecutor, LoggingConfigurable, metacl
                 events: list[OutputEvent] = []
                 await self._setup(events)
                 self._pending.extend(events)
-            request_id, cell = introspection_code(op, code, cursor_pos, self._nonce, detail_level)
+            request_id, cell = introspection_code(op, code, cursor_pos, detail_level)
             properties = await self._client.execute(
                 self._session_id,
                 cell,

@@ -10,7 +10,6 @@ import sys
 
 from kernel_bridge.events import IOPubMessage, Stream
 from kernel_bridge.executors._comm import CommRequest
-from kernel_bridge.executors.aca import _comms as _aca_comms
 from kernel_bridge.executors.aca._comms import (
     comm_delivery_code,
     comm_info_code,
@@ -72,8 +71,7 @@ def _run_in_session(script: str) -> tuple[list[IOPubMessage], list[dict[str, obj
 
 def test_session_side_sends_delivers_and_lists_comms() -> None:
     """A plain interpreter with the comm package: what a session does, frame by frame."""
-    for source in (_aca_comms._COMMS_BODY, comms_setup_code()):
-        ast.parse(source, feature_version=(3, 8))
+    ast.parse(comms_setup_code(), feature_version=(3, 8))
     hostile = "'); raise SystemExit(3) #"
     deliver_open = comm_delivery_code(
         CommRequest("comm_open", {"comm_id": "f1", "target_name": "echo", "data": {"x": hostile}})
@@ -97,6 +95,8 @@ def test_session_side_sends_delivers_and_lists_comms() -> None:
         + deliver_msg
         + info
         + "assert set(globals()) - before == {'before', 'comm', 'opened', 'mine'}, globals()\n"
+        # a session ends by being stopped, never by finalizing its comms at exit
+        "import os, sys\nsys.stdout.flush()\nos._exit(0)\n"
     )
     messages, others, text = _run_in_session(script)
     assert text == ""

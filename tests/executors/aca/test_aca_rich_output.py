@@ -19,6 +19,7 @@ import pytest
 from kernel_bridge.emulator import Emulator
 from kernel_bridge.events import ClearOutput, Display, Error, Event, Finished, Result, Stream
 from kernel_bridge.executors.aca import ACADynamicSessionsCodeExecutor
+from kernel_bridge.executors.aca._shim import session_payload
 
 from .conftest import CountingCredential
 
@@ -229,7 +230,7 @@ def test_a_shim_that_cannot_install_falls_back_silently(
             first,
             "import sys, types\n"
             "broken = types.ModuleType('_kernel_bridge_output_shim')\n"
-            "broken.VERSION = 1\n"
+            f"broken.VERSION = {session_payload()[0]!r}\n"
             "def install(nonce):\n    raise RuntimeError('no')\n"
             "broken.install = install\n"
             "sys.modules['_kernel_bridge_output_shim'] = broken\n",

@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import ast
+import base64
 import json
 import subprocess
 import sys
+import zlib
 
 from kernel_bridge.events import ClearOutput, Display, Error, Result, Stream
-from kernel_bridge.executors.aca import _introspect as _aca_introspect
-from kernel_bridge.executors.aca import _shim as _aca_shim
+from kernel_bridge.executors.aca._introspect import introspection_code
 from kernel_bridge.executors.aca._results import parse_properties
 from kernel_bridge.executors.aca._shim import (
+    SESSION_PATH,
     clean_traceback,
     new_nonce,
+    session_payload,
     shim_setup_code,
     split_stdout,
     wrap_last_expression,
 )
+from kernel_bridge.runtime import LIBRARY_PATH
 
 NONCE = "0123456789abcdef0123456789abcdef"
 
@@ -118,8 +122,9 @@ def test_clean_traceback_removes_the_wrapper_and_moves_carets() -> None:
 
 
 def test_remote_sources_are_python_38_and_setup_never_raises() -> None:
-    ast.parse(_aca_shim._SHIM_BODY, feature_version=(3, 8))
-    ast.parse(_aca_introspect._SNIPPET, feature_version=(3, 8))
+    for path in (LIBRARY_PATH, SESSION_PATH):
+        ast.parse(path.read_text(), feature_version=(3, 8))
+    ast.parse(introspection_code("complete", "x", 1)[1], feature_version=(3, 8))
     code = shim_setup_code(new_nonce())
     ast.parse(code, feature_version=(3, 8))
     # A plain interpreter: the shim installs, says hello, and leaves no global behind.
@@ -145,3 +150,15 @@ def test_remote_sources_are_python_38_and_setup_never_raises() -> None:
         "display",
         "result",
     ]
+
+
+def test_the_session_gets_the_runtime_library_itself_in_a_small_payload() -> None:
+    version, blob = session_payload()
+    library, session = json.loads(zlib.decompress(base64.b64decode(blob)))
+    assert library.encode() == LIBRARY_PATH.read_bytes()  # the runtime's file, no copy
+    assert session == SESSION_PATH.read_text()
+    assert version in shim_setup_code(NONCE) and blob in shim_setup_code(NONCE)
+    # one string per session start, well below the inline limits clients meet (~90 KB)
+    assert len(shim_setup_code(NONCE)) < 32_000
+    # a completion request is a one-line call, not a program
+    assert len(introspection_code("complete", "pri", 3)[1]) < 300
