@@ -48,6 +48,7 @@ from traitlets.config import LoggingConfigurable
 
 from ...errors import (
     ConfigurationError,
+    ConfigurationValueError,
     ExecutorClosedError,
     ExecutorStartError,
     FunctionsError,
@@ -294,7 +295,7 @@ class ACADynamicSessionsCodeExecutor(RemoteExecutor, LoggingConfigurable, metacl
             explicit["suppress_result_output"] = True
         LoggingConfigurable.__init__(self, **explicit, **kwargs)
         if not isinstance(self.timeout, int) or self.timeout < 1:
-            raise ValueError("Timeout must be greater than or equal to 1.")
+            raise ConfigurationValueError("Timeout must be greater than or equal to 1.")
         # A timeout the user set also limits kernel cells; the seed default of 60 s does
         # not (kernel cells may otherwise run up to the service's 220 s cap).
         configured = "timeout" in explicit or "timeout" in self.config.get(type(self).__name__, {})
@@ -307,7 +308,7 @@ class ACADynamicSessionsCodeExecutor(RemoteExecutor, LoggingConfigurable, metacl
                 "<rg>/sessionPools/<pool>, or what `kernel-bridge aca-emulator` prints)."
             )
         if not self.functions_module.isidentifier():
-            raise ValueError(
+            raise ConfigurationValueError(
                 f"functions_module {self.functions_module!r} is not a Python identifier; "
                 "use a name like 'functions'."
             )
@@ -652,9 +653,9 @@ class ACADynamicSessionsCodeExecutor(RemoteExecutor, LoggingConfigurable, metacl
                 yield output
             yield Finished(outcome.exit_code)
         except RemoteServiceError as exc:
-            text = str(exc)
+            text, ename = str(exc), type(exc).__name__  # e.g. CodeMayHaveRunError
             self.log.debug("ACA request failed: %s", text)
-            yield Error("RemoteServiceError", text, [f"RemoteServiceError: {text}"])
+            yield Error(ename, text, [f"{ename}: {text}"])
             yield Finished(1)
 
     async def _session_replaced(self) -> bool:

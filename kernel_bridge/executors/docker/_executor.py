@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 from traitlets import Bool, Dict, Enum, Float, Int, List, TraitType, Unicode
 from traitlets.config import LoggingConfigurable
 
-from ...errors import BridgeError, ConfigurationError, ExecutorStartError
+from ...errors import BridgeError, ConfigurationError, DockerConfigurationError, ExecutorStartError
 from ...events import Display, Event
 from ...functions import FUNCTION_PROMPT_TEMPLATE as _FUNCTION_PROMPT_TEMPLATE
 from ...runtime import bootstrap_argv, bootstrap_payload
@@ -50,10 +50,6 @@ DEFAULT_PIDS_LIMIT = 4096
 
 _LANGUAGES = ("python", "bash", "sh", "shell", "pwsh", "powershell", "ps1")
 _orphans_checked = False
-
-
-class DockerConfigurationError(ConfigurationError, ValueError):
-    """A bad Docker executor option (also a ValueError, as the seed raised)."""
 
 
 class _OptionalPath(TraitType[Path | None, Path | str | None]):

@@ -268,6 +268,7 @@ def test_404_on_a_new_session_says_the_pool_is_full(make_emulator: Callable[...,
             events = await run(second, "1")
             assert finished(events) == 1
             assert "pool is full" in error_of(events).evalue
+            assert error_of(events).ename == "SessionPoolFullError"
             with pytest.raises(ExecutorStartError, match="maxConcurrentSessions"):
                 await second.start()
         finally:
