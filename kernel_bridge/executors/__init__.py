@@ -8,13 +8,12 @@ from __future__ import annotations
 import importlib
 
 from ..errors import ConfigurationError
-from .base import Completion, ExecutorCapabilities, Inspection, RemoteExecutor
+from .base import Completion, Inspection, RemoteExecutor
 
 __all__ = [
     "EXECUTOR_CLASSES",
     "EXECUTOR_KINDS",
     "Completion",
-    "ExecutorCapabilities",
     "Inspection",
     "RemoteExecutor",
     "executor_class",

@@ -21,16 +21,17 @@ from kernel_bridge.executors._blocks import (
     silence_pip,
 )
 from kernel_bridge.executors.base import (
-    Completion,
-    ExecutorCapabilities,
     InputHandler,
-    Inspection,
     RemoteExecutor,
 )
 
 
 class CannedExecutor(RemoteExecutor):
-    """Replays one list of events per execute() call; a "WAIT" item blocks until interrupt()."""
+    """Replays one list of events per execute() call; a "WAIT" item blocks until interrupt().
+
+    It implements only the four required methods of the kernel contract, which is all
+    ``run_code_blocks`` needs.
+    """
 
     kind = "canned"
 
@@ -41,13 +42,8 @@ class CannedExecutor(RemoteExecutor):
         self.interrupts = 0
         self.waiting = asyncio.Event()
 
-    @property
-    def capabilities(self) -> ExecutorCapabilities:
-        return ExecutorCapabilities(streaming=True, remote_interrupt=True, stdin=False)
-
     async def start(self) -> None: ...
     async def stop(self) -> None: ...
-    async def restart(self) -> None: ...
 
     async def interrupt(self) -> None:
         self.interrupts += 1
@@ -71,23 +67,6 @@ class CannedExecutor(RemoteExecutor):
             else:
                 assert not isinstance(item, str)
                 yield item
-
-    async def complete(self, code: str, cursor_pos: int) -> Completion:
-        return Completion([], cursor_pos, cursor_pos)
-
-    async def inspect(self, code: str, cursor_pos: int, detail_level: int = 0) -> Inspection:
-        return Inspection(False)
-
-    async def upload_files(self, files: Sequence[Path | str]) -> None: ...
-
-    async def download_files(self, files: Sequence[Path | str]) -> list[str]:
-        return []
-
-    async def get_file_list(self) -> list[str]:
-        return []
-
-    async def get_available_packages(self) -> set[str]:
-        return set()
 
 
 LANGS = ("python", "sh", "bash", "pwsh")
