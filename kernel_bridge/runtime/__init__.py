@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import pathlib
+import re
 
 __all__ = [
     "BOOTSTRAP_CODE",
@@ -20,9 +21,6 @@ __all__ = [
     "bootstrap_payload",
     "runtime_source",
 ]
-
-PROTOCOL_VERSION = 1
-"""The protocol version the runtime announces in its ``ready`` message."""
 
 RUNTIME_PATH: pathlib.Path = pathlib.Path(__file__).with_name("kb_runtime.py")
 """The runtime program (run it as ``python3 -u RUNTIME_PATH [--cwd DIR] [--linger]``)."""
@@ -38,6 +36,23 @@ BOOTSTRAP_CODE: str = (
 def runtime_source() -> bytes:
     """Return the runtime's source bytes (read once, then cached)."""
     return RUNTIME_PATH.read_bytes()
+
+
+def _protocol_version() -> int:
+    """Read ``PROTOCOL_VERSION`` from the runtime's source, its one definition.
+
+    The runtime is sent as source to where the cells run, so it cannot import anything
+    of ours; the host reads the number from that same source instead of repeating it.
+    """
+    found = re.search(rb"^PROTOCOL_VERSION = (\d+)$", runtime_source(), re.MULTILINE)
+    if found is None:  # a broken checkout, not a user error
+        raise RuntimeError(f"{RUNTIME_PATH} does not define PROTOCOL_VERSION")
+    return int(found.group(1))
+
+
+PROTOCOL_VERSION: int = _protocol_version()
+"""The protocol version the runtime announces in its ``ready`` message; the host's
+channel refuses a runtime that announces another one."""
 
 
 def bootstrap_argv(python: str = "python3", *options: str) -> list[str]:
