@@ -101,16 +101,27 @@ class RemoteExecutor(abc.ABC):
 
     supports_comms: bool = False
     """Whether comms (widgets) reach the code: True for executors that relay them (ACA:
-    once its session is set up with the ``comm`` package)."""
+    once its session is set up with the ``comm`` package). Read by the kernel's comm
+    relay, through the session, before it forwards a frontend's comm message."""
+
+    @property
+    def python_version(self) -> str | None:
+        """The Python version where the code runs (``"3.12.1"``), None while unknown.
+
+        Read by the session for ``kernel_info``'s ``language_info.version``, which must
+        answer at once: never starts anything. The default knows nothing.
+        """
+        return None
 
     can_debug: ClassVar[bool] = False
-    """Whether the visual debugger may work with this executor (advertised in kernel_info
-    and the kernelspec); the runtime still has to find debugpy, :meth:`debug_channel` checks."""
+    """Whether the visual debugger may work with this executor; read (on the class) by
+    the kernel for ``kernel_info`` and by the kernelspec writer. The runtime still has to
+    find debugpy: :meth:`debug_channel` checks."""
 
     def running_channel(self) -> RuntimeChannel | None:
         """The channel of a runtime that is running now, else None (never starts one).
 
-        The debugger reads the namespace's variables through it.
+        Called by the debugger when it reads the namespace's variables. The default: None.
         """
         return None
 
@@ -118,7 +129,8 @@ class RemoteExecutor(abc.ABC):
         """The started runtime's channel, for :mod:`kernel_bridge.debugger` to relay DAP.
 
         Called by the kernel's debugger on the first ``debug_request`` after a (re)start.
-        Raises :class:`~kernel_bridge.errors.DebuggerUnavailableError` saying why not.
+        Raises :class:`~kernel_bridge.errors.DebuggerUnavailableError` saying why not
+        (the default, for executors without a private channel to their runtime).
         """
         raise DebuggerUnavailableError(
             f"the {self.kind!r} executor has no private channel to the place where the code "
@@ -216,7 +228,7 @@ class RemoteExecutor(abc.ABC):
     async def deliver_comm(self, comm: CommRequest) -> AsyncIterator[Event]:
         """Hand a frontend comm message to the comm manager where the code runs.
 
-        Called by the kernel for ``comm_open``/``comm_msg``/``comm_close``; yields what
+        Called by the session for ``comm_open``/``comm_msg``/``comm_close``; yields what
         the handlers produced (comm replies, output), ending with ``Finished``. The
         default (executors without comms) yields a ``comm_close`` for a ``comm_open``,
         so the frontend knows nothing listens, and otherwise only ``Finished``.
@@ -231,12 +243,14 @@ class RemoteExecutor(abc.ABC):
     async def comm_info(self, target_name: str | None) -> dict[str, dict[str, str]]:
         """The open comms where the code runs: ``{comm_id: {"target_name": name}}``.
 
-        Called by the kernel for ``comm_info_request``; empty without comms.
+        Called by the session for ``comm_info_request``; empty without comms (the default).
         """
         return {}
 
     def set_background_handler(self, handler: BackgroundHandler | None) -> None:  # noqa: B027
         """Register who receives events sent while no execution runs (the kernel's relay).
 
-        Executors whose code cannot send between executions ignore it.
+        Called by the session right after it builds the executor, and again when the
+        relay changes. Executors whose code cannot send between executions ignore it
+        (the default).
         """
