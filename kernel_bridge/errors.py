@@ -8,6 +8,8 @@ type, never on the message text::
     │   └── ConfigurationValueError      ... also a ValueError, where AutoGen's API raises one
     │       └── DockerConfigurationError     a bad Docker executor option
     ├── FunctionsError                   a user-defined function cannot be built or injected
+    ├── InvalidCodeBlocksError           bad input to execute_code_blocks (also a ValueError)
+    ├── MagicUsageError                  a ``%bridge`` line that cannot be understood
     ├── DebuggerUnavailableError         the debugger cannot run where this executor runs code
     ├── ExecutorError                    the executor could not do what was asked
     │   ├── ExecutorStartError           the runtime, container or remote session did not start
@@ -51,6 +53,8 @@ __all__ = [
     "ExecutorError",
     "ExecutorStartError",
     "FunctionsError",
+    "InvalidCodeBlocksError",
+    "MagicUsageError",
     "RemoteServiceError",
     "RuntimeDiedError",
     "RuntimeProtocolError",
@@ -87,6 +91,19 @@ class DockerConfigurationError(ConfigurationValueError):
 
 class FunctionsError(BridgeError):
     """Raised when a user-defined function cannot be turned into the functions module."""
+
+
+class InvalidCodeBlocksError(BridgeError, ValueError):
+    """Bad input to ``execute_code_blocks``: no blocks, something that is not a block, a
+    ``# filename:`` outside the workspace. Also a ValueError, as AutoGen's API promises."""
+
+
+class MagicUsageError(BridgeError):
+    """A ``%bridge`` line that cannot be understood; the message says what to write instead.
+
+    Raised by kernel_bridge.magics, shown in the cell as a usage error; the code after
+    the line does not run.
+    """
 
 
 class DebuggerUnavailableError(BridgeError):

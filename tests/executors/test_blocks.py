@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from kernel_bridge.errors import BridgeError, InvalidCodeBlocksError
 from kernel_bridge.events import Display, Error, Event, Finished, Result, StateLost, Stream
 from kernel_bridge.executors._blocks import (
     CancellationToken,
@@ -259,9 +260,13 @@ def test_unknown_language_stops_without_running_or_writing(tmp_path: Path) -> No
     assert (first.exit_code, first.output, first.code_file) == (1, "unknown language ruby", None)
 
 
-def test_empty_block_list_is_a_value_error() -> None:
-    with pytest.raises(ValueError, match=r"^No code blocks to execute\.$"):
+def test_bad_block_input_is_a_value_error_of_our_tree() -> None:
+    # a ValueError as AutoGen's API promises, and a BridgeError the session reports by type
+    with pytest.raises(InvalidCodeBlocksError, match=r"^No code blocks to execute\.$") as info:
         run(CannedExecutor([]), [])
+    assert isinstance(info.value, ValueError) and isinstance(info.value, BridgeError)
+    with pytest.raises(InvalidCodeBlocksError, match="not a code block"):
+        run(CannedExecutor([]), [("print(1)", "python")])
 
 
 def test_code_files_are_written_named_and_deleted(tmp_path: Path) -> None:
