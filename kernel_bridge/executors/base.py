@@ -9,10 +9,11 @@ inspection (nothing found), comms (none), the debugger (unavailable).
 
 Who calls what: :class:`kernel_bridge.session.Session` calls every method on behalf of
 the kernel (one request at a time per method kind, from the kernel's event loop), the
-``%bridge`` magics call ``restart``, and the debugger calls ``debug_channel``. No method
-is called by anything else in the kernel. The AutoGen-compatible API
-(``execute_code_blocks``, ``to_config``, prompt formatting, files, packages) is a
-separate layer, :mod:`kernel_bridge.executors.autogen_compat`, that the kernel never uses.
+``%bridge`` magics call ``start``, ``restart`` and ``stop``, and the debugger calls
+``debug_channel`` and ``running_channel``. Nothing else in the kernel calls them. The
+AutoGen-compatible API (``execute_code_blocks``, ``to_config``, prompt formatting,
+files, packages) is a separate layer, :mod:`kernel_bridge.executors.autogen_compat`;
+of it, the kernel uses only the file methods, for ``%bridge upload``/``download``.
 
 Lifecycle::
 
