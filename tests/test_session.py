@@ -253,3 +253,20 @@ def _alive(pid: int) -> bool:
             return f.read().split(") ")[1][0] != "Z"
     except OSError:
         return False
+
+
+def test_a_malformed_aca_endpoint_is_a_configuration_error_not_a_bug() -> None:
+    # urlsplit's bare ValueError used to reach the cell as "This is a bug in kernel_bridge".
+    from kernel_bridge.executors.aca import ACADynamicSessionsCodeExecutor
+
+    class Credential:
+        def get_token(self, *scopes: str, **kwargs: object) -> object:
+            raise AssertionError("no request may be made")
+
+    session = Session(
+        lambda: ACADynamicSessionsCodeExecutor("https://[bad/pool", credential=Credential())
+    )
+    [error] = _errors(asyncio.run(_cell(session, "1")))
+    assert error.ename == "ConfigurationValueError"
+    assert "pool_management_endpoint is not a valid URL" in error.evalue
+    assert "bug" not in error.evalue and "fix the kernelspec" in error.evalue
