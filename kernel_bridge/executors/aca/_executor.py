@@ -1,6 +1,6 @@
 """Azure Container Apps dynamic sessions: cells run in a remote, sandboxed Python session.
 
-:class:`ACADynamicSessionsCodeExecutor` keeps the public surface of the autogen seed
+:class:`ACADynamicSessionsCodeExecutor` keeps the public surface of AutoGen's
 executor of the same name (constructor, ``execute_code_blocks``, file methods,
 ``restart``, ...) and implements the kernel's executor contract. What it does better:
 
@@ -375,7 +375,7 @@ class ACADynamicSessionsCodeExecutor(
         self._session_ttl: float | None = None
         self._session_expires = math.inf
 
-    # -- seed surface ----------------------------------------------------------------------
+    # -- AutoGen-compatible surface (executors/autogen_compat.py) -------------------------
 
     def _work_dir_path(self) -> Path:
         path = self.work_dir
@@ -399,7 +399,7 @@ class ACADynamicSessionsCodeExecutor(
     async def execute_code_blocks(
         self, code_blocks: Sequence[object], cancellation_token: object | None = None
     ) -> Any:
-        """Run code blocks in order in the session (seed API); returns a CodeResult.
+        """Run code blocks in order in the session (AutoGen's API); returns a CodeResult.
 
         Each block may run ``timeout`` seconds; the first failing block stops the run.
         """

@@ -1,6 +1,6 @@
 """The Docker executor: cells run in a container whose main process is the runtime.
 
-``DockerCommandLineCodeExecutor`` keeps the public surface of the autogen seed executor
+``DockerCommandLineCodeExecutor`` keeps the public surface of AutoGen's executor
 of the same name (constructor, ``execute_code_blocks``, ``start``/``stop``/``restart``,
 the async context manager, ``bind_dir``/``timeout``/``work_dir``, a serialisable config)
 and improves its behaviour: state is kept between blocks and cells, output streams, an
@@ -387,7 +387,7 @@ class DockerCommandLineCodeExecutor(
         self._network: str | None = None
         self._default_user: str | None = None
 
-    # -- seed-compatible surface -------------------------------------------------------
+    # -- AutoGen-compatible surface (executors/autogen_compat.py) -----------------------
 
     @property
     def container_id(self) -> str | None:
@@ -409,7 +409,7 @@ class DockerCommandLineCodeExecutor(
     async def execute_code_blocks(
         self, code_blocks: Sequence[Any], cancellation_token: Any = None
     ) -> CommandLineCodeResult:
-        """Run code blocks in order in the container (state kept) and return the seed's result.
+        """Run code blocks in order in the container (state kept); return AutoGen's result.
 
         Each block is also written to work_dir (``tmp_code_<sha256>.<ext>`` or its
         ``# filename:``), removed afterwards with ``delete_tmp_files``. A block that runs
