@@ -1,6 +1,6 @@
 """kernel_bridge: a Jupyter kernel whose cells run somewhere else.
 
-The executors keep the public API of the seed executors they replace, so they also
+The executors keep the public API of AutoGen's executors of the same names, so they also
 work on their own::
 
     from kernel_bridge import DockerCommandLineCodeExecutor, ACADynamicSessionsCodeExecutor

@@ -1,7 +1,7 @@
 """The event vocabulary every executor speaks.
 
 An executor turns "run this code" into a stream of these events; everything above it
-(the session, the kernel, the seed-compatible ``execute_code_blocks``) speaks only
+(the session, the kernel, the AutoGen-compatible ``execute_code_blocks``) speaks only
 these. The kernel maps them one to one onto IOPub messages::
 
     Stream       -> stream
@@ -126,7 +126,7 @@ class IOPubMessage:
 class Finished:
     """The last event of every execution.
 
-    ``exit_code`` follows the seed executors: 0 success, 1 an error, 124 a timeout,
+    ``exit_code`` follows AutoGen's executors: 0 success, 1 an error, 124 a timeout,
     a shell block's own exit status otherwise.
     """
 

@@ -319,7 +319,9 @@ class BridgeKernel(Kernel):
                             await self.provenance.refresh(self.bridge_session.executor)
                         restore_parent()
                         self._publish(self.comm_relay.adapt_output(event))
-        except BaseException as exc:  # nothing may escape a handler
+        # A failure must not escape the handler (the frontend would get no reply), but a
+        # cancellation must: the task running this request is being cancelled.
+        except (Exception, KeyboardInterrupt) as exc:
             text = f"kernel_bridge could not run this cell: {type(exc).__name__}: {exc}"
             self.log.exception("do_execute failed")
             last_error = Error(type(exc).__name__, text, [text])

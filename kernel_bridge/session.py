@@ -54,7 +54,7 @@ class Session:
     @property
     def supports_comms(self) -> bool:
         """Whether widgets can be interactive with the configured executor."""
-        return bool(getattr(self._executor, "supports_comms", False))
+        return self._executor is not None and self._executor.supports_comms
 
     @property
     def python_version(self) -> str | None:
@@ -63,8 +63,7 @@ class Session:
             executor = self._get_executor()
         except Exception:  # a configuration error is the first cell's to report
             return None
-        version = getattr(executor, "python_version", None)
-        return version if isinstance(version, str) and version else None
+        return executor.python_version or None
 
     @property
     def executor(self) -> RemoteExecutor | None:

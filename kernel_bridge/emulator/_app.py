@@ -39,7 +39,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, DroppedConnection
 from ..events import Error, Event, Finished
 from ..executors._host_files import (
     MAX_COMPONENT_BYTES,
@@ -53,7 +53,7 @@ from ._faults import Fault, FaultQueue
 from ._results import fold_events
 from ._sessions import EmulatedSession, PoolFull, SessionManager
 
-__all__ = ["EmulatorState", "create_app"]
+__all__ = ["DroppedConnection", "EmulatorState", "create_app"]
 
 _log = logging.getLogger(__name__)
 
@@ -79,10 +79,6 @@ def _cap_error(cap: float) -> Error:
 _IDENTIFIER = re.compile(r"^[A-Za-z0-9_\-|&^%$#(){}\[\];<>]{4,128}$")
 _FILENAME_FORBIDDEN = re.compile(r"[/\\\x00-\x1f]")
 _LONG_FILENAME = re.compile(rb'filename="([^"]{256,})"')
-
-
-class DroppedConnection(Exception):
-    """Raised after the response headers to make the server close the connection."""
 
 
 @dataclass

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import EmulatedPoolFull
 from ..executors.base import RemoteExecutor
 from ._backends import Backend
 
@@ -26,8 +27,8 @@ __all__ = ["EmulatedSession", "PoolFull", "SessionManager"]
 _log = logging.getLogger(__name__)
 
 
-class PoolFull(Exception):
-    """Raised when a new identifier arrives while ``max_sessions`` sessions are live."""
+PoolFull = EmulatedPoolFull
+"""The name this module has always exported (see :mod:`kernel_bridge.errors`)."""
 
 
 @dataclass

@@ -7,14 +7,13 @@ register there like any other package's.
 
 from __future__ import annotations
 
-from .base import Completion, ExecutorCapabilities, Inspection, RemoteExecutor
+from .base import Completion, Inspection, RemoteExecutor
 from .plugin import ENTRY_POINT_GROUP, ExecutorPlugin, InstallOption
 from .registry import executor_class, executor_kinds, executor_plugin, executor_plugins
 
 __all__ = [
     "ENTRY_POINT_GROUP",
     "Completion",
-    "ExecutorCapabilities",
     "ExecutorPlugin",
     "Inspection",
     "InstallOption",

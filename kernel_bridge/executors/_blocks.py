@@ -1,7 +1,7 @@
-"""The seed-compatible code-block layer: ``execute_code_blocks`` on top of ``execute``.
+"""The AutoGen-compatible code-block layer: ``execute_code_blocks`` on top of ``execute``.
 
 Every executor's ``execute_code_blocks(code_blocks, cancellation_token)`` calls
-:func:`run_code_blocks`, which keeps the autogen seed's contract (blocks in order, stop at
+:func:`run_code_blocks`, which keeps AutoGen's contract (blocks in order, stop at
 the first non-zero exit, the last block's exit code, outputs joined with no separator,
 ``# filename:`` files, ``tmp_code_<sha256>.<ext>`` names, exit 124 plus ``"\\n Timeout"``
 with the partial output kept, exit 1 plus ``"Code execution was cancelled."``) while
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, InvalidCodeBlocksError
 from ..events import (
     ClearOutput,
     Display,
@@ -150,7 +150,7 @@ def normalize_language(lang: str) -> str:
 
 
 def silence_pip(code: str, lang: str) -> str:
-    """Add ``-qqq`` to pip install lines, exactly as the seed does.
+    """Add ``-qqq`` to pip install lines, exactly as AutoGen does.
 
     For ``python``, lines starting with ``!pip install`` or ``! pip install``; for
     bash/shell/sh/pwsh/powershell/ps1, lines starting with ``pip install``; lines that
@@ -173,8 +173,9 @@ def silence_pip(code: str, lang: str) -> str:
 def filename_from_code(code: str, workspace: Path) -> str | None:
     """Return the ``# filename: NAME`` of the block's first line, relative to ``workspace``.
 
-    Returns None without such a line. Raises ``ValueError("Filename is not in the
-    workspace")`` when the name (resolved, following ``..`` and symlinks) escapes it.
+    Returns None without such a line. Raises :class:`InvalidCodeBlocksError` (a
+    ValueError) ``"Filename is not in the workspace"`` when the name (resolved,
+    following ``..`` and symlinks) escapes it.
     """
     first_line = code.split("\n")[0]
     if not first_line.startswith("# filename:"):
@@ -186,7 +187,7 @@ def filename_from_code(code: str, workspace: Path) -> str | None:
     try:
         relative = path.resolve().relative_to(workspace.resolve())
     except ValueError:
-        raise ValueError("Filename is not in the workspace") from None
+        raise InvalidCodeBlocksError("Filename is not in the workspace") from None
     return str(relative)
 
 
@@ -228,7 +229,7 @@ class _Fold:
             else:
                 text = f"{event.ename}: {event.evalue}"
             if event.ename == "TimeoutError":
-                # held back: the seed's marker replaces it when Finished says 124
+                # held back: AutoGen's marker replaces it when Finished says 124
                 self._timeout_error = (len(self.parts), _with_newline(text))
             else:
                 self.parts.append(_with_newline(text))
@@ -342,7 +343,7 @@ async def _run_block(
 def _block_fields(block: object) -> tuple[str, str]:
     code, language = getattr(block, "code", None), getattr(block, "language", None)
     if not isinstance(code, str) or not isinstance(language, str):
-        raise ValueError(f"not a code block (needs str code and language): {block!r}")
+        raise InvalidCodeBlocksError(f"not a code block (needs str code and language): {block!r}")
     return code, language
 
 
@@ -366,13 +367,15 @@ async def run_code_blocks(
     seconds. Stops at the first non-zero exit code; a timeout gives exit 124 with the
     partial output and ``"\\n Timeout"``; cancelling ``cancellation_token`` interrupts
     the running code and gives exit 1 with ``"Code execution was cancelled."``. Written
-    files are removed at the end when ``delete_tmp_files``. Raises ValueError for an
-    empty list (as the seed) or a missing ``work_dir`` when files are to be written.
+    files are removed at the end when ``delete_tmp_files``. Raises
+    :class:`InvalidCodeBlocksError` (a ValueError, as AutoGen's API says) for an empty
+    list, something that is not a block, or a missing ``work_dir`` when files are to be
+    written.
     """
     if not code_blocks:
-        raise ValueError("No code blocks to execute.")
+        raise InvalidCodeBlocksError("No code blocks to execute.")
     if write_code_files and work_dir is None:
-        raise ValueError("work_dir is required to write code files")
+        raise InvalidCodeBlocksError("work_dir is required to write code files")
     supported = {normalize_language(lang) for lang in supported_languages}
     outputs: list[str] = []
     exit_code = 0
@@ -396,7 +399,7 @@ async def run_code_blocks(
             if write_code_files and work_dir is not None:
                 try:
                     filename = filename_from_code(code, work_dir)
-                except ValueError as exc:
+                except InvalidCodeBlocksError as exc:
                     outputs.append(str(exc))
                     exit_code = 1
                     break

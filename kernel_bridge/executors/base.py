@@ -1,9 +1,19 @@
-"""The executor contract: one abstract class every backend implements.
+"""The kernel's executor contract: what the kernel needs of a place where code runs.
 
-The kernel never talks to an executor directly; :class:`kernel_bridge.session.Session`
-does, and it is the only caller of the methods below unless a docstring says otherwise.
-The seed-compatible public API (``execute_code_blocks``, ``upload_files``, ...) is
-built on top of this contract, so the same methods serve both users.
+:class:`RemoteExecutor` is small on purpose. An executor implements four methods:
+:meth:`~RemoteExecutor.start`, :meth:`~RemoteExecutor.stop`,
+:meth:`~RemoteExecutor.execute` and :meth:`~RemoteExecutor.interrupt`. The rest have
+defaults that are right for an executor without them: :meth:`~RemoteExecutor.restart`
+(stop, then start), :meth:`~RemoteExecutor.warm_up` (nothing), completion and
+inspection (nothing found), comms (none), the debugger (unavailable).
+
+Who calls what: :class:`kernel_bridge.session.Session` calls every method on behalf of
+the kernel (one request at a time per method kind, from the kernel's event loop), the
+``%bridge`` magics call ``start``, ``restart`` and ``stop``, and the debugger calls
+``debug_channel`` and ``running_channel``. Nothing else in the kernel calls them. The
+AutoGen-compatible API (``execute_code_blocks``, ``to_config``, prompt formatting,
+files, packages) is a separate layer, :mod:`kernel_bridge.executors.autogen_compat`;
+of it, the kernel uses only the file methods, for ``%bridge upload``/``download``.
 
 Lifecycle::
 
@@ -11,14 +21,15 @@ Lifecycle::
                          |  ^
                  restart()  |   (a dead runtime is replaced by the next execute())
                          +--+
+
+``execute`` starts the executor when needed, so a session may call it first.
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from traitlets import MetaHasTraits
@@ -31,8 +42,8 @@ if TYPE_CHECKING:
     from .runtime_backed.channel import RuntimeChannel
 
 __all__ = [
+    "BackgroundHandler",
     "Completion",
-    "ExecutorCapabilities",
     "ExecutorMeta",
     "InputHandler",
     "Inspection",
@@ -69,20 +80,6 @@ class Inspection:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class ExecutorCapabilities:
-    """What an executor can honestly do; the kernel words its messages by these."""
-
-    streaming: bool
-    """Output arrives while the code runs (False: only when it ends)."""
-    remote_interrupt: bool
-    """An interrupt really stops the running code (False: it can only be abandoned)."""
-    stdin: bool
-    """``input()`` in the code can be answered through the frontend."""
-    languages: tuple[str, ...] = ("python",)
-    """Block languages ``execute`` accepts (always includes ``python``)."""
-
-
 class ExecutorMeta(MetaHasTraits, abc.ABCMeta):
     """Metaclass for executors that are also traitlets Configurables (all of ours).
 
@@ -105,21 +102,27 @@ class RemoteExecutor(abc.ABC):
 
     supports_comms: bool = False
     """Whether comms (widgets) reach the code: True for executors that relay them (ACA:
-    once its session is set up with the ``comm`` package)."""
+    once its session is set up with the ``comm`` package). Read by the kernel's comm
+    relay, through the session, before it forwards a frontend's comm message."""
 
     @property
-    @abc.abstractmethod
-    def capabilities(self) -> ExecutorCapabilities:
-        """What this executor can do; read by the kernel when wording messages."""
+    def python_version(self) -> str | None:
+        """The Python version where the code runs (``"3.12.1"``), None while unknown.
+
+        Read by the session for ``kernel_info``'s ``language_info.version``, which must
+        answer at once: never starts anything. The default knows nothing.
+        """
+        return None
 
     can_debug: ClassVar[bool] = False
-    """Whether the visual debugger may work with this executor (advertised in kernel_info
-    and the kernelspec); the runtime still has to find debugpy, :meth:`debug_channel` checks."""
+    """Whether the visual debugger may work with this executor; read (on the class) by
+    the kernel for ``kernel_info`` and by the kernelspec writer. The runtime still has to
+    find debugpy: :meth:`debug_channel` checks."""
 
     def running_channel(self) -> RuntimeChannel | None:
         """The channel of a runtime that is running now, else None (never starts one).
 
-        The debugger reads the namespace's variables through it.
+        Called by the debugger when it reads the namespace's variables. The default: None.
         """
         return None
 
@@ -127,7 +130,8 @@ class RemoteExecutor(abc.ABC):
         """The started runtime's channel, for :mod:`kernel_bridge.debugger` to relay DAP.
 
         Called by the kernel's debugger on the first ``debug_request`` after a (re)start.
-        Raises :class:`~kernel_bridge.errors.DebuggerUnavailableError` saying why not.
+        Raises :class:`~kernel_bridge.errors.DebuggerUnavailableError` saying why not
+        (the default, for executors without a private channel to their runtime).
         """
         raise DebuggerUnavailableError(
             f"the {self.kind!r} executor has no private channel to the place where the code "
@@ -138,8 +142,9 @@ class RemoteExecutor(abc.ABC):
     async def start(self) -> None:
         """Start the runtime (process, container or remote session) and inject functions.
 
-        Called by the session before the first execution, and by users of the seed API
-        (``async with executor:``). Idempotent. Raises
+        Called by the ``%bridge use`` magic before it switches to a new executor and by
+        AutoGen users (``async with executor:``); the session relies on ``execute``
+        starting what it needs. Idempotent. Raises
         :class:`~kernel_bridge.errors.ExecutorStartError` with a message that says what
         to do when the runtime cannot start.
         """
@@ -147,7 +152,7 @@ class RemoteExecutor(abc.ABC):
     async def warm_up(self) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Start the runtime ahead of the first execution, if that is cheap and harmless.
 
-        Called by the kernel in the background right after it starts (``kernel_info``
+        Called by the session, in the background, right after the kernel starts (``kernel_info``
         never waits for it). Never raises: what goes wrong is shown by the next
         ``execute``. Executors whose sessions cost money (ACA) keep the default no-op.
         """
@@ -160,18 +165,21 @@ class RemoteExecutor(abc.ABC):
         never raises for an already stopped or dead runtime, and is idempotent.
         """
 
-    @abc.abstractmethod
     async def restart(self) -> None:
         """Replace the runtime by a fresh one (all state lost) and inject functions again.
 
-        Called for a kernel restart done in place and by users of the seed API.
+        Called by the ``%bridge restart`` magic (and by AutoGen when an agent is reset).
+        The default stops, then starts; executors whose ``stop`` is final override it.
         """
+        await self.stop()
+        await self.start()
 
     @abc.abstractmethod
     async def interrupt(self) -> None:
         """Ask the running execution to stop with ``KeyboardInterrupt``, keeping state.
 
-        Called from the kernel when the user interrupts. Returns at once; the running
+        Called by the session when the kernel receives an interrupt (SIGINT or
+        ``interrupt_request``), while ``execute`` runs in another task. Returns at once; the running
         ``execute`` iterator then ends (within 1 s where ``remote_interrupt`` holds)
         with an ``Error`` whose ename is ``KeyboardInterrupt``. Executors that cannot
         stop remote code end the iterator anyway and say what became of the code.
@@ -190,10 +198,11 @@ class RemoteExecutor(abc.ABC):
     ) -> AsyncIterator[Event]:
         """Run ``code`` and yield its events as they happen, ending with ``Finished``.
 
-        Called by the session for every cell, and by ``execute_code_blocks`` for every
-        block. Starts the runtime first when needed (its setup output comes first). A
-        runtime that dies yields ``StateLost`` and an ``Error`` naming the cause, and
-        the next call runs on a fresh runtime with the functions injected again.
+        Called by the session for every cell (``execute_request``), and by
+        ``execute_code_blocks`` for every block. Starts the runtime first when needed
+        (its setup output comes first). A runtime that dies yields ``StateLost`` and an
+        ``Error`` naming the cause, and the next call runs on a fresh runtime with the
+        functions injected again.
 
         ``timeout`` (seconds, None for none): on expiry the code is interrupted; if it
         does not stop, the runtime is replaced and a ``StateLost`` says so; either way
@@ -201,25 +210,26 @@ class RemoteExecutor(abc.ABC):
         ``Finished(124)``. Never raises for a user-code failure.
         """
 
-    @abc.abstractmethod
     async def complete(self, code: str, cursor_pos: int) -> Completion:
         """Return completions at ``cursor_pos`` from the live namespace.
 
-        Called by the kernel for ``complete_request``; returns no matches (rather than
-        starting a runtime) when none is running.
+        Called by the session for ``complete_request``, possibly while a cell runs. Never
+        raises: no matches when nothing can be said. The default finds nothing.
         """
+        return Completion([], cursor_pos, cursor_pos)
 
-    @abc.abstractmethod
     async def inspect(self, code: str, cursor_pos: int, detail_level: int = 0) -> Inspection:
         """Return help for the name at ``cursor_pos`` from the live namespace.
 
-        Called by the kernel for ``inspect_request``; ``found`` is False when no runtime runs.
+        Called by the session for ``inspect_request``, possibly while a cell runs. Never
+        raises: ``found`` False when nothing is known. The default knows nothing.
         """
+        return Inspection(False)
 
     async def deliver_comm(self, comm: CommRequest) -> AsyncIterator[Event]:
         """Hand a frontend comm message to the comm manager where the code runs.
 
-        Called by the kernel for ``comm_open``/``comm_msg``/``comm_close``; yields what
+        Called by the session for ``comm_open``/``comm_msg``/``comm_close``; yields what
         the handlers produced (comm replies, output), ending with ``Finished``. The
         default (executors without comms) yields a ``comm_close`` for a ``comm_open``,
         so the frontend knows nothing listens, and otherwise only ``Finished``.
@@ -234,35 +244,14 @@ class RemoteExecutor(abc.ABC):
     async def comm_info(self, target_name: str | None) -> dict[str, dict[str, str]]:
         """The open comms where the code runs: ``{comm_id: {"target_name": name}}``.
 
-        Called by the kernel for ``comm_info_request``; empty without comms.
+        Called by the session for ``comm_info_request``; empty without comms (the default).
         """
         return {}
 
     def set_background_handler(self, handler: BackgroundHandler | None) -> None:  # noqa: B027
         """Register who receives events sent while no execution runs (the kernel's relay).
 
-        Executors whose code cannot send between executions ignore it.
+        Called by the session right after it builds the executor, and again when the
+        relay changes. Executors whose code cannot send between executions ignore it
+        (the default).
         """
-
-    @abc.abstractmethod
-    async def upload_files(self, files: Sequence[Path | str]) -> None:
-        """Copy files from the host's work_dir into the runtime's working directory.
-
-        Names are relative to work_dir; a name that escapes it raises
-        :class:`~kernel_bridge.errors.ConfigurationError`.
-        """
-
-    @abc.abstractmethod
-    async def download_files(self, files: Sequence[Path | str]) -> list[str]:
-        """Copy files from the runtime's working directory into the host's work_dir.
-
-        Returns the host paths written; names that escape either directory are refused.
-        """
-
-    @abc.abstractmethod
-    async def get_file_list(self) -> list[str]:
-        """List the file names in the runtime's working directory."""
-
-    @abc.abstractmethod
-    async def get_available_packages(self) -> set[str]:
-        """Return the normalised names of the distributions importable in the runtime."""

@@ -1,6 +1,6 @@
 """User-defined functions made available where the code runs.
 
-The seed API (``with_requirements``, ``FunctionWithRequirements``, ``Alias``, ...) is
+The AutoGen-compatible API (``with_requirements``, ``FunctionWithRequirements``, ``Alias``, ...) is
 kept; what is built from it is sturdier: a deterministic ``functions`` module built
 without executing anything on the host (:func:`build_functions_module`), injected at
 every session start by :meth:`FunctionsModule.setup_code`, and stubs for prompts

@@ -1,4 +1,4 @@
-"""Functions that carry their requirements: the seed's public wrapper types.
+"""Functions that carry their requirements: AutoGen's public wrapper types.
 
 :class:`FunctionWithRequirements` wraps a live callable, :class:`FunctionWithRequirementsStr`
 holds source text (parsed with :mod:`ast`, never executed on the host), and

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import inspect
 import string
+import textwrap
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -29,12 +30,12 @@ FUNCTION_PROMPT_TEMPLATE = """You have access to the following user defined func
 For example, if there was a function called `foo` you could import it by writing `from $module_name import foo`
 
 $functions"""  # noqa: E501
-"""The local/Docker seed template (placeholders ``$module_name`` and ``$functions``)."""
+"""AutoGen's local/Docker template (placeholders ``$module_name`` and ``$functions``)."""
 
 ACA_FUNCTION_PROMPT_TEMPLATE = """You have access to the following user defined functions.
 
 $functions"""
-"""The ACA seed template (placeholder ``$functions``)."""
+"""AutoGen's ACA template (placeholder ``$functions``)."""
 
 
 def _parses(text: str, mode: str = "exec") -> bool:
@@ -46,18 +47,19 @@ def _parses(text: str, mode: str = "exec") -> bool:
 
 
 def _docstring_lines(doc: str | None) -> list[str]:
+    """The docstring laid out as AutoGen's ``to_stub`` does, so prompts read the same.
+
+    AutoGen dedents the raw docstring (a no-op when its first line starts at once, so the
+    other lines keep their source indentation), wraps it in triple quotes and indents
+    every non-blank line by four spaces. A docstring that would not parse that way is
+    escaped first.
+    """
     if not doc or not doc.strip():
         return []
-    doc = inspect.cleandoc(doc)
+    doc = textwrap.dedent(doc)
     if not _parses('"""' + doc + '"""', "eval"):
         doc = doc.replace("\\", "\\\\").replace('"', '\\"')
-    lines = doc.split("\n")
-    if len(lines) == 1:
-        return [f'    """{lines[0]}"""']
-    out = [f'    """{lines[0]}']
-    out += [f"    {line}" if line else "" for line in lines[1:]]
-    out.append('    """')
-    return out
+    return textwrap.indent('"""' + doc + '"""', "    ").split("\n")
 
 
 class _Verbatim:
@@ -110,12 +112,50 @@ def _callable_stub(func: Callable[..., Any]) -> str:
     return "\n".join([f"{prefix} {name}{signature}:", *_docstring_lines(doc), "    ..."])
 
 
+def _ast_signature(node: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
+    """The signature of a function given as source, as ``inspect`` would print it once
+    compiled (AutoGen compiles it; we never run source on the host)."""
+    args = node.args
+    kind = inspect.Parameter
+    params: list[inspect.Parameter] = []
+
+    def add(arg: ast.arg, how: Any, default: ast.expr | None = None) -> None:
+        params.append(
+            kind(
+                arg.arg,
+                how,
+                default=kind.empty if default is None else _Verbatim(ast.unparse(default)),
+                annotation=(
+                    kind.empty if arg.annotation is None else _Verbatim(ast.unparse(arg.annotation))
+                ),
+            )
+        )
+
+    positional = [*args.posonlyargs, *args.args]
+    defaults: list[ast.expr | None] = [None] * (len(positional) - len(args.defaults))
+    defaults += args.defaults
+    for index, (arg, default) in enumerate(zip(positional, defaults, strict=True)):
+        how = kind.POSITIONAL_ONLY if index < len(args.posonlyargs) else kind.POSITIONAL_OR_KEYWORD
+        add(arg, how, default)
+    if args.vararg is not None:
+        add(args.vararg, kind.VAR_POSITIONAL)
+    for arg, kw_default in zip(args.kwonlyargs, args.kw_defaults, strict=True):
+        add(arg, kind.KEYWORD_ONLY, kw_default)
+    if args.kwarg is not None:
+        add(args.kwarg, kind.VAR_KEYWORD)
+    returns = kind.empty if node.returns is None else _Verbatim(ast.unparse(node.returns))
+    try:
+        return str(inspect.Signature(params, return_annotation=returns))
+    except ValueError:  # not a valid signature after all: let ast say it as written
+        tail = f" -> {ast.unparse(node.returns)}" if node.returns else ""
+        return f"({ast.unparse(args)}){tail}"
+
+
 def _text_stub(source: str) -> str:
     node = parse_function_text(source).node
     prefix = "async def" if isinstance(node, ast.AsyncFunctionDef) else "def"
-    returns = f" -> {ast.unparse(node.returns)}" if node.returns else ""
-    header = f"{prefix} {node.name}({ast.unparse(node.args)}){returns}:"
-    return "\n".join([header, *_docstring_lines(ast.get_docstring(node, clean=True)), "    ..."])
+    header = f"{prefix} {node.name}{_ast_signature(node)}:"
+    return "\n".join([header, *_docstring_lines(ast.get_docstring(node, clean=False)), "    ..."])
 
 
 def to_stub(func: object) -> str:

@@ -18,6 +18,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from ..events import Display, OutputEvent, Stream
+from ..executors.autogen_compat import WorkspaceFiles
 from ..executors.base import RemoteExecutor
 from ._host import MagicHost
 from ._info import session_workdir
@@ -103,6 +104,13 @@ def _docker(executor: RemoteExecutor) -> DockerCommandLineCodeExecutor:
     return executor
 
 
+def _files(executor: RemoteExecutor) -> WorkspaceFiles:
+    """The executor's file API (AutoGen-compatible layer); a usage error without one."""
+    if not isinstance(executor, WorkspaceFiles):
+        raise MagicUsageError(f"the {executor.kind} executor cannot move files")
+    return executor
+
+
 def _aca_name(relative: PurePosixPath) -> str:
     return relative.name
 
@@ -153,7 +161,7 @@ async def upload(host: MagicHost, names: list[str]) -> AsyncIterator[OutputEvent
             work_dir = Path(getattr(executor, "work_dir"))  # noqa: B009
             target = check_target(work_dir, f.relative)
             await asyncio.to_thread(_copy, source, target)
-            await executor.upload_files([str(f.relative)])
+            await _files(executor).upload_files([str(f.relative)])
             remote = str(target)
         lines.append(f"uploaded {f.relative} ({human_size(f.size)}) -> {remote}\n")
         for event in progress.advance(f.size):
@@ -168,7 +176,7 @@ async def _aca_upload(executor: RemoteExecutor, source: Path, name: str) -> None
     staged = work_dir / name
     await asyncio.to_thread(_copy, source, staged)
     try:
-        await executor.upload_files([name])
+        await _files(executor).upload_files([name])
     finally:
         staged.unlink(missing_ok=True)
 
@@ -208,7 +216,7 @@ async def download(host: MagicHost, names: list[str]) -> AsyncIterator[OutputEve
             check_target(base, relative)
         for relative in wanted:
             target = check_target(base, relative)  # again: just before writing
-            paths = await executor.download_files([relative.name])
+            paths = await _files(executor).download_files([relative.name])
             staged = Path(paths[0])
             try:
                 await asyncio.to_thread(_copy, staged, target)

@@ -13,16 +13,13 @@ import shlex
 from dataclasses import dataclass
 from typing import NoReturn
 
+from ..errors import MagicUsageError
 from ..executors.registry import executor_kinds
 
 __all__ = ["HelpRequested", "MagicUsageError", "SplitCell", "parse_line", "split_cell"]
 
 PROG = "%bridge"
 _MAGIC_RE = re.compile(r"^%bridge(\s|$)")
-
-
-class MagicUsageError(Exception):
-    """A ``%bridge`` line that cannot be understood; the message says what to write instead."""
 
 
 class HelpRequested(Exception):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import pathlib
+import re
 
 __all__ = [
     "BOOTSTRAP_CODE",
@@ -25,9 +26,6 @@ __all__ = [
     "library_source",
     "runtime_source",
 ]
-
-PROTOCOL_VERSION = 1
-"""The protocol version the runtime announces in its ``ready`` message."""
 
 RUNTIME_PATH: pathlib.Path = pathlib.Path(__file__).with_name("kb_runtime.py")
 """The runtime program (run it as ``python3 -u RUNTIME_PATH [--cwd DIR] [--linger]``)."""
@@ -58,6 +56,23 @@ def library_source() -> bytes:
     Called for the bootstrap payload and by the ACA executor's session setup.
     """
     return LIBRARY_PATH.read_bytes()
+
+
+def _protocol_version() -> int:
+    """Read ``PROTOCOL_VERSION`` from the runtime's source, its one definition.
+
+    The runtime is sent as source to where the cells run, so it cannot import anything
+    of ours; the host reads the number from that same source instead of repeating it.
+    """
+    found = re.search(rb"^PROTOCOL_VERSION = (\d+)$", runtime_source(), re.MULTILINE)
+    if found is None:  # a broken checkout, not a user error
+        raise RuntimeError(f"{RUNTIME_PATH} does not define PROTOCOL_VERSION")
+    return int(found.group(1))
+
+
+PROTOCOL_VERSION: int = _protocol_version()
+"""The protocol version the runtime announces in its ``ready`` message; the host's
+channel refuses a runtime that announces another one."""
 
 
 def bootstrap_argv(python: str = "python3", *options: str) -> list[str]:

@@ -1,6 +1,6 @@
 """The emulator behaves toward a public ACA client as the service does.
 
-autogen-ext's ``ACADynamicSessionsCodeExecutor`` (the seed of ours; it speaks
+autogen-ext's ``ACADynamicSessionsCodeExecutor`` (the executor ours is compatible with; it speaks
 2024-02-02-preview with aiohttp) runs against a real emulator over HTTP, unchanged.
 """
 

@@ -1,4 +1,4 @@
-"""The seed-compatible block layer: a pure fold of executor events, tested with an
+"""The AutoGen-compatible block layer: a pure fold of executor events, tested with an
 in-test executor that replays canned events (and really waits for interrupt())."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from kernel_bridge.errors import BridgeError, InvalidCodeBlocksError
 from kernel_bridge.events import Display, Error, Event, Finished, Result, StateLost, Stream
 from kernel_bridge.executors._blocks import (
     CancellationToken,
@@ -21,16 +22,17 @@ from kernel_bridge.executors._blocks import (
     silence_pip,
 )
 from kernel_bridge.executors.base import (
-    Completion,
-    ExecutorCapabilities,
     InputHandler,
-    Inspection,
     RemoteExecutor,
 )
 
 
 class CannedExecutor(RemoteExecutor):
-    """Replays one list of events per execute() call; a "WAIT" item blocks until interrupt()."""
+    """Replays one list of events per execute() call; a "WAIT" item blocks until interrupt().
+
+    It implements only the four required methods of the kernel contract, which is all
+    ``run_code_blocks`` needs.
+    """
 
     kind = "canned"
 
@@ -41,13 +43,8 @@ class CannedExecutor(RemoteExecutor):
         self.interrupts = 0
         self.waiting = asyncio.Event()
 
-    @property
-    def capabilities(self) -> ExecutorCapabilities:
-        return ExecutorCapabilities(streaming=True, remote_interrupt=True, stdin=False)
-
     async def start(self) -> None: ...
     async def stop(self) -> None: ...
-    async def restart(self) -> None: ...
 
     async def interrupt(self) -> None:
         self.interrupts += 1
@@ -71,23 +68,6 @@ class CannedExecutor(RemoteExecutor):
             else:
                 assert not isinstance(item, str)
                 yield item
-
-    async def complete(self, code: str, cursor_pos: int) -> Completion:
-        return Completion([], cursor_pos, cursor_pos)
-
-    async def inspect(self, code: str, cursor_pos: int, detail_level: int = 0) -> Inspection:
-        return Inspection(False)
-
-    async def upload_files(self, files: Sequence[Path | str]) -> None: ...
-
-    async def download_files(self, files: Sequence[Path | str]) -> list[str]:
-        return []
-
-    async def get_file_list(self) -> list[str]:
-        return []
-
-    async def get_available_packages(self) -> set[str]:
-        return set()
 
 
 LANGS = ("python", "sh", "bash", "pwsh")
@@ -139,7 +119,7 @@ def test_normalize_language(given: str, expected: str) -> None:
     assert normalize_language(given) == expected
 
 
-def test_silence_pip_matches_the_seed() -> None:
+def test_silence_pip_matches_autogen() -> None:
     code = (
         "!pip install numpy\n! pip install pandas\n  !pip install x\n!pip install -qqq y\nprint(1)"
     )
@@ -152,7 +132,7 @@ def test_silence_pip_matches_the_seed() -> None:
     )
     for lang in ("bash", "shell", "pwsh", "powershell", "ps1"):
         assert silence_pip("pip install a", lang) == "pip install -qqq a"
-    # the seed only rewrites the exact lower-case names
+    # AutoGen only rewrites the exact lower-case names
     assert silence_pip("!pip install a", "py") == "!pip install a"
     assert silence_pip("pip install a", "javascript") == "pip install a"
 
@@ -280,9 +260,13 @@ def test_unknown_language_stops_without_running_or_writing(tmp_path: Path) -> No
     assert (first.exit_code, first.output, first.code_file) == (1, "unknown language ruby", None)
 
 
-def test_empty_block_list_is_a_value_error() -> None:
-    with pytest.raises(ValueError, match=r"^No code blocks to execute\.$"):
+def test_bad_block_input_is_a_value_error_of_our_tree() -> None:
+    # a ValueError as AutoGen's API promises, and a BridgeError the session reports by type
+    with pytest.raises(InvalidCodeBlocksError, match=r"^No code blocks to execute\.$") as info:
         run(CannedExecutor([]), [])
+    assert isinstance(info.value, ValueError) and isinstance(info.value, BridgeError)
+    with pytest.raises(InvalidCodeBlocksError, match="not a code block"):
+        run(CannedExecutor([]), [("print(1)", "python")])
 
 
 def test_code_files_are_written_named_and_deleted(tmp_path: Path) -> None:
@@ -318,7 +302,7 @@ def test_code_files_are_written_named_and_deleted(tmp_path: Path) -> None:
     assert list(deleted.iterdir()) == []
 
 
-def test_filename_escape_is_reported_as_the_seed_does(tmp_path: Path) -> None:
+def test_filename_escape_is_reported_as_autogen_does(tmp_path: Path) -> None:
     executor = CannedExecutor([])
     result = run(
         executor,

@@ -1,4 +1,4 @@
-"""The seed's wrapper types: with_requirements, FunctionWithRequirements(Str), imports."""
+"""AutoGen's wrapper types: with_requirements, FunctionWithRequirements(Str), imports."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""to_stub and format_functions_for_prompt: valid Python, seed templates."""
+"""to_stub and format_functions_for_prompt: valid Python, AutoGen's templates."""
 
 from __future__ import annotations
 
@@ -39,15 +39,17 @@ async def coroutine(n: int) -> None:
 triple = lambda v: v * 3  # noqa: E731
 
 
-def test_stub_of_a_documented_function() -> None:
+def test_stub_of_a_documented_function_is_laid_out_as_autogen_does() -> None:
+    # AutoGen dedents the raw docstring (a no-op here: its first line starts at once) and
+    # indents it by four: the source indentation of the other lines stays.
     stub = to_stub(documented)
     assert stub == (
         "def documented(a: int, b: str = 'q', *rest: int, flag: bool = False, "
         "**kw: object) -> list[int]:\n"
         '    """Summary line.\n'
         "\n"
-        "    Details that were\n"
-        "        indented more.\n"
+        "        Details that were\n"
+        "            indented more.\n"
         '    """\n'
         "    ..."
     )

@@ -39,11 +39,18 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import SplitResult, quote, urlencode, urlsplit
 
 import httpx
 
-from ...errors import ConfigurationError, RemoteServiceError
+from ...errors import (
+    CodeMayHaveRunError,
+    ConfigurationValueError,
+    RemoteServiceError,
+    ServiceThrottledError,
+    ServiceTimeoutError,
+    SessionPoolFullError,
+)
 from ._credentials import TokenCache
 
 __all__ = [
@@ -173,6 +180,31 @@ def _retry_after(response: httpx.Response) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
+def _endpoint_parts(endpoint: str) -> SplitResult:
+    """Split a pool endpoint, refusing anything httpx could not send a request to.
+
+    Raises :class:`ConfigurationValueError` (a ``ValueError`` too, as AutoGen's API has
+    it) naming the problem, so a typo is a configuration error, not a crash at first use.
+    """
+    example = (
+        "https://<region>.dynamicsessions.io/subscriptions/<sub>/resourceGroups/<rg>"
+        "/sessionPools/<pool> (copy it from the session pool's overview page)"
+    )
+    try:
+        parts = urlsplit(endpoint)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not 0-65535
+        httpx.URL(endpoint)
+    except (ValueError, httpx.InvalidURL) as exc:
+        raise ConfigurationValueError(
+            f"pool_management_endpoint is not a valid URL ({exc}); it looks like {example}."
+        ) from None
+    if parts.scheme not in ("http", "https") or not parts.netloc or " " in endpoint:
+        raise ConfigurationValueError(
+            f"pool_management_endpoint must be an http(s) URL such as {example}."
+        )
+    return parts
+
+
 class ACAClient:
     """Speaks to one session pool; one instance per executor, closed by :meth:`aclose`.
 
@@ -189,19 +221,13 @@ class ACAClient:
         http_timeout: float = _DEFAULT_HTTP_TIMEOUT,
         retry: RetryPolicy | None = None,
     ) -> None:
-        parts = urlsplit(endpoint)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ConfigurationError(
-                "pool_management_endpoint must be an http(s) URL such as "
-                "https://<region>.dynamicsessions.io/subscriptions/<sub>/resourceGroups/<rg>"
-                "/sessionPools/<pool> (copy it from the session pool's overview page)."
-            )
+        parts = _endpoint_parts(endpoint)
         if parts.query:
-            raise ConfigurationError(
+            raise ConfigurationValueError(
                 "pool_management_endpoint must not contain a query string ('?...')."
             )
         if api_version not in API_VERSIONS:
-            raise ConfigurationError(
+            raise ConfigurationValueError(
                 f"api_version {api_version!r} is not supported: use one of "
                 + ", ".join(API_VERSIONS)
                 + f" ({DEFAULT_API_VERSION} is what the public clients speak; see docs/aca.md)."
@@ -268,6 +294,7 @@ class ACAClient:
             replayable=replay_safe,
             retry_timeouts=False,
             operation="code execution",
+            carries_code=True,
             new_session=new_session,
             read_timeout=wait,
             faults=faults,
@@ -335,6 +362,7 @@ class ACAClient:
             replayable=replay_safe,
             retry_timeouts=False,
             operation="code execution",
+            carries_code=True,
             new_session=new_session,
             read_timeout=wait,
             faults=faults,
@@ -515,6 +543,7 @@ class ACAClient:
         *,
         operation: str,
         replayable: bool,
+        carries_code: bool = False,
         path_args: tuple[str, ...] = (),
         json_body: Any = None,
         files: Any = None,
@@ -573,7 +602,7 @@ class ACAClient:
                     attempt += 1
                     await asyncio.sleep(self.retry.backoff(attempt))
                     continue
-                raise RemoteServiceError(
+                raise (CodeMayHaveRunError if carries_code else ServiceTimeoutError)(
                     f"The ACA service did not answer the {operation} within "
                     f"{timeout.read:.0f} s. "
                     + (
@@ -590,9 +619,10 @@ class ACAClient:
                     _note(faults, f"connection lost ({type(exc).__name__})")
                     await asyncio.sleep(self.retry.backoff(attempt))
                     continue
-                raise RemoteServiceError(
+                raise (CodeMayHaveRunError if carries_code else RemoteServiceError)(
                     f"The connection to the ACA service was lost during the {operation} "
-                    f"({type(exc).__name__}). " + _unknown_outcome(operation, replayable, attempt),
+                    f"({type(exc).__name__}). "
+                    + _unknown_outcome(carries_code, replayable, attempt),
                     status=0,
                 ) from exc
             except httpx.HTTPError as exc:  # e.g. a malformed answer
@@ -636,25 +666,29 @@ class ACAClient:
                 continue
             if response.is_success or not raise_for_status:
                 return response
-            raise self._error(response, operation, new_session, refreshed, replayable, attempt)
+            raise self._error(response, operation, carries_code, new_session, replayable, attempt)
 
     def _error(
         self,
         response: httpx.Response,
         operation: str,
+        carries_code: bool,
         new_session: bool,
-        refreshed: bool,
         replayable: bool,
         attempt: int,
     ) -> RemoteServiceError:
+        """The exception for an error answer: its type says what it means for the caller
+        (pool full, throttled, code that may have run), its message what to do."""
         status = response.status_code
         where = f"The ACA session pool at {self._host} answered the {operation} with HTTP {status}"
         detail = _error_detail(response)
-        if status == 401 and operation == "code execution" and not replayable:
+        outcome = _unknown_outcome(carries_code, replayable, attempt)
+        kind: type[RemoteServiceError] = RemoteServiceError
+        if status == 401 and carries_code and not replayable:
             hint = (
-                "the access token was rejected; it was refreshed for the next request. "
-                + _unknown_outcome(operation, replayable, attempt)
+                "the access token was rejected; it was refreshed for the next request. " + outcome
             )
+            kind = CodeMayHaveRunError
         elif status == 401:
             hint = (
                 "the access token was rejected even after a refresh: check that the "
@@ -662,20 +696,22 @@ class ACAClient:
                 "https://dynamicsessions.io (a static KERNEL_BRIDGE_ACA_TOKEN may have "
                 "expired)."
             )
-            if operation == "code execution":
-                hint += " " + _unknown_outcome(operation, replayable, attempt)
+            if carries_code:
+                hint += " " + outcome
+                kind = CodeMayHaveRunError
         elif status == 403:
             hint = (
                 "the identity is not allowed to use this pool: assign it the "
                 "'Azure ContainerApps Session Executor' role on the session pool "
                 "(role assignments can take a few minutes to apply)."
             )
-        elif status == 404 and new_session and operation == "code execution":
+        elif status == 404 and new_session and carries_code:
             hint = (
                 "no new session could be allocated: the session pool is full (it reached "
                 "maxConcurrentSessions). Wait for idle sessions to expire, stop other "
                 "kernels, or raise the pool's maxConcurrentSessions."
             )
+            kind = SessionPoolFullError
         elif status == 404:
             hint = (
                 "not found: check pool_management_endpoint (it ends with "
@@ -687,22 +723,25 @@ class ACAClient:
             hint = "the service rejected the request as invalid."
         elif status in (429, 503) and replayable:
             hint = "the service is throttling requests and kept doing so; try again later."
-            if operation == "code execution":
-                hint += " " + _unknown_outcome(operation, replayable, attempt)
+            kind = ServiceThrottledError
+            if carries_code:
+                hint += " " + outcome
+                kind = CodeMayHaveRunError
         elif status == 429 or status >= 500:
+            throttled = status == 429
             hint = (
-                "the service is throttling requests. " if status == 429 else "the service failed. "
-            ) + (
-                _unknown_outcome(operation, replayable, attempt)
-                if operation == "code execution"
-                else "Try again later."
-            )
+                "the service is throttling requests. " if throttled else "the service failed. "
+            ) + (outcome if carries_code else "Try again later.")
+            if carries_code:
+                kind = CodeMayHaveRunError
+            elif throttled:
+                kind = ServiceThrottledError
         else:
             hint = "an unexpected answer."
         message = f"{where}: {hint}"
         if detail:
             message += f" Service said: {detail}"
-        return RemoteServiceError(message, status=status)
+        return kind(message, status=status)
 
 
 _FRACTION = re.compile(r"(\.\d{6})\d+")
@@ -750,9 +789,9 @@ def _note(faults: list[str] | None, what: str) -> None:
         faults.append(what)
 
 
-def _unknown_outcome(operation: str, replayable: bool, attempt: int) -> str:
+def _unknown_outcome(carries_code: bool, replayable: bool, attempt: int) -> str:
     """What a failed request means for the code it carried (said in every such error)."""
-    if operation != "code execution":
+    if not carries_code:
         return "Check the network and try again."
     if replayable:
         return (

@@ -1,7 +1,7 @@
 """Bearer tokens for the ACA dynamic sessions data plane.
 
 A :class:`TokenCache` wraps any object with ``get_token(*scopes)`` (azure-identity
-credentials, sync or async, or the seed's ``TokenProvider``) and hands out a token that
+credentials, sync or async, or AutoGen's ``TokenProvider``) and hands out a token that
 is valid for a while yet: it is fetched once, kept, and fetched again shortly *before*
 it expires (:func:`refresh_margin`), never per request and never kept forever. A 401
 from the service calls :meth:`TokenCache.refresh` (the client does that exactly once

@@ -1,6 +1,6 @@
 """Azure Container Apps dynamic sessions: cells run in a remote, sandboxed Python session.
 
-:class:`ACADynamicSessionsCodeExecutor` keeps the public surface of the autogen seed
+:class:`ACADynamicSessionsCodeExecutor` keeps the public surface of AutoGen's
 executor of the same name (constructor, ``execute_code_blocks``, file methods,
 ``restart``, ...) and implements the kernel's executor contract. What it does better:
 
@@ -25,7 +25,8 @@ executor of the same name (constructor, ``execute_code_blocks``, file methods,
   ``executions`` versions, with a live status line, cut output reported and replacement
   seen through ``GET session`` (``_status``, ``_results``); ``auto`` probes once.
 
-The service returns output only when an execution ends: ``capabilities`` says so.
+The service returns output only when an execution ends (no streaming), and an
+interrupt cannot stop remote code: the cell says so.
 Facts about the service are in docs/aca.md; points marked [INF] there are inferences.
 """
 
@@ -39,15 +40,16 @@ import math
 import shutil
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from traitlets import Bool, Float, Int, TraitType, Unicode
 from traitlets.config import LoggingConfigurable
 
 from ...errors import (
     ConfigurationError,
+    ConfigurationValueError,
     ExecutorClosedError,
     ExecutorStartError,
     FunctionsError,
@@ -57,9 +59,9 @@ from ...events import Error, Event, Finished, OutputEvent, Result, StateLost, St
 from .._comm import CommRequest
 from .._temp_dirs import make_owned_temp_dir
 from .._trait_signature import TraitSignature
+from ..autogen_compat import AutoGenCompatible, AutoGenComponent, autogen_base
 from ..base import (
     Completion,
-    ExecutorCapabilities,
     ExecutorMeta,
     InputHandler,
     Inspection,
@@ -167,10 +169,18 @@ _POLL_MAX = 1.0
 at once) growing by 60 % each time to 1 s (a long one then costs one request a
 second); about 15 polls in the first 3 s."""
 
+_CONSTRUCTOR_CONFIG = (
+    "pool_management_endpoint",
+    "timeout",
+    "work_dir",
+    "functions_module",
+    "suppress_result_output",
+)
+"""The constructor's arguments that :meth:`ACADynamicSessionsCodeExecutor.to_config` keeps."""
 _FILENAME_FORBIDDEN = set('/\\:*?"<>|\x00')
 _CLIENT_GRACE = 10.0
 """Longest the client waits past the requested timeout before abandoning the request."""
-_SEED_TIMEOUT = 60
+_AUTOGEN_DEFAULT_TIMEOUT = 60
 _INTROSPECT_TIMEOUT = 5.0
 _COMM_TIMEOUT = 30.0
 """Seconds a comm message's short execution (a widget handler) may take in the session."""
@@ -208,7 +218,27 @@ def _check_filename(name: str) -> str:
     return name
 
 
-class ACADynamicSessionsCodeExecutor(RemoteExecutor, LoggingConfigurable, metaclass=ExecutorMeta):
+def _config_schema() -> type[Any]:
+    from ._autogen_config import ACAExecutorConfig
+
+    return ACAExecutorConfig
+
+
+if TYPE_CHECKING:
+    _AutoGenBase = AutoGenComponent
+else:  # AutoGen's CodeExecutor and Component when autogen_core is installed
+    _AutoGenBase = autogen_base(
+        "kernel_bridge.executors.aca.ACADynamicSessionsCodeExecutor", _config_schema
+    )
+
+
+class ACADynamicSessionsCodeExecutor(
+    RemoteExecutor,
+    AutoGenCompatible,
+    LoggingConfigurable,
+    _AutoGenBase,
+    metaclass=ExecutorMeta,
+):
     """Runs code in an Azure Container Apps dynamic session (Python code interpreter).
 
     ``pool_management_endpoint`` is the pool's endpoint
@@ -229,7 +259,7 @@ class ACADynamicSessionsCodeExecutor(RemoteExecutor, LoggingConfigurable, metacl
         "", config=True, help="The session pool's management endpoint (https://...)."
     )
     timeout = Int(
-        _SEED_TIMEOUT,
+        _AUTOGEN_DEFAULT_TIMEOUT,
         config=True,
         help="Seconds one code block may run (seed API), >= 1. When set, it also limits "
         "every kernel cell (kernel-bridge install --timeout).",
@@ -284,8 +314,8 @@ class ACADynamicSessionsCodeExecutor(RemoteExecutor, LoggingConfigurable, metacl
             given.pop("pool_management_endpoint", None)
         LoggingConfigurable.__init__(self, **passthrough, **given)
         if not isinstance(self.timeout, int) or self.timeout < 1:
-            raise ValueError("Timeout must be greater than or equal to 1.")
-        # A timeout the user set also limits kernel cells; the seed default of 60 s does
+            raise ConfigurationValueError("Timeout must be greater than or equal to 1.")
+        # A timeout the user set also limits kernel cells; AutoGen's default of 60 s does
         # not (kernel cells may otherwise run up to the service's 220 s cap).
         configured = "timeout" in given or "timeout" in self.config.get(type(self).__name__, {})
         self._cell_timeout: float | None = float(self.timeout) if configured else None
@@ -297,7 +327,7 @@ class ACADynamicSessionsCodeExecutor(RemoteExecutor, LoggingConfigurable, metacl
                 "<rg>/sessionPools/<pool>, or what `kernel-bridge aca-emulator` prints)."
             )
         if not self.functions_module.isidentifier():
-            raise ValueError(
+            raise ConfigurationValueError(
                 f"functions_module {self.functions_module!r} is not a Python identifier; "
                 "use a name like 'functions'."
             )
@@ -335,7 +365,7 @@ class ACADynamicSessionsCodeExecutor(RemoteExecutor, LoggingConfigurable, metacl
         self._session_ttl: float | None = None
         self._session_expires = math.inf
 
-    # -- seed surface ----------------------------------------------------------------------
+    # -- AutoGen-compatible surface (executors/autogen_compat.py) -------------------------
 
     def _work_dir_path(self) -> Path:
         path = self.work_dir
@@ -359,7 +389,7 @@ class ACADynamicSessionsCodeExecutor(RemoteExecutor, LoggingConfigurable, metacl
     async def execute_code_blocks(
         self, code_blocks: Sequence[object], cancellation_token: object | None = None
     ) -> Any:
-        """Run code blocks in order in the session (seed API); returns a CodeResult.
+        """Run code blocks in order in the session (AutoGen's API); returns a CodeResult.
 
         Each block may run ``timeout`` seconds; the first failing block stops the run.
         """
@@ -376,23 +406,48 @@ class ACADynamicSessionsCodeExecutor(RemoteExecutor, LoggingConfigurable, metacl
             delete_tmp_files=False,
         )
 
-    async def __aenter__(self) -> ACADynamicSessionsCodeExecutor:
-        """``async with executor:`` starts it (seed API)."""
-        await self.start()
-        return self
+    # -- configuration round trip (AutoGen's dump_component / load_component) --------------
 
-    async def __aexit__(self, *exc_info: object) -> None:
-        """Leaving the ``async with`` block stops it."""
-        await self.stop()
+    _CONFIG_TRAITS: ClassVar[tuple[str, ...]] = (
+        "api_version",
+        "output_streams_max_length",
+        "status_line_after",
+        "delete_sessions",
+        "max_retries",
+        "http_timeout",
+    )
+
+    def to_config(self) -> dict[str, Any]:
+        """Return the serialisable settings (JSON-compatible), never a secret.
+
+        Left out: the functions (as AutoGen does), the credential and any token, the
+        session identifier (it is a secret: with a token it reaches the session), and a
+        temporary work_dir. An executor built from the config gets the default
+        credential and a new session.
+        """
+        config: dict[str, Any] = {
+            "pool_management_endpoint": self.pool_management_endpoint,
+            "timeout": self.timeout,
+            "work_dir": None if self._owned_work_dir is not None else str(self.work_dir),
+            "functions_module": self.functions_module,
+            "suppress_result_output": self.suppress_result_output,
+        }
+        for name in self._CONFIG_TRAITS:
+            config[name] = getattr(self, name)
+        return config
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Self:
+        """Build an executor from :meth:`to_config` output (unknown keys are an error)."""
+        values = dict(config)
+        unknown = set(values) - {*cls._CONFIG_TRAITS, *_CONSTRUCTOR_CONFIG}
+        if unknown:
+            raise ConfigurationValueError(
+                f"unknown ACA executor settings: {', '.join(sorted(unknown))}"
+            )
+        return cls(**values)
 
     # -- contract: lifecycle ---------------------------------------------------------------
-
-    @property
-    def capabilities(self) -> ExecutorCapabilities:
-        """No streaming (output comes when the execution ends), no remote interrupt."""
-        return ExecutorCapabilities(
-            streaming=False, remote_interrupt=False, stdin=False, languages=("python",)
-        )
 
     def _get_lock(self) -> asyncio.Lock:
         if self._lock is None:
@@ -642,9 +697,9 @@ class ACADynamicSessionsCodeExecutor(RemoteExecutor, LoggingConfigurable, metacl
                 yield output
             yield Finished(outcome.exit_code)
         except RemoteServiceError as exc:
-            text = str(exc)
+            text, ename = str(exc), type(exc).__name__  # e.g. CodeMayHaveRunError
             self.log.debug("ACA request failed: %s", text)
-            yield Error("RemoteServiceError", text, [f"RemoteServiceError: {text}"])
+            yield Error(ename, text, [f"{ename}: {text}"])
             yield Finished(1)
 
     async def _session_replaced(self) -> bool:

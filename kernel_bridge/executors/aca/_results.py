@@ -50,7 +50,7 @@ def strip_ansi(text: str) -> str:
 
 @dataclass(frozen=True)
 class ParsedExecution:
-    """The events of one execution and its seed-style exit code (0, 1 or 124)."""
+    """The events of one execution and its AutoGen-style exit code (0, 1 or 124)."""
 
     events: list[OutputEvent]
     exit_code: int

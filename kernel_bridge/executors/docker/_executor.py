@@ -1,6 +1,6 @@
 """The Docker executor: cells run in a container whose main process is the runtime.
 
-``DockerCommandLineCodeExecutor`` keeps the public surface of the autogen seed executor
+``DockerCommandLineCodeExecutor`` keeps the public surface of AutoGen's executor
 of the same name (constructor, ``execute_code_blocks``, ``start``/``stop``/``restart``,
 the async context manager, ``bind_dir``/``timeout``/``work_dir``, a serialisable config)
 and improves its behaviour: state is kept between blocks and cells, output streams, an
@@ -20,20 +20,20 @@ import uuid
 import weakref
 from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from traitlets import Bool, Dict, Enum, Float, Int, List, TraitError, TraitType, Unicode
 from traitlets.config import LoggingConfigurable
 
-from ...errors import BridgeError, ConfigurationError, ExecutorStartError
+from ...errors import BridgeError, ConfigurationError, DockerConfigurationError, ExecutorStartError
 from ...events import Display, Event
 from ...functions import FUNCTION_PROMPT_TEMPLATE as _FUNCTION_PROMPT_TEMPLATE
 from ...runtime import bootstrap_argv, bootstrap_payload
 from .._blocks import CommandLineCodeResult, run_code_blocks
 from .._temp_dirs import make_owned_temp_dir
 from .._trait_signature import TraitSignature
-from ..base import ExecutorCapabilities, ExecutorMeta
+from ..autogen_compat import AutoGenCompatible, AutoGenComponent, autogen_base
+from ..base import ExecutorMeta
 from ..runtime_backed.channel import RuntimeTransport
 from ..runtime_backed.executor import RuntimeBackedExecutor
 from . import _engine as engine
@@ -49,12 +49,10 @@ log = logging.getLogger(__name__)
 DEFAULT_PIDS_LIMIT = 4096
 """Default cap on processes in the container (stops fork bombs, allows real work)."""
 
-_LANGUAGES = ("python", "bash", "sh", "shell", "pwsh", "powershell", "ps1")
-_orphans_checked = False
-
-
-class DockerConfigurationError(ConfigurationError, ValueError):
-    """A bad Docker executor option (also a ValueError, as the seed raised)."""
+_ORPHANS_CHECKED: set[str] = set()
+"""The engines (by address) this process has already rid of dead kernels' containers:
+once per engine, since each engine has its own; an engine whose check failed is tried
+again at the next start."""
 
 
 class _OptionalPath(TraitType[Path | None, Path | str | None]):
@@ -73,7 +71,7 @@ class _OptionalPath(TraitType[Path | None, Path | str | None]):
 
 
 class _BindDir(_OptionalPath):
-    """``bind_dir``: reads as ``work_dir`` when not set, as in the seed."""
+    """``bind_dir``: reads as ``work_dir`` when not set, as in AutoGen's executor."""
 
     def get(self, obj: Any, cls: Any = None) -> Any:
         value = super().get(obj, cls)
@@ -105,10 +103,28 @@ def _device_request(item: Any) -> Any:
         raise DockerConfigurationError(f"invalid device request {dict(item)!r}: {exc}") from exc
 
 
+def _config_schema() -> type[Any]:
+    from ._autogen_config import DockerExecutorConfig
+
+    return DockerExecutorConfig
+
+
+if TYPE_CHECKING:
+    _AutoGenBase = AutoGenComponent
+else:  # AutoGen's CodeExecutor and Component when autogen_core is installed
+    _AutoGenBase = autogen_base(
+        "kernel_bridge.executors.docker.DockerCommandLineCodeExecutor", _config_schema
+    )
+
+
 class DockerCommandLineCodeExecutor(
-    RuntimeBackedExecutor, LoggingConfigurable, metaclass=ExecutorMeta
+    RuntimeBackedExecutor,
+    AutoGenCompatible,
+    LoggingConfigurable,
+    _AutoGenBase,
+    metaclass=ExecutorMeta,
 ):
-    """Runs code in a Docker container that keeps its state (the seed's API, done better).
+    """Runs code in a Docker container that keeps its state (AutoGen's API, done better).
 
     Every constructor argument is also a trait, so the kernel is configured with
     ``--DockerCommandLineCodeExecutor.image=...`` (and ``mem_limit``, ``cpus``,
@@ -131,7 +147,7 @@ class DockerCommandLineCodeExecutor(
         "ps1",
         "python",
     ]
-    """Block languages ``execute_code_blocks`` accepts (the seed's list)."""
+    """Block languages ``execute_code_blocks`` accepts (AutoGen's list)."""
     FUNCTION_PROMPT_TEMPLATE: ClassVar[str] = _FUNCTION_PROMPT_TEMPLATE
     """Template for :meth:`format_functions_for_prompt` (``$module_name``, ``$functions``)."""
 
@@ -329,14 +345,7 @@ class DockerCommandLineCodeExecutor(
         self._network: str | None = None
         self._default_user: str | None = None
 
-    # -- seed-compatible surface -------------------------------------------------------
-
-    @property
-    def capabilities(self) -> ExecutorCapabilities:
-        """Streaming, real interrupts, stdin, python and shell blocks."""
-        return ExecutorCapabilities(
-            streaming=True, remote_interrupt=True, stdin=True, languages=_LANGUAGES
-        )
+    # -- AutoGen-compatible surface (executors/autogen_compat.py) -----------------------
 
     @property
     def container_id(self) -> str | None:
@@ -351,12 +360,14 @@ class DockerCommandLineCodeExecutor(
         """Describe the functions for an LLM prompt (stubs importable from functions_module)."""
         from ...functions import format_functions_for_prompt
 
-        return format_functions_for_prompt(self._functions, self.functions_module, prompt_template)
+        return format_functions_for_prompt(
+            self._functions, prompt_template, module_name=self.functions_module
+        )
 
     async def execute_code_blocks(
         self, code_blocks: Sequence[Any], cancellation_token: Any = None
     ) -> CommandLineCodeResult:
-        """Run code blocks in order in the container (state kept) and return the seed's result.
+        """Run code blocks in order in the container (state kept); return AutoGen's result.
 
         Each block is also written to work_dir (``tmp_code_<sha256>.<ext>`` or its
         ``# filename:``), removed afterwards with ``delete_tmp_files``. A block that runs
@@ -375,20 +386,6 @@ class DockerCommandLineCodeExecutor(
             write_code_files=True,
             delete_tmp_files=self.delete_tmp_files,
         )
-
-    async def __aenter__(self) -> DockerCommandLineCodeExecutor:
-        """Start the container (``async with executor:``)."""
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Stop the container."""
-        await self.stop()
 
     # -- configuration round trip --------------------------------------------------------
 
@@ -433,12 +430,17 @@ class DockerCommandLineCodeExecutor(
         return config
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> DockerCommandLineCodeExecutor:
-        """Build an executor from :meth:`to_config` output (unknown keys are an error)."""
-        return cls(**dict(config))
+    def from_config(cls, config: Mapping[str, Any]) -> Self:
+        """Build an executor from :meth:`to_config` output (unknown keys are an error).
 
-    _to_config = to_config
-    _from_config = from_config
+        Also takes AutoGen's spelling of "no limit" (``mem_limit=""``, ``pids_limit=0``).
+        """
+        values = dict(config)
+        if values.get("mem_limit") == "":
+            values["mem_limit"] = None
+        if values.get("pids_limit") == 0:
+            values["pids_limit"] = None
+        return cls(**values)
 
     # -- RuntimeBackedExecutor hooks -----------------------------------------------------
 
@@ -488,19 +490,19 @@ class DockerCommandLineCodeExecutor(
 
     async def _start_events(self) -> AsyncIterator[Event]:
         """Connect, reap orphans once, make sure the image exists (pull progress), then start."""
-        global _orphans_checked
         client = await self._get_client()
         self._ensure_work_dir()
-        if not _orphans_checked:
-            _orphans_checked = True
+        engine_key = self._engine_options().host
+        if engine_key not in _ORPHANS_CHECKED:
             try:
                 removed = await asyncio.to_thread(engine.remove_orphans, client)
+                _ORPHANS_CHECKED.add(engine_key)
                 if removed:
                     log.info(
                         "removed containers left behind by dead kernels: %s", ", ".join(removed)
                     )
             except Exception as exc:  # never block a start on housekeeping
-                log.debug("orphan check failed: %s", exc)
+                log.debug("orphan check failed (tried again at the next start): %s", exc)
         async for event in self._pull_events(client):
             yield event
         async for event in super()._start_events():

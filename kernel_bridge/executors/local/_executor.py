@@ -26,7 +26,8 @@ from traitlets.config import LoggingConfigurable
 from ...errors import ConfigurationError, ExecutorStartError
 from ...runtime import bootstrap_argv, bootstrap_payload
 from .._trait_signature import TraitSignature
-from ..base import ExecutorCapabilities, ExecutorMeta
+from ..autogen_compat import WorkspaceFiles
+from ..base import ExecutorMeta
 from ..runtime_backed.channel import RuntimeTransport
 from ..runtime_backed.executor import RuntimeBackedExecutor
 from ._early_runtime import adopt as adopt_early_runtime
@@ -275,7 +276,9 @@ class SubprocessTransport(RuntimeTransport):
             await self._stderr_task
 
 
-class LocalExecutor(RuntimeBackedExecutor, LoggingConfigurable, metaclass=ExecutorMeta):
+class LocalExecutor(
+    RuntimeBackedExecutor, WorkspaceFiles, LoggingConfigurable, metaclass=ExecutorMeta
+):
     """Runs cells in a runtime subprocess on this host (the embedded default).
 
     Configurable from the kernelspec: ``--LocalExecutor.python=/path/to/python``,
@@ -329,16 +332,6 @@ class LocalExecutor(RuntimeBackedExecutor, LoggingConfigurable, metaclass=Execut
         if os.path.realpath(python) == os.path.realpath(sys.executable):
             return platform.python_version()
         return None
-
-    @property
-    def capabilities(self) -> ExecutorCapabilities:
-        """Streaming, real interrupts, stdin, and shell blocks."""
-        return ExecutorCapabilities(
-            streaming=True,
-            remote_interrupt=True,
-            stdin=True,
-            languages=("python", "bash", "sh", "shell", "pwsh", "powershell", "ps1"),
-        )
 
     def _functions_source(self) -> tuple[Sequence[object], str]:
         return self._functions, self._functions_module_name

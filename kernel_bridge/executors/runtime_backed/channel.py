@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ...errors import RuntimeDiedError, StdinNotAllowedError
+from ...errors import RuntimeDiedError, RuntimeProtocolError, StdinNotAllowedError
 from ...events import (
     ClearOutput,
     Display,
@@ -30,6 +30,7 @@ from ...events import (
     StateLost,
     Stream,
 )
+from ...runtime import PROTOCOL_VERSION
 from .._comm import CommRequest, encode_buffers, iopub_event, parent_for_runtime
 from ..base import Completion, InputHandler, Inspection
 
@@ -129,7 +130,9 @@ class RuntimeChannel:
     ) -> RuntimeChannel:
         """Wait for the runtime's ``ready`` message and return the channel.
 
-        Raises :class:`RuntimeDiedError` when the runtime ends or stays silent first.
+        Raises :class:`RuntimeDiedError` when the runtime ends or stays silent first, and
+        :class:`RuntimeProtocolError` (killing the runtime) when its ``ready`` announces a
+        protocol version other than :data:`~kernel_bridge.runtime.PROTOCOL_VERSION`.
         """
         try:
             async with asyncio.timeout(startup_timeout):
@@ -152,6 +155,17 @@ class RuntimeChannel:
             raise RuntimeDiedError(
                 f"the runtime did not become ready within {startup_timeout:g} s"
             ) from None
+        announced = msg.get("protocol")
+        if announced != PROTOCOL_VERSION:
+            await transport.kill()
+            raise RuntimeProtocolError(
+                f"the runtime speaks protocol version {announced!r}, but this kernel_bridge "
+                f"speaks version {PROTOCOL_VERSION}: the runtime comes from another "
+                "kernel_bridge version. Install the same kernel_bridge version for the kernel "
+                "and for the runtime it starts, then restart the kernel.",
+                runtime_version=announced,
+                host_version=PROTOCOL_VERSION,
+            )
         info = RuntimeInfo(
             pid=int(msg.get("pid", 0)),
             python=str(msg.get("python", "")),

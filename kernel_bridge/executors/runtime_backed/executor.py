@@ -15,7 +15,13 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ...errors import BridgeError, DebuggerUnavailableError, ExecutorStartError, FunctionsError
+from ...errors import (
+    BridgeError,
+    DebuggerUnavailableError,
+    ExecutorStartError,
+    FunctionsError,
+    RuntimeProtocolError,
+)
 from ...events import Display, Error, Event, Finished, Stream
 from .._comm import CommRequest
 from ..base import BackgroundHandler, Completion, InputHandler, Inspection, RemoteExecutor
@@ -136,6 +142,10 @@ class RuntimeBackedExecutor(RemoteExecutor):
             self._channel = await RuntimeChannel.open(
                 transport, startup_timeout=self.startup_timeout
             )
+        except RuntimeProtocolError:  # already says what to do; keep its type
+            with contextlib.suppress(Exception):
+                await transport.close()
+            raise
         except BridgeError as exc:
             with contextlib.suppress(Exception):
                 await transport.close()

@@ -89,17 +89,14 @@ def test_cells_keep_state_and_map_outputs(emulator: Emulator) -> None:
             assert any(isinstance(e, Display) and "image/png" in e.data for e in shown)
             unknown = await run(ex, "echo hi", language="bash")
             assert finished(unknown) == 1 and "Python only" in error_of(unknown).evalue
-            caps = ex.capabilities
-            assert (
-                not caps.streaming and not caps.remote_interrupt and caps.languages == ("python",)
-            )
+            assert ex.SUPPORTED_LANGUAGES == ["python"]
         finally:
             await ex.stop()
 
     asyncio.run(main())
 
 
-def test_seed_surface_and_functions(emulator: Emulator, tmp_path: Path) -> None:
+def test_autogen_surface_and_functions(emulator: Emulator, tmp_path: Path) -> None:
     async def main() -> None:
         ex = make(emulator, functions=[ADD], work_dir=tmp_path)
         try:
@@ -268,6 +265,7 @@ def test_404_on_a_new_session_says_the_pool_is_full(make_emulator: Callable[...,
             events = await run(second, "1")
             assert finished(events) == 1
             assert "pool is full" in error_of(events).evalue
+            assert error_of(events).ename == "SessionPoolFullError"
             with pytest.raises(ExecutorStartError, match="maxConcurrentSessions"):
                 await second.start()
         finally:
@@ -361,16 +359,16 @@ def test_timeout_gives_exit_124_and_the_session_survives(emulator: Emulator) -> 
             assert value(await run(ex, "40 + 2")) == 42
         finally:
             await ex.stop()
-        seed = make(emulator, timeout=1)
+        limited = make(emulator, timeout=1)
         try:
-            result = await seed.execute_code_blocks(
+            result = await limited.execute_code_blocks(
                 [CodeBlock("print('partial')\nimport time; time.sleep(30)", "py")]
             )
             assert result.exit_code == 124
             assert result.output.startswith("partial") or "Timeout" in result.output
             assert result.output.endswith("Timeout")
         finally:
-            await seed.stop()
+            await limited.stop()
 
     asyncio.run(main())
 

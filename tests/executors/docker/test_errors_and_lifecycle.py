@@ -341,3 +341,34 @@ def test_the_constructor_keeps_autogens_signature() -> None:
     assert set(kinds[2:]) == {inspect.Parameter.KEYWORD_ONLY}
     with pytest.raises(TypeError):
         DockerCommandLineCodeExecutor("a", "b", 60)  # type: ignore[misc]
+
+
+def test_orphans_are_collected_once_per_engine_not_once_per_process(
+    minimal_image: str, docker_client: Any
+) -> None:
+    # The check used to be one process-wide flag: after the first executor's start no
+    # other engine's leftovers were ever collected. Two addresses of this one engine
+    # stand for two engines here.
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    labels = {"kernel_bridge.host": socket.gethostname(), "kernel_bridge.pid": dead.stdout.strip()}
+
+    async def start_and_stop(**options: Any) -> None:
+        ex = DockerCommandLineCodeExecutor(minimal_image, **options)
+        try:
+            assert (await events_of(ex, "1"))[-1] == Finished(0)
+        finally:
+            await ex.stop()
+
+    asyncio.run(start_and_stop())  # this engine, by the environment's address: checked
+    orphan = _labelled_container(docker_client, minimal_image, labels)
+    try:
+        asyncio.run(start_and_stop())  # same engine, same address: not checked again
+        assert docker_client.containers.get(orphan.id)
+        asyncio.run(start_and_stop(docker_host="unix:///run/docker.sock"))  # "another" engine
+        remaining = {c.id for c in docker_client.containers.list(all=True)}
+        assert orphan.id not in remaining
+    finally:
+        with contextlib.suppress(Exception):
+            orphan.remove(force=True)

@@ -71,7 +71,7 @@ def test_output_streams_while_the_code_runs(minimal_image: str) -> None:
     asyncio.run(main())
 
 
-def test_timeout_result_has_the_seed_shape_and_state_stays(minimal_image: str) -> None:
+def test_timeout_result_has_autogens_shape_and_state_stays(minimal_image: str) -> None:
     async def main() -> None:
         async with DockerCommandLineCodeExecutor(minimal_image, timeout=1) as ex:
             await ex.execute_code_blocks([CodeBlock("kept = 'yes'", "python")], None)

@@ -1,4 +1,4 @@
-"""One test per seed constructor parameter of DockerCommandLineCodeExecutor, showing its effect."""
+"""One test per AutoGen constructor parameter of the Docker executor, showing its effect."""
 
 from __future__ import annotations
 
