@@ -225,17 +225,21 @@ class ContainerTransport(RuntimeTransport):
         """Split the whole frames received so far; stdout lines go to the queue."""
         inbox = self._inbox
         start = 0
-        while len(inbox) - start >= 8:
-            kind, size = struct.unpack_from(">BxxxL", inbox, start)
-            if len(inbox) - start - 8 < size:
-                break
-            payload = bytes(inbox[start + 8 : start + 8 + size])
-            start += 8 + size
-            if kind == 1:
-                self._take_stdout(payload)
-            elif kind == 2:
-                self._stderr_tail = (self._stderr_tail + payload)[-_STDERR_TAIL:]
-        del inbox[:start]
+        with memoryview(inbox) as view:  # one copy per frame, none of the rest of the inbox
+            while len(inbox) - start >= 8:
+                kind, size = struct.unpack_from(">BxxxL", inbox, start)
+                if len(inbox) - start - 8 < size:
+                    break
+                payload = bytes(view[start + 8 : start + 8 + size])
+                start += 8 + size
+                if kind == 1:
+                    self._take_stdout(payload)
+                elif kind == 2:
+                    self._stderr_tail = (self._stderr_tail + payload)[-_STDERR_TAIL:]
+        if start == len(inbox):
+            self._inbox = bytearray()  # let a large buffer go
+        else:
+            del inbox[:start]
 
     def _take_stdout(self, payload: bytes) -> None:
         start = 0
