@@ -10,7 +10,7 @@ packer: the JSON encoding of a base64 string is the string between quotes.
 
 from __future__ import annotations
 
-import secrets
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -55,7 +55,7 @@ def splicing_packer(inner: Callable[[Any], bytes]) -> Callable[[Any], bytes]:
         texts = {k: v for k, v in data.items() if type(v) is Base64Text}
         if not texts:
             return inner(obj)
-        token = secrets.token_hex(8)
+        token = os.urandom(8).hex()
         marked = dict(data)
         marks: list[tuple[bytes, Base64Text]] = []
         for index, (key, text) in enumerate(texts.items()):

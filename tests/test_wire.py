@@ -51,6 +51,8 @@ def test_packed_bytes_are_exactly_jupyter_clients() -> None:
 def test_content_holding_a_marker_falls_back_to_the_plain_packer(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("kernel_bridge._wire.secrets.token_hex", lambda n: "f" * (2 * n))
-    content = {"data": {"image/png": base64_text(IMAGE), "text/plain": "ffffffffffffffff-0"}}
+    image = base64_text(IMAGE)
+    # the text comes first: splicing at the first marker would put the image there
+    content = {"data": {"text/plain": "ffffffffffffffff-0", "image/png": image}}
+    monkeypatch.setattr("kernel_bridge._wire.os.urandom", lambda n: b"\xff" * n)
     assert splicing_packer(json_packer)(content) == json_packer(content)
