@@ -109,6 +109,10 @@ class BridgeKernel(Kernel):
         config=True,
         help="Seconds a cell may run before it is interrupted (0: no limit).",
     )
+    # ipykernel sleeps 0.5 ms before every execute_reply so its OutStream thread can send
+    # the cell's last prints first. Every output of ours is sent by do_execute itself
+    # before it returns, so the reply needs no head start (and nothing waits for it).
+    _execute_sleep = Float(0.0, config=True)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)

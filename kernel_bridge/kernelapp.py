@@ -11,8 +11,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from ipykernel.kernelapp import IPKernelApp
-from traitlets import Bool, Type
+from traitlets import Bool, DottedObjectName, Type
 
+from ._wire import splicing_packer
 from .executors.registry import executor_kinds, executor_plugin
 from .kernel import BridgeKernel
 
@@ -59,6 +60,12 @@ class BridgeKernelApp(IPKernelApp):
     kernel_class = Type(BridgeKernel, klass="ipykernel.kernelbase.Kernel").tag(config=True)  # type: ignore[assignment]
     # The kernel process runs no user code; nothing it writes belongs in a cell.
     capture_fd_output = Bool(False).tag(config=True)
+    # Nor does anything it prints: sys.stdout/sys.stderr stay the process's own (its log).
+    # ipykernel's OutStream would make every flush of them (four per execute request)
+    # a round trip to the IOPub thread, for nothing.
+    outstream_class = DottedObjectName(
+        None, allow_none=True, help="OutStream factory (none: the kernel process prints to its log)"
+    ).tag(config=True)
 
     # Listed by --help-all, and typed when given as --Class.trait=value.
     classes = [*IPKernelApp.classes, BridgeKernel]
@@ -97,6 +104,9 @@ class BridgeKernelApp(IPKernelApp):
         for handler in self.log.handlers:
             ours.addHandler(handler)
         ours.propagate = False
+        if self.session.packer.lower() in ("json", "orjson"):
+            # images arrive as checked base64 text: copied into messages, never re-encoded
+            self.session.pack = splicing_packer(self.session.pack)
         super().init_kernel()
 
     def start(self) -> None:

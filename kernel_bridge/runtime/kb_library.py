@@ -42,6 +42,16 @@ _TEXT_MIME_RE = re.compile(r"^(text/|application/(.*\+)?(json|javascript|xml|x-l
 # rich output (the plain-Python path; with IPython, its formatters make the bundles)
 
 
+class _Base64(str):
+    """Base64 text made here from binary MIME data (no newline, nothing to escape).
+
+    The runtime sends large ones after their message's line instead of inside it; for
+    everyone else it is an ordinary string.
+    """
+
+    __slots__ = ()
+
+
 def _encode_data(data):
     """Make a mime bundle JSON-ready: bytes become base64 (binary) or text."""
     out = {}
@@ -50,7 +60,7 @@ def _encode_data(data):
             if _TEXT_MIME_RE.search(key):
                 value = bytes(value).decode("utf-8", "replace")
             else:
-                value = base64.b64encode(bytes(value)).decode("ascii")
+                value = _Base64(base64.b64encode(bytes(value)).decode("ascii"))
         out[str(key)] = value
     return out
 

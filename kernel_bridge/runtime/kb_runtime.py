@@ -94,9 +94,11 @@ def _json_line(msg):
     # ensure_ascii=True: CPython's ASCII encoder is about three times faster on large
     # strings (a 1 MB image is a 1.3 MB base64 string), and the result needs no UTF-8
     # encoding step; lone surrogates in user text survive as \udXXX escapes.
+    msg, attached = _detach_base64(msg)
     try:
         text = json.dumps(msg, ensure_ascii=True, separators=(",", ":"), default=_json_default)
-        return (text + "\n").encode("ascii")
+        line = (text + "\n").encode("ascii")
+        return b"".join([line, *attached]) if attached else line
     except Exception as exc:  # last resort: say what failed, keep the protocol alive
         fallback = {"type": msg.get("type", "error"), "id": msg.get("id")}
         if msg.get("type") == "stream":
@@ -109,6 +111,39 @@ def _json_line(msg):
                 if key in msg:
                     fallback[key] = msg[key]
         return (json.dumps(fallback) + "\n").encode("ascii")
+
+
+_ATTACH_MIN = 65536
+"""Base64 MIME values at least this long travel after their message's line (see below)."""
+_ATTACHING_TYPES = ("display", "result")
+
+
+# the in-session library marks the base64 text it makes from binary MIME data
+_Base64 = _lib._Base64
+
+
+def _detach_base64(msg):
+    """Move large base64 values of a display/result bundle out of the JSON line.
+
+    They follow the line as raw lines of their own, named by ``attachments``
+    (docs/runtime-protocol.md): neither side then JSON-encodes or parses a megabyte
+    string, the host keeps the text as it is.
+    """
+    if msg.get("type") not in _ATTACHING_TYPES:
+        return msg, None
+    data = msg.get("data")
+    if not isinstance(data, dict):
+        return msg, None
+    keys = [k for k, v in data.items() if type(v) is _Base64 and len(v) >= _ATTACH_MIN]
+    if not keys:
+        return msg, None
+    rest = dict(data)
+    attached = []
+    for key in keys:
+        value = rest.pop(key)
+        attached.append(value.encode("ascii") + b"\n")
+    msg = dict(msg, data=rest, attachments=[[k, len(data[k])] for k in keys])
+    return msg, attached
 
 
 def _json_default(obj):

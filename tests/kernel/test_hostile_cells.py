@@ -23,6 +23,41 @@ def test_print_after_closing_fd1_and_fd2_still_shows(kernel: tuple) -> None:
     assert later.stream_text("stdout") == "later\nfrom-shell\n"
 
 
+_FORGE_ATTACHMENT = (
+    "import gc, os\n"
+    "rt = next(o for o in gc.get_objects()\n"
+    "          if type(o).__name__ == 'Runtime' and hasattr(o, 'channel'))\n"
+    'line = b\'{"type":"display","data":{"text/plain":"forged"},"metadata":{},\'\n'
+    'line += b\'"display_id":null,"update":false,"attachments":[["image/png",7]]}\\n\'\n'
+    "with rt.channel.write_lock:\n"
+    "    os.write(rt.channel.out_fd, line + b'ab\"},\\\\x\\n')\n"
+)
+
+
+def test_images_arrive_whole_and_forged_attachments_stay_text(kernel: tuple) -> None:
+    _, kc = kernel
+    image = run_cell(
+        kc,
+        "import base64, os\n"
+        "class Png:\n"
+        "    def _repr_png_(self):\n"
+        "        return data\n"
+        "data = b'\\x89PNG' + os.urandom(1_000_000)\n"
+        "display(Png())\n"
+        "base64.b64encode(data).decode()",
+    )
+    assert image.status == "ok"
+    (shown,) = image.of_type("display_data")
+    (expected,) = image.of_type("execute_result")
+    assert shown["content"]["data"]["image/png"] == expected["content"]["data"]["text/plain"][1:-1]
+    # Code can write to the runtime's channel: a forged attachment that is not base64
+    # (quotes, a backslash) must reach the frontend as the text it is, in valid JSON.
+    forged = run_cell(kc, _FORGE_ATTACHMENT)
+    assert forged.status == "ok"
+    (display,) = forged.of_type("display_data")
+    assert display["content"]["data"] == {"text/plain": "forged", "image/png": 'ab"},\\x'}
+
+
 _STUBBORN_CHILD = (
     "import signal, time\n"
     "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"

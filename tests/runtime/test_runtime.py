@@ -70,8 +70,15 @@ class Runtime:
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.messages.put((time.monotonic(), json.loads(line)))
+        lines = iter(self.proc.stdout)
+        for line in lines:
+            msg = json.loads(line)
+            # large base64 values follow their message as raw lines (see the protocol)
+            for key, size in msg.get("attachments", []):
+                raw = next(lines)
+                assert raw.endswith(b"\n") and len(raw) == size + 1, (key, size, raw[:80])
+                msg["data"][key] = raw[:-1].decode("ascii")
+            self.messages.put((time.monotonic(), msg))
         self.messages.put((time.monotonic(), None))
 
     def send(self, msg: Message) -> None:
@@ -342,6 +349,31 @@ def test_repr_html_and_png(rt: Runtime) -> None:
     assert result["data"]["text/html"] == "<b>rich</b>"
     assert result["data"]["text/plain"] == "Rich()"
     assert base64.b64decode(result["data"]["image/png"]) == b"\x89PNG\r\n\x1a\nfake"
+
+
+def test_large_binary_data_follows_its_message_as_raw_lines(rt: Runtime) -> None:
+    # 300 kB of image bytes: base64 text longer than the 64 KiB attachment threshold
+    code = (
+        "import os\n"
+        "class Big:\n"
+        "    def _repr_png_(self):\n"
+        "        return b'\\x89PNG' + bytes(range(256)) * 1200\n"
+        "    def _repr_jpeg_(self):\n"
+        "        return b'small'\n"
+        "display(Big())\n"
+        "Big()\n"
+    )
+    rid = rt.start(code)
+    deadline = time.monotonic() + 30
+    messages = rt.until_done(rid)
+    assert time.monotonic() < deadline
+    png = b"\x89PNG" + bytes(range(256)) * 1200
+    for msg in of_type(messages, "display") + of_type(messages, "result"):
+        assert msg["attachments"] == [["image/png", len(base64.b64encode(png))]]
+        assert base64.b64decode(msg["data"]["image/png"]) == png
+        # small values stay in the JSON line
+        assert base64.b64decode(msg["data"]["image/jpeg"]) == b"small"
+    assert len(of_type(messages, "display")) == len(of_type(messages, "result")) == 1
 
 
 def test_display_update_and_clear_output(rt: Runtime) -> None:

@@ -148,6 +148,10 @@ def build_url(
     return url + "?" + urlencode(dict(query), quote_via=quote, safe="")
 
 
+_URL_CACHE_SIZE = 64
+"""Parsed request URLs kept per client (a few per session identifier)."""
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """How often and how long to retry refused requests (429/503, connect failures)."""
@@ -239,6 +243,7 @@ class ACAClient:
         self.http_timeout = http_timeout
         self._host = parts.netloc
         self._http: httpx.AsyncClient | None = None
+        self._urls: dict[tuple[str, str, str, tuple[str, ...]], httpx.URL] = {}
         _install_log_filter()
 
     # -- public operations -------------------------------------------------------------
@@ -526,6 +531,19 @@ class ACAClient:
 
     # -- machinery ---------------------------------------------------------------------
 
+    def _url(
+        self, path: str, identifier: str, api_version: str, path_args: tuple[str, ...]
+    ) -> httpx.URL:
+        """The request URL, parsed once: httpx's URL parser costs a cell ~0.1 ms each time."""
+        key = (path, identifier, api_version, path_args)
+        url = self._urls.get(key)
+        if url is None:
+            if len(self._urls) >= _URL_CACHE_SIZE:
+                self._urls.clear()
+            query = {"api-version": api_version, "identifier": identifier}
+            url = self._urls[key] = httpx.URL(build_url(self.endpoint, path, query, path_args))
+        return url
+
     def _client(self) -> httpx.AsyncClient:
         if self._http is None:
             self._http = httpx.AsyncClient(
@@ -555,12 +573,7 @@ class ACAClient:
         retry_timeouts: bool = True,
         faults: list[str] | None = None,
     ) -> httpx.Response:
-        url = build_url(
-            self.endpoint,
-            path,
-            {"api-version": api_version or self.api_version, "identifier": identifier},
-            path_args,
-        )
+        url = self._url(path, identifier, api_version or self.api_version, path_args)
         max_retries = self.retry.max_retries if retries is None else retries
         timeout = httpx.Timeout(read_timeout or self.http_timeout, connect=15.0)
         attempt = 0

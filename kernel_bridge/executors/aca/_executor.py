@@ -832,17 +832,20 @@ class ACADynamicSessionsCodeExecutor(
         deadline = None if wait is None else status.started + wait
         try:
             while not runner.done():
-                getter = asyncio.ensure_future(ticks.get())
+                # only polled executions tick (a synchronous one spares the task)
+                polled = self._client.uses_executions
+                getter = asyncio.ensure_future(ticks.get()) if polled else None
                 waiter = asyncio.ensure_future(interrupt.wait())
                 remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
                 try:
                     await asyncio.wait(
-                        {runner, getter, waiter},
+                        {runner, waiter} if getter is None else {runner, getter, waiter},
                         timeout=remaining,
                         return_when=asyncio.FIRST_COMPLETED,
                     )
                 finally:
-                    getter.cancel()
+                    if getter is not None:
+                        getter.cancel()
                     waiter.cancel()
                 if runner.done() or interrupt.is_set():
                     break

@@ -5,7 +5,10 @@ The container is created with ``stdin_open`` (so ``StdinOnce``) and no tty, and 
 stdout and stderr on the attach socket in frames of an 8-byte header (stream type, 3
 zero bytes, big-endian length) plus payload; a reader thread splits them: stdout is the
 protocol (handed to the event loop line by line), stderr is the runtime's own
-diagnostics (its tail goes into error messages). A second thread follows the engine's
+diagnostics (its tail goes into error messages). On a plain socket (the local engine's
+Unix socket, a TCP one) the event loop reads the frames itself instead: a line then
+reaches the channel without a thread switch (about 0.15 ms less for a flushed print).
+A second thread follows the engine's
 events for the container (``oom``, ``kill``, ``die``) so :meth:`describe_exit` can say
 how it ended even after ``auto_remove`` deleted it.
 
@@ -21,6 +24,7 @@ import contextlib
 import logging
 import signal
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -39,6 +43,8 @@ _PENDING_LINES = 2
 """Lines read from the attach stream but not yet taken by the event loop, at most: when
 the kernel publishes slower than the container writes, the reader waits and Docker holds
 the rest, instead of the kernel's memory (10 MiB of output stays 10 MiB in flight)."""
+_RECV_SIZE = 65536
+"""Bytes the event loop reads from the attach socket at a time."""
 
 
 def describe_exit_code(code: int) -> str:
@@ -49,6 +55,15 @@ def describe_exit_code(code: int) -> str:
         except ValueError:
             pass
     return f"exit code {code}"
+
+
+def _loop_can_read(sock: Any) -> bool:
+    """True for a socket the event loop can poll itself (not TLS, not a wrapper)."""
+    return (
+        isinstance(sock, socket.socket)
+        and not isinstance(sock, ssl.SSLSocket)
+        and sock.family in (socket.AF_UNIX, socket.AF_INET, socket.AF_INET6)
+    )
 
 
 def _defined_in(cls: type, name: str) -> type | None:
@@ -82,6 +97,13 @@ class ContainerTransport(RuntimeTransport):
         self._plain_socket = _defined_in(type(self._sock), "recv") is _defined_in(
             type(self._sock), "recv_into"
         )
+        self._loop_reads = self._plain_socket and _loop_can_read(self._sock)
+        self._inbox = bytearray()  # loop reading: bytes received, not yet a whole frame
+        self._parts: list[bytes | bytearray] = []  # loop reading: the current line's start
+        self._loop_started = False  # loop reading: the socket was made non-blocking
+        self._reading = False  # loop reading: the socket is registered with the loop
+        self._paused = False  # loop reading: too many lines wait; Docker holds the rest
+        self._send_lock: asyncio.Lock | None = None
         self._events = events
         self._remove_on_kill = remove_on_kill
         self._mem_limit = mem_limit
@@ -137,9 +159,100 @@ class ContainerTransport(RuntimeTransport):
         )
 
     def start_threads(self) -> None:
-        """Start the attach reader and the event watcher."""
-        self._reader.start()
+        """Start reading the attach stream (in the loop or a thread) and the event watcher."""
+        if self._loop_reads:
+            self._loop.call_soon_threadsafe(self._begin_loop_reading)
+        else:
+            self._reader.start()
         self._watcher.start()
+
+    # -- reading in the event loop (plain sockets) ------------------------------------
+
+    def _begin_loop_reading(self) -> None:
+        """Make the socket non-blocking and start polling it (once; loop thread only)."""
+        if self._loop_started or self._closed:
+            return
+        self._loop_started = True
+        try:
+            self._sock.setblocking(False)
+        except OSError as exc:
+            log.debug("attach stream of %s unusable: %s", self.container_id[:12], exc)
+            self._lines.put_nowait(b"")
+            return
+        self._resume_loop_reading()
+
+    def _resume_loop_reading(self) -> None:
+        if self._reading or self._closed:
+            return
+        try:
+            self._loop.add_reader(self._sock.fileno(), self._on_readable)
+        except (OSError, ValueError) as exc:
+            log.debug("attach stream of %s unreadable: %s", self.container_id[:12], exc)
+            self._lines.put_nowait(b"")
+            return
+        self._reading = True
+        self._paused = False
+
+    def _stop_loop_reading(self) -> None:
+        if self._reading:
+            self._reading = False
+            with contextlib.suppress(OSError, ValueError):
+                self._loop.remove_reader(self._sock.fileno())
+
+    def _on_readable(self) -> None:
+        try:
+            chunk = self._sock.recv(_RECV_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            if not self._closed:
+                log.debug("attach stream of %s failed: %s", self.container_id[:12], exc)
+            chunk = b""
+        if not chunk:
+            self._stop_loop_reading()
+            if self._parts:
+                self._lines.put_nowait(b"".join(self._parts))
+                self._parts = []
+            self._lines.put_nowait(b"")
+            return
+        self._inbox += chunk
+        self._take_frames()
+        if self._lines.qsize() >= _PENDING_LINES:
+            self._stop_loop_reading()
+            self._paused = True
+
+    def _take_frames(self) -> None:
+        """Split the whole frames received so far; stdout lines go to the queue."""
+        inbox = self._inbox
+        start = 0
+        with memoryview(inbox) as view:  # one copy per frame, none of the rest of the inbox
+            while len(inbox) - start >= 8:
+                kind, size = struct.unpack_from(">BxxxL", inbox, start)
+                if len(inbox) - start - 8 < size:
+                    break
+                payload = bytes(view[start + 8 : start + 8 + size])
+                start += 8 + size
+                if kind == 1:
+                    self._take_stdout(payload)
+                elif kind == 2:
+                    self._stderr_tail = (self._stderr_tail + payload)[-_STDERR_TAIL:]
+        if start == len(inbox):
+            self._inbox = bytearray()  # let a large buffer go
+        else:
+            del inbox[:start]
+
+    def _take_stdout(self, payload: bytes) -> None:
+        start = 0
+        while True:
+            end = payload.find(b"\n", start)
+            if end < 0:
+                if start < len(payload):
+                    self._parts.append(payload if start == 0 else payload[start:])
+                return
+            self._parts.append(payload[start : end + 1])
+            self._lines.put_nowait(b"".join(self._parts))
+            self._parts = []
+            start = end + 1
 
     # -- threads -------------------------------------------------------------------
 
@@ -232,10 +345,12 @@ class ContainerTransport(RuntimeTransport):
         if self._eof:
             return b""
         line = await self._lines.get()
-        if line:
-            self._slots.release()
-        else:
+        if not line:
             self._eof = True
+        elif not self._loop_reads:
+            self._slots.release()
+        elif self._paused and self._lines.qsize() < _PENDING_LINES:
+            self._resume_loop_reading()
         return line
 
     def _send(self, data: bytes) -> None:
@@ -246,7 +361,14 @@ class ContainerTransport(RuntimeTransport):
         """Send bytes to the runtime's stdin through the attach socket."""
         if self._closed:
             raise OSError("the container's attach stream is closed")
-        await asyncio.to_thread(self._send, data)
+        if not self._loop_reads:
+            await asyncio.to_thread(self._send, data)
+            return
+        if self._send_lock is None:
+            self._send_lock = asyncio.Lock()
+        self._begin_loop_reading()  # the socket is non-blocking from here on
+        async with self._send_lock:  # one message's bytes never interleave with another's
+            await self._loop.sock_sendall(self._sock, data)
 
     async def send_interrupt_signal(self) -> None:
         """SIGINT to the container's init, which forwards it to the runtime."""
@@ -320,6 +442,7 @@ class ContainerTransport(RuntimeTransport):
         if self._closed:
             return
         self._closed = True
+        self._stop_loop_reading()
 
         def close() -> None:
             with contextlib.suppress(OSError):

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..._wire import base64_text
 from ...errors import RuntimeDiedError, RuntimeProtocolError, StdinNotAllowedError
 from ...events import (
     ClearOutput,
@@ -194,6 +195,8 @@ class RuntimeChannel:
                     continue
                 if not isinstance(msg, dict):
                     continue
+                if "attachments" in msg and not await self._read_attachments(msg):
+                    break
                 kind = msg.get("type")
                 if kind == "interrupt_ack":
                     if self._interrupt_task is not None:
@@ -224,6 +227,29 @@ class RuntimeChannel:
                 if not future.done():
                     future.set_exception(RuntimeDiedError("the runtime went away"))
             self._replies.clear()
+
+    async def _read_attachments(self, msg: dict[str, Any]) -> bool:
+        """Put the raw lines that follow a display/result into its bundle.
+
+        The runtime sends large base64 values after the message's line, one line each,
+        named by ``attachments``: ``[[mime type, length], ...]``. False at end of stream.
+        """
+        specs = msg.pop("attachments")
+        data = msg.get("data")
+        if not isinstance(specs, list) or not isinstance(data, dict):
+            log.warning("runtime sent attachments without a data bundle; ignored")
+            return True
+        for spec in specs:
+            line = await self._transport.read_line()
+            if not line:
+                return False
+            key, size = spec if isinstance(spec, list) and len(spec) == 2 else (None, None)
+            text = line[:-1] if line.endswith(b"\n") else line
+            if not isinstance(key, str) or len(text) != size:
+                log.warning("runtime sent a malformed attachment %r; dropped", spec)
+                continue
+            data[key] = base64_text(text)
+        return True
 
     def _background(self, msg: dict[str, Any]) -> None:
         """Hand an event that arrived between requests to the background handler."""
