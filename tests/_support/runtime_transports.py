@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from kernel_bridge.executors.runtime_backed.channel import RuntimeTransport
-from kernel_bridge.runtime import BOOTSTRAP_CODE, runtime_source
+from kernel_bridge.runtime import BOOTSTRAP_CODE, library_source, runtime_source
 
 Frame = dict[str, Any] | bytes
 """A protocol message, or raw bytes (``b""`` ends the runtime's output)."""
@@ -42,7 +42,9 @@ class PipeTransport(RuntimeTransport):
             limit=1 << 24,
         )
         transport = cls(process)
-        await transport.write(str(len(source)).encode() + b"\n" + source)
+        # the bootstrap reads the in-session library first, then the runtime
+        for part in (library_source(), source):
+            await transport.write(str(len(part)).encode() + b"\n" + part)
         return transport
 
     async def read_line(self) -> bytes:

@@ -1,7 +1,7 @@
 """An example kernel_bridge executor: cells run in a runtime subprocess that greets.
 
 The whole plug-in: an executor class (a RuntimeBackedExecutor that says how to start
-the runtime and where files are) and the ExecutorPlugin object the entry point names.
+the runtime) and the ExecutorPlugin object the entry point names.
 """
 
 from __future__ import annotations
@@ -9,12 +9,11 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from traitlets import Unicode
 from traitlets.config import LoggingConfigurable
 
-from kernel_bridge.executors import ExecutorCapabilities, ExecutorPlugin, InstallOption
+from kernel_bridge.executors import ExecutorPlugin, InstallOption
 from kernel_bridge.executors.base import ExecutorMeta
 from kernel_bridge.executors.local import SubprocessTransport
 from kernel_bridge.executors.runtime_backed.channel import RuntimeTransport
@@ -35,28 +34,12 @@ class ExampleExecutor(RuntimeBackedExecutor, LoggingConfigurable, metaclass=Exec
         RuntimeBackedExecutor.__init__(self)
         self._functions = (list(functions), str(module))
 
-    @property
-    def capabilities(self) -> ExecutorCapabilities:
-        """Live output, real interrupts and input(), as for every subprocess runtime."""
-        return ExecutorCapabilities(streaming=True, remote_interrupt=True, stdin=True)
-
     def _functions_source(self) -> tuple[Sequence[object], str]:
         return self._functions
 
     async def _spawn(self) -> RuntimeTransport:
         env = {**os.environ, "EXAMPLE_GREETING": self.greeting}
         return await SubprocessTransport.spawn(bootstrap_argv(sys.executable), cwd=None, env=env)
-
-    async def upload_files(self, files: Sequence[Path | str]) -> None:
-        """Nothing to copy: the runtime shares the kernel's working directory."""
-
-    async def download_files(self, files: Sequence[Path | str]) -> list[str]:
-        """The files are already on this host."""
-        return [str(Path(name).resolve()) for name in files]
-
-    async def get_file_list(self) -> list[str]:
-        """The files in the working directory."""
-        return sorted(p.name for p in Path.cwd().iterdir() if p.is_file())
 
 
 plugin = ExecutorPlugin(
