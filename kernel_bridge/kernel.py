@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
+import tempfile
 import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -22,7 +24,7 @@ from traitlets import Bool, Float, List, Unicode
 from ._comm_relay import CommRelay
 from ._history import CellHistory
 from ._version import __version__
-from .debugger import DebugSession
+from .debugger import DebugSession, cell_file_prefix
 from .errors import BridgeError, StdinNotAllowedError
 from .events import (
     ClearOutput,
@@ -120,7 +122,9 @@ class BridgeKernel(Kernel):
         self._shell_loop: asyncio.AbstractEventLoop | None = None
         self.comm_relay = CommRelay(self)
         self.comm_relay.install()
-        self.debugger = DebugSession(self.bridge_session.get_executor, self._publish_debug_event)
+        self.debugger = DebugSession(
+            self.bridge_session.get_executor, self._publish_debug_event, self._cell_file_prefix
+        )
 
     def start(self) -> None:
         """Start serving; with ``prestart``, warm the executor up once the loop runs."""
@@ -131,6 +135,12 @@ class BridgeKernel(Kernel):
         IOLoop.current().add_callback(self._note_shell_loop)
         if self.prestart:
             IOLoop.current().add_callback(self._warm_up)
+
+    def _cell_file_prefix(self) -> str:
+        """Where the runtime keeps cell files for the debugger (asked at every ``debugInfo``)."""
+        # a local runtime shares this machine's temp dir; a container has its own /tmp
+        root = tempfile.gettempdir() if self._kind == "local" else "/tmp"
+        return cell_file_prefix(root, os.getpid())
 
     def _note_shell_loop(self) -> None:
         self._shell_loop = asyncio.get_running_loop()

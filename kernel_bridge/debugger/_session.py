@@ -30,6 +30,21 @@ DAP_TIMEOUT_S = 30.0
 """How long a DAP request may wait for debugpy's response before it fails."""
 
 HASH_METHOD = "Murmur2"
+HASH_SEED = 0xC70F6907
+"""ipykernel's seed; the runtime hashes cells with the same one."""
+TMP_SUFFIX = ".py"
+
+
+def cell_file_prefix(tmp_root: str, pid: int) -> str:
+    """Where the runtime keeps a kernel's cell files: ``<tmp_root>/ipykernel_kernel_bridge_<pid>/``.
+
+    Chosen by the kernel, not the runtime, because JupyterLab reads it from the first
+    ``debugInfo``, before the debugger (or even the runtime) has started, and builds
+    every cell's path from it. It contains ``ipykernel_`` because that is how JupyterLab
+    recognises a cell file (it then shows "Cell [n]" instead of the path).
+    """
+    return f"{tmp_root.rstrip('/')}/ipykernel_kernel_bridge_{pid}/"
+
 
 # names ipykernel hides from the variables panel (plus the runtime's own helpers)
 _HIDDEN = frozenset(
@@ -69,8 +84,10 @@ class DebugSession:
         self,
         get_executor: Callable[[], RemoteExecutor],
         publish_event: Callable[[dict[str, Any]], None],
+        tmp_prefix: Callable[[], str],
     ) -> None:
         self._get_executor = get_executor
+        self._tmp_prefix = tmp_prefix
         self._publish = publish_event
         self._channel: RuntimeChannel | None = None
         self._started = False
@@ -138,9 +155,17 @@ class DebugSession:
 
     async def _start(self) -> None:
         channel = await self._get_executor().debug_channel()
-        reply = await channel.debug_request({"type": "debug_start"})
+        prefix = self._tmp_prefix()
+        reply = await channel.debug_request({"type": "debug_start", "prefix": prefix})
         if "error" in reply:
             raise DebuggerUnavailableError(str(reply["error"]))
+        if reply.get("tmp_prefix") != prefix or reply.get("hash_seed") != HASH_SEED:
+            # JupyterLab finds a cell by the path it computes itself: they must agree
+            raise DebuggerUnavailableError(
+                "the runtime names cell files differently from the kernel "
+                f"({reply.get('tmp_prefix')!r}, seed {reply.get('hash_seed')!r}); "
+                "the kernel and its runtime are of different kernel_bridge versions"
+            )
         self._reset()
         self._channel = channel
         channel.on_debug_message = self._on_dap_message
@@ -260,9 +285,9 @@ class DebugSession:
             body={
                 "isStarted": self.is_started,
                 "hashMethod": HASH_METHOD,
-                "hashSeed": int(self._info.get("hash_seed", 0xC70F6907)),
-                "tmpFilePrefix": str(self._info.get("tmp_prefix", "")),
-                "tmpFileSuffix": str(self._info.get("tmp_suffix", ".py")),
+                "hashSeed": HASH_SEED,
+                "tmpFilePrefix": self._tmp_prefix(),
+                "tmpFileSuffix": TMP_SUFFIX,
                 "breakpoints": [
                     {"source": source, "breakpoints": points}
                     for source, points in self._breakpoints.items()

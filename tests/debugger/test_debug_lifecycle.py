@@ -83,6 +83,14 @@ def test_interrupt_while_stopped_ends_the_cell_and_the_kernel_stays_usable(
     after = run_cell(kc, "print('after', 6 * 7)")
     assert after.status == "ok", after.reply
     assert after.stream_text() == "after 42\n"
+    # and breakpoints still hit (the interrupt left pydevd believing the thread stopped,
+    # with tracing switched off; a stock ipykernel never stops again here)
+    msg_id = kc.execute(LOOP_CELL)
+    thread = int(dbg.wait_event("stopped")["body"]["threadId"])
+    bye = dbg.request("disconnect", {"restart": False, "terminateDebuggee": False})
+    assert bye["success"], bye
+    assert stream_text(dbg.wait_idle(msg_id)) == "total 3\n"
+    assert thread > 0
 
 
 def test_continue_after_stop_then_the_same_cell_stops_again(local_kernel: tuple) -> None:
