@@ -134,6 +134,10 @@ class DebugSession:
             if command in _STATIC and handler is not None:
                 return dict(await handler(request))
             if not self.is_started:
+                if command == "disconnect":
+                    # nothing to end (the runtime died or restarted meanwhile): switching
+                    # the debugger off must still work in JupyterLab
+                    return _response(request)
                 return _response(request, False, message="the debugger has not started")
             if handler is not None:
                 return dict(await handler(request))

@@ -2263,7 +2263,7 @@ def _debug_start_unlogged(runtime, msg):
         if _DEBUG["endpoint"] is None:
             # the adapter is spawned with sys.executable; daemonised, it leaves our
             # process group (so an interrupt of the cell's children never reaches it)
-            host, port = debugpy.listen(("127.0.0.1", 0))
+            host, port = _debug_listen(debugpy)
             _DEBUG["endpoint"] = (host, int(port))
         if _DEBUG["sock"] is None:
             import socket
@@ -2312,6 +2312,26 @@ def _debug_repair_interrupted_stop():
             py_db.enable_tracing()
     except Exception:
         _diag("could not repair pydevd's state of the main thread: %s" % traceback.format_exc())
+
+
+def _debug_listen(debugpy):
+    """debugpy.listen on this process's loopback, without pydevd's frozen-modules warning.
+
+    CPython 3.11+ freezes the stdlib modules pydevd checks; pydevd then prints a warning
+    to stderr, which would land in the next cell's output. ipykernel's kernelspec passes
+    -Xfrozen_modules=off, or sets PYDEVD_DISABLE_FILE_VALIDATION=1 when frozen modules are
+    wanted; the runtime already runs, so it does the latter, only while pydevd loads (it
+    reads the variable at import) so the cells' environment stays the user's.
+    """
+    name = "PYDEVD_DISABLE_FILE_VALIDATION"
+    added = name not in os.environ
+    if added:
+        os.environ[name] = "1"
+    try:
+        return debugpy.listen(("127.0.0.1", 0))
+    finally:
+        if added:
+            os.environ.pop(name, None)
 
 
 def _debug_untraced(thread):

@@ -115,6 +115,8 @@ def test_runtime_death_while_stopped_resets_the_debugger(local_kernel: tuple) ->
     assert reply["ename"] == "RuntimeDiedError"
     dbg.wait_idle(msg_id)
     assert dbg.request("debugInfo")["body"]["isStarted"] is False
+    # switching the debugger off now still succeeds (JupyterLab's toggle needs it to)
+    assert dbg.request("disconnect", {"restart": False, "terminateDebuggee": False})["success"]
     assert run_cell(kc, "print('fresh')").stream_text() == "fresh\n"
     # a new runtime debugs again from scratch
     msg_id, _ = _stop_in_loop(dbg, kc)
