@@ -400,7 +400,24 @@ class DebugSession:
         return response
 
     async def _on_modules(self, request: dict[str, Any]) -> dict[str, Any]:
-        return _response(request, body={"modules": [], "totalModules": 0})
+        """JupyterLab's kernel sources panel: the runtime's loaded modules with a .py file."""
+        arguments = request.get("arguments") or {}
+        channel = self._live_channel()
+        if channel is None:
+            return _response(request, body={"modules": [], "totalModules": 0})
+        reply = await channel.debug_request(
+            {
+                "type": "debug_modules",
+                "start": arguments.get("startModule"),
+                "count": arguments.get("moduleCount"),
+            }
+        )
+        modules = [
+            {"id": int(m["id"]), "name": str(m["name"]), "path": str(m["path"])}
+            for m in reply.get("modules", [])
+            if isinstance(m, dict) and {"id", "name", "path"} <= m.keys()
+        ]
+        return _response(request, body={"modules": modules, "totalModules": reply.get("total", 0)})
 
     def _live_channel(self) -> RuntimeChannel | None:
         """The runtime's channel if it runs (variables need no debugpy), else None."""

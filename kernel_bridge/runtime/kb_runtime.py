@@ -2126,6 +2126,7 @@ _DEBUG_READER_TYPES = (
     "debug_source",
     "debug_variables",
     "debug_rich",
+    "debug_modules",
     "debug_stop",
 )
 _DEBUG = {"started": False, "sock": None, "endpoint": None, "prefix": None, "modules": []}
@@ -2440,6 +2441,21 @@ def _debug_variables(namespace):
     return out
 
 
+def _debug_modules(start, count):
+    """The loaded modules that have a .py source, as ipykernel's modules request lists them:
+    a window [start, start + count) of sys.modules, each with its index as id."""
+    modules = list(sys.modules.values())
+    start = start if isinstance(start, int) and start >= 0 else 0
+    end = len(modules) if not isinstance(count, int) or count <= 0 else start + count
+    listed = []
+    for index in range(start, min(end, len(modules))):
+        module = modules[index]
+        origin = getattr(getattr(module, "__spec__", None), "origin", None)
+        if isinstance(origin, str) and origin.endswith(".py"):
+            listed.append({"id": index, "name": str(module.__name__), "path": origin})
+    return {"modules": listed, "total": len(modules)}
+
+
 def _debug_rich(runtime, name):
     """display data of one variable (richInspectVariables while not stopped)."""
     if not name.isidentifier() or name not in runtime.namespace:
@@ -2487,6 +2503,8 @@ def _debug_from_reader(runtime, msg):
             reply["variables"] = _debug_variables(runtime.namespace or {})
         elif kind == "debug_rich":
             reply.update(_debug_rich(runtime, str(msg.get("name", ""))))
+        elif kind == "debug_modules":
+            reply.update(_debug_modules(msg.get("start"), msg.get("count")))
         elif kind == "debug_stop":
             with _DEBUG_LOCK:
                 sock, _DEBUG["sock"] = _DEBUG["sock"], None
