@@ -120,6 +120,7 @@ class BridgeKernel(Kernel):
         self._waiting_for_input = False
         self.history = CellHistory()
         self._shell_loop: asyncio.AbstractEventLoop | None = None
+        self._stopping_executor = False
         self.comm_relay = CommRelay(self)
         self.comm_relay.install()
         self.debugger = DebugSession(
@@ -324,6 +325,10 @@ class BridgeKernel(Kernel):
             if not silent:
                 self._publish(last_error)
             finished = Finished(1)
+        if self._stopping_executor:
+            # the kernel is shutting down with this cell still running (stop_executor ended
+            # it): ipykernel has closed the shell socket, so a reply would only fail there
+            raise asyncio.CancelledError("the kernel shut down while the cell ran")
         restore_parent()  # the idle status after the reply names this request
         if last_error is None and not finished.ok:
             last_error = Error(
@@ -603,6 +608,7 @@ class BridgeKernel(Kernel):
             return
         if loop.is_closed() or loop.is_running():
             return
+        self._stopping_executor = True
         try:
             loop.run_until_complete(
                 asyncio.wait_for(self.bridge_session.shutdown(), SHUTDOWN_TIMEOUT_S)

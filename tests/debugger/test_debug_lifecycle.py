@@ -7,6 +7,7 @@ import os
 import signal
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -198,3 +199,20 @@ def test_debugging_again_after_disconnect_in_the_same_runtime(local_kernel: tupl
     bye = dbg.request("disconnect", {"restart": False, "terminateDebuggee": False})
     assert bye["success"], bye
     assert stream_text(dbg.wait_idle(msg_id)) == "total 3\n"
+
+
+def test_shutdown_while_stopped_ends_quietly(tmp_path: Path) -> None:
+    log_path = tmp_path / "kernel.log"
+    with log_path.open("w") as log:
+        km, kc = start_kernel(LOCAL.ready(), stderr=log, stdout=log)
+        try:
+            dbg = DebugClient(kc)
+            _stop_in_loop(dbg, kc)
+        finally:
+            kc.stop_channels()
+            km.shutdown_kernel()
+    assert not km.is_alive()
+    # the stopped cell ends as the executor stops; its reply has no socket left to go to
+    # (it used to be sent anyway: "ZMQError: Socket operation on non-socket")
+    text = log_path.read_text(errors="replace")
+    assert "Traceback" not in text, text
