@@ -594,6 +594,7 @@ class BridgeKernel(Kernel):
         event loop, so :meth:`stop_executor` runs there once that loop has stopped (see
         :class:`~kernel_bridge.kernelapp.BridgeKernelApp`).
         """
+        self.debugger.release_stopped_threads()  # a stopped cell ends with the executor
         return {"status": "ok", "restart": restart}
 
     def stop_executor(self) -> None:

@@ -106,6 +106,20 @@ class DebugSession:
         """True between a successful ``initialize`` and ``disconnect`` (or runtime end)."""
         return self._started and self._channel is not None and self._channel.alive
 
+    def release_stopped_threads(self) -> None:
+        """Tell the frontend that no thread is stopped any more, when that happened without
+        debugpy saying so: the kernel shuts down (or restarts), or the runtime died.
+
+        JupyterLab keeps its "Paused in Debugger" overlay (which covers the notebook's
+        toolbar) until a ``continued`` or ``terminated`` event. Called by the kernel's
+        ``do_shutdown`` (control thread) and when a dead runtime is noticed.
+        """
+        if not self._stopped_threads:
+            return
+        self._stopped_threads = set()
+        body = {"threadId": 0, "allThreadsContinued": True}
+        self._publish({"type": "event", "seq": 0, "event": "continued", "body": body})
+
     def _reset(self) -> None:
         """Forget everything about the runtime's debugpy (runtime ended or disconnected)."""
         if self._channel is not None:
@@ -126,6 +140,7 @@ class DebugSession:
         """Answer one ``debug_request`` content (a DAP request); never raises."""
         command = str(request.get("command", ""))
         if self._channel is not None and not self._channel.alive:
+            self.release_stopped_threads()
             self._reset()  # the runtime died or was restarted: debugpy went with it
         try:
             if command == "initialize" and not self.is_started:
@@ -412,12 +427,18 @@ class DebugSession:
                 "count": arguments.get("moduleCount"),
             }
         )
+        # the runtime is the session's: keep only well-formed entries
+        raw = reply.get("modules")
         modules = [
-            {"id": int(m["id"]), "name": str(m["name"]), "path": str(m["path"])}
-            for m in reply.get("modules", [])
-            if isinstance(m, dict) and {"id", "name", "path"} <= m.keys()
+            {"id": m["id"], "name": str(m["name"]), "path": str(m["path"])}
+            for m in (raw if isinstance(raw, list) else [])
+            if isinstance(m, dict)
+            and {"id", "name", "path"} <= m.keys()
+            and isinstance(m["id"], int)
         ]
-        return _response(request, body={"modules": modules, "totalModules": reply.get("total", 0)})
+        total = reply.get("total")
+        total = total if isinstance(total, int) else len(modules)
+        return _response(request, body={"modules": modules, "totalModules": total})
 
     def _live_channel(self) -> RuntimeChannel | None:
         """The runtime's channel if it runs (variables need no debugpy), else None."""

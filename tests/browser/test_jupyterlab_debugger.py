@@ -29,7 +29,8 @@ def notebook_page(
     request: pytest.FixtureRequest, lab_server: Any, browser: Any
 ) -> Iterator[Notebook]:
     """A notebook made from the launcher's card for the spec's kernel, kernel idle."""
-    with open_notebook(request.param, lab_server, browser) as notebook:
+    workspace = f"debugger-{request.param.name}"  # not test_jupyterlab.py's
+    with open_notebook(request.param, lab_server, browser, workspace) as notebook:
         yield notebook
 
 

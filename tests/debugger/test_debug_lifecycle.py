@@ -147,6 +147,21 @@ def test_restart_while_stopped_gives_a_working_kernel_and_ends_the_runtime(
     assert dbg.start()["isStarted"] is True
 
 
+def test_restart_while_stopped_tells_the_frontend_nothing_is_stopped(
+    debuggable_kernel: tuple,
+) -> None:
+    km, kc = debuggable_kernel
+    dbg = DebugClient(kc)
+    _stop_in_loop(dbg, kc)
+    km.restart_kernel(now=False)
+    # JupyterLab's "Paused in Debugger" overlay, over the notebook's toolbar, goes away
+    # only on continued/terminated; a container's debugpy dies without saying either
+    continued = dbg.wait_event("continued", timeout=30)
+    assert continued["body"].get("allThreadsContinued") is True, continued
+    kc.wait_for_ready(timeout=60)
+    assert run_cell(kc, "print('restarted')").stream_text() == "restarted\n"
+
+
 @pytest.fixture
 def aca_kernel() -> Iterator[tuple[KernelManager, BlockingKernelClient]]:
     """A kernel on the ACA executor (emulator, local backend)."""
