@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -22,7 +23,7 @@ from traitlets import Bool, Float, List, TraitError, Unicode
 from ._comm_relay import CommRelay
 from ._history import CellHistory
 from ._version import __version__
-from .debugger import DebugSession
+from .debugger import DebugSession, cell_file_prefix
 from .errors import ConfigurationError, StdinNotAllowedError
 from .events import (
     ClearOutput,
@@ -124,9 +125,12 @@ class BridgeKernel(Kernel):
         self._waiting_for_input = False
         self.history = CellHistory()
         self._shell_loop: asyncio.AbstractEventLoop | None = None
+        self._stopping_executor = False
         self.comm_relay = CommRelay(self)
         self.comm_relay.install()
-        self.debugger = DebugSession(self.bridge_session.get_executor, self._publish_debug_event)
+        self.debugger = DebugSession(
+            self.bridge_session.get_executor, self._publish_debug_event, self._cell_file_prefix
+        )
 
     def start(self) -> None:
         """Start serving; with ``prestart``, warm the executor up once the loop runs."""
@@ -137,6 +141,14 @@ class BridgeKernel(Kernel):
         IOLoop.current().add_callback(self._note_shell_loop)
         if self.prestart:
             IOLoop.current().add_callback(self._warm_up)
+
+    def _cell_file_prefix(self) -> str:
+        """Where the runtime keeps cell files for the debugger (asked at every ``debugInfo``)."""
+        try:
+            root = executor_class(self._kind).temp_root
+        except Exception:  # an unknown kind is reported by the cell that needs it
+            root = "/tmp"
+        return cell_file_prefix(root, os.getpid())
 
     def _note_shell_loop(self) -> None:
         self._shell_loop = asyncio.get_running_loop()
@@ -332,6 +344,10 @@ class BridgeKernel(Kernel):
             if not silent:
                 self._publish(last_error)
             finished = Finished(1)
+        if self._stopping_executor:
+            # the kernel is shutting down with this cell still running (stop_executor ended
+            # it): ipykernel has closed the shell socket, so a reply would only fail there
+            raise asyncio.CancelledError("the kernel shut down while the cell ran")
         restore_parent()  # the idle status after the reply names this request
         if last_error is None and not finished.ok:
             last_error = Error(
@@ -597,6 +613,7 @@ class BridgeKernel(Kernel):
         event loop, so :meth:`stop_executor` runs there once that loop has stopped (see
         :class:`~kernel_bridge.kernelapp.BridgeKernelApp`).
         """
+        self.debugger.release_stopped_threads()  # a stopped cell ends with the executor
         return {"status": "ok", "restart": restart}
 
     def stop_executor(self) -> None:
@@ -611,6 +628,7 @@ class BridgeKernel(Kernel):
             return
         if loop.is_closed() or loop.is_running():
             return
+        self._stopping_executor = True
         try:
             loop.run_until_complete(
                 asyncio.wait_for(self.bridge_session.shutdown(), SHUTDOWN_TIMEOUT_S)

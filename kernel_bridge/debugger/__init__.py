@@ -6,6 +6,6 @@ debugger does (the DAP requests plus the ``debugInfo``, ``dumpCell``, ``inspectV
 which runs inside the runtime where the code runs (see docs/debugger.md).
 """
 
-from ._session import DebugSession, accept_variable
+from ._session import DebugSession, accept_variable, cell_file_prefix
 
-__all__ = ["DebugSession", "accept_variable"]
+__all__ = ["DebugSession", "accept_variable", "cell_file_prefix"]

@@ -30,6 +30,21 @@ DAP_TIMEOUT_S = 30.0
 """How long a DAP request may wait for debugpy's response before it fails."""
 
 HASH_METHOD = "Murmur2"
+HASH_SEED = 0xC70F6907
+"""ipykernel's seed; the runtime hashes cells with the same one."""
+TMP_SUFFIX = ".py"
+
+
+def cell_file_prefix(tmp_root: str, pid: int) -> str:
+    """Where the runtime keeps a kernel's cell files: ``<tmp_root>/ipykernel_kernel_bridge_<pid>/``.
+
+    Chosen by the kernel, not the runtime, because JupyterLab reads it from the first
+    ``debugInfo``, before the debugger (or even the runtime) has started, and builds
+    every cell's path from it. It contains ``ipykernel_`` because that is how JupyterLab
+    recognises a cell file (it then shows "Cell [n]" instead of the path).
+    """
+    return f"{tmp_root.rstrip('/')}/ipykernel_kernel_bridge_{pid}/"
+
 
 # names ipykernel hides from the variables panel (plus the runtime's own helpers)
 _HIDDEN = frozenset(
@@ -69,8 +84,10 @@ class DebugSession:
         self,
         get_executor: Callable[[], RemoteExecutor],
         publish_event: Callable[[dict[str, Any]], None],
+        tmp_prefix: Callable[[], str],
     ) -> None:
         self._get_executor = get_executor
+        self._tmp_prefix = tmp_prefix
         self._publish = publish_event
         self._channel: RuntimeChannel | None = None
         self._started = False
@@ -88,6 +105,20 @@ class DebugSession:
     def is_started(self) -> bool:
         """True between a successful ``initialize`` and ``disconnect`` (or runtime end)."""
         return self._started and self._channel is not None and self._channel.alive
+
+    def release_stopped_threads(self) -> None:
+        """Tell the frontend that no thread is stopped any more, when that happened without
+        debugpy saying so: the kernel shuts down (or restarts), or the runtime died.
+
+        JupyterLab keeps its "Paused in Debugger" overlay (which covers the notebook's
+        toolbar) until a ``continued`` or ``terminated`` event. Called by the kernel's
+        ``do_shutdown`` (control thread) and when a dead runtime is noticed.
+        """
+        if not self._stopped_threads:
+            return
+        self._stopped_threads = set()
+        body = {"threadId": 0, "allThreadsContinued": True}
+        self._publish({"type": "event", "seq": 0, "event": "continued", "body": body})
 
     def _reset(self) -> None:
         """Forget everything about the runtime's debugpy (runtime ended or disconnected)."""
@@ -109,6 +140,7 @@ class DebugSession:
         """Answer one ``debug_request`` content (a DAP request); never raises."""
         command = str(request.get("command", ""))
         if self._channel is not None and not self._channel.alive:
+            self.release_stopped_threads()
             self._reset()  # the runtime died or was restarted: debugpy went with it
         try:
             if command == "initialize" and not self.is_started:
@@ -117,6 +149,10 @@ class DebugSession:
             if command in _STATIC and handler is not None:
                 return dict(await handler(request))
             if not self.is_started:
+                if command == "disconnect":
+                    # nothing to end (the runtime died or restarted meanwhile): switching
+                    # the debugger off must still work in JupyterLab
+                    return _response(request)
                 return _response(request, False, message="the debugger has not started")
             if handler is not None:
                 return dict(await handler(request))
@@ -138,9 +174,17 @@ class DebugSession:
 
     async def _start(self) -> None:
         channel = await self._get_executor().debug_channel()
-        reply = await channel.debug_request({"type": "debug_start"})
+        prefix = self._tmp_prefix()
+        reply = await channel.debug_request({"type": "debug_start", "prefix": prefix})
         if "error" in reply:
             raise DebuggerUnavailableError(str(reply["error"]))
+        if reply.get("tmp_prefix") != prefix or reply.get("hash_seed") != HASH_SEED:
+            # JupyterLab finds a cell by the path it computes itself: they must agree
+            raise DebuggerUnavailableError(
+                "the runtime names cell files differently from the kernel "
+                f"({reply.get('tmp_prefix')!r}, seed {reply.get('hash_seed')!r}); "
+                "the kernel and its runtime are of different kernel_bridge versions"
+            )
         self._reset()
         self._channel = channel
         channel.on_debug_message = self._on_dap_message
@@ -260,9 +304,9 @@ class DebugSession:
             body={
                 "isStarted": self.is_started,
                 "hashMethod": HASH_METHOD,
-                "hashSeed": int(self._info.get("hash_seed", 0xC70F6907)),
-                "tmpFilePrefix": str(self._info.get("tmp_prefix", "")),
-                "tmpFileSuffix": str(self._info.get("tmp_suffix", ".py")),
+                "hashSeed": HASH_SEED,
+                "tmpFilePrefix": self._tmp_prefix(),
+                "tmpFileSuffix": TMP_SUFFIX,
                 "breakpoints": [
                     {"source": source, "breakpoints": points}
                     for source, points in self._breakpoints.items()
@@ -371,7 +415,30 @@ class DebugSession:
         return response
 
     async def _on_modules(self, request: dict[str, Any]) -> dict[str, Any]:
-        return _response(request, body={"modules": [], "totalModules": 0})
+        """JupyterLab's kernel sources panel: the runtime's loaded modules with a .py file."""
+        arguments = request.get("arguments") or {}
+        channel = self._live_channel()
+        if channel is None:
+            return _response(request, body={"modules": [], "totalModules": 0})
+        reply = await channel.debug_request(
+            {
+                "type": "debug_modules",
+                "start": arguments.get("startModule"),
+                "count": arguments.get("moduleCount"),
+            }
+        )
+        # the runtime is the session's: keep only well-formed entries
+        raw = reply.get("modules")
+        modules = [
+            {"id": m["id"], "name": str(m["name"]), "path": str(m["path"])}
+            for m in (raw if isinstance(raw, list) else [])
+            if isinstance(m, dict)
+            and {"id", "name", "path"} <= m.keys()
+            and isinstance(m["id"], int)
+        ]
+        total = reply.get("total")
+        total = total if isinstance(total, int) else len(modules)
+        return _response(request, body={"modules": modules, "totalModules": total})
 
     def _live_channel(self) -> RuntimeChannel | None:
         """The runtime's channel if it runs (variables need no debugpy), else None."""

@@ -119,6 +119,12 @@ class RemoteExecutor(abc.ABC):
     the kernel for ``kernel_info`` and by the kernelspec writer. The runtime still has to
     find debugpy: :meth:`debug_channel` checks."""
 
+    temp_root: ClassVar[str] = "/tmp"
+    """The temporary folder where the cells run; read (on the class) by the kernel to
+    name the debugger's cell files before any runtime exists (JupyterLab asks for their
+    prefix first). The default suits a container; an executor on this host says
+    ``tempfile.gettempdir()``."""
+
     def running_channel(self) -> RuntimeChannel | None:
         """The channel of a runtime that is running now, else None (never starts one).
 

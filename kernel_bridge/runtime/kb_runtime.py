@@ -34,6 +34,7 @@ import types
 
 import kb_library as _lib  # the bootstrap loaded it; run as a file, it is next to this one
 from kb_library import (
+    _COMPLETER_WARM_UP_WAIT,
     _COMPLETER_WARMING,
     _HELP_QUERY,
     _encode_buffers,
@@ -859,6 +860,7 @@ class Runtime:
                 signal.signal(signal.SIGINT, self.sigint_handler)
         except (ValueError, OSError):
             pass
+        _debug_repair_interrupted_stop()
 
     # ---- shell -----------------------------------------------------------------------
     def run_shell(self, code, language):
@@ -1715,9 +1717,10 @@ _DEBUG_READER_TYPES = (
     "debug_source",
     "debug_variables",
     "debug_rich",
+    "debug_modules",
     "debug_stop",
 )
-_DEBUG = {"started": False, "sock": None, "endpoint": None, "dir": None, "modules": []}
+_DEBUG = {"started": False, "sock": None, "endpoint": None, "prefix": None, "modules": []}
 _DEBUG_LOCK = threading.Lock()
 
 
@@ -1764,25 +1767,74 @@ def _debugpy_importable():
 def _debug_note_runtime_modules():
     """Remember the files of the modules loaded before any user code (called once from
     main): the debugger steps over their frames, as ipykernel does with its own modules."""
-    files = (getattr(m, "__file__", None) for m in list(sys.modules.values()))
-    _DEBUG["modules"] = sorted({f for f in files if isinstance(f, str)})
+    files = {getattr(m, "__file__", None) for m in list(sys.modules.values())}
+    # and the frames below main(): the bootstrap program ("<string>" of python -c)
+    frame = sys._getframe()
+    while frame is not None:
+        files.add(frame.f_code.co_filename)
+        frame = frame.f_back
+    _DEBUG["modules"] = sorted(f for f in files if isinstance(f, str))
 
 
-def _debug_tmp_dir():
+def _debug_tmp_prefix(msg):
+    """The cell files' prefix: the kernel's choice (it tells JupyterLab before debugpy
+    starts), else <tempdir>/ipykernel_kernel_bridge_<pid>/. JupyterLab shows a path as
+    "Cell [n]" only when it contains "ipykernel_", hence the name."""
     import tempfile
 
-    return os.path.join(tempfile.gettempdir(), "kernel_bridge_debug_%d" % os.getpid())
+    prefix = msg.get("prefix")
+    if prefix is None:
+        name = "ipykernel_kernel_bridge_%d" % os.getpid()
+        return os.path.join(tempfile.gettempdir(), name) + os.sep
+    prefix = str(prefix)
+    if not os.path.isabs(prefix) or not prefix.endswith(os.sep) or "\0" in prefix:
+        raise ValueError("the cell file prefix %r is not an absolute directory path" % prefix)
+    return prefix
+
+
+def _debug_private_dir(path):
+    """Create path (mode 0700) or accept it only if it is this user's own private
+    directory: never a link, never a directory others could write cell files into."""
+    import stat
+
+    try:
+        os.makedirs(path, mode=0o700)
+    except FileExistsError:
+        pass
+    info = os.lstat(path)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
+        raise PermissionError("%s is not a directory owned by this user" % path)
+    if info.st_mode & 0o077:
+        raise PermissionError(
+            "%s is open to other users (mode %o); remove it" % (path, stat.S_IMODE(info.st_mode))
+        )
 
 
 def _debug_cell_filename(code):
     """The file name a cell is compiled under: the dumpCell path once debugging, else None."""
     if not _DEBUG["started"]:
         return None
-    return _DEBUG["dir"] + os.sep + str(_murmur2_x86(code, _DEBUG_HASH_SEED)) + _DEBUG_SUFFIX
+    return _DEBUG["prefix"] + str(_murmur2_x86(code, _DEBUG_HASH_SEED)) + _DEBUG_SUFFIX
 
 
 def _debug_start(runtime, msg):
     """debug_start (main thread): listen with debugpy once, connect the relay socket."""
+    # debugpy imports pydevd with its own directory put in sys.path for a moment; jedi
+    # (the completion warm-up, a Tab) replaces sys.path for a moment as it imports: the
+    # two at once lose one of the entries ("list.remove(x): x not in list")
+    locked = _COMPLETER_WARMING.acquire(timeout=_COMPLETER_WARM_UP_WAIT)
+    try:
+        return _debug_start_unlogged(runtime, msg)
+    except Exception:
+        # the reply carries one line; the kernel's log gets where it failed in debugpy
+        _diag("debug_start failed:\n" + traceback.format_exc())
+        raise
+    finally:
+        if locked:
+            _COMPLETER_WARMING.release()
+
+
+def _debug_start_unlogged(runtime, msg):
     try:
         import debugpy
     except Exception as exc:
@@ -1791,8 +1843,11 @@ def _debug_start(runtime, msg):
             "Install the PyPI package debugpy where the code runs (e.g. pip install debugpy "
             "in the image) to use the debugger." % (sys.version.split()[0], sys.executable, exc)
         }
-    tmp_dir = _debug_tmp_dir()
-    os.makedirs(tmp_dir, mode=0o700, exist_ok=True)
+    try:
+        prefix = _debug_tmp_prefix(msg)
+        _debug_private_dir(prefix.rstrip(os.sep))
+    except (OSError, ValueError) as exc:
+        return {"error": "cannot keep the debugger's cell files: %s" % exc}
     for thread in threading.enumerate():
         if thread.name.startswith("kb-"):
             _debug_untraced(thread)
@@ -1800,7 +1855,7 @@ def _debug_start(runtime, msg):
         if _DEBUG["endpoint"] is None:
             # the adapter is spawned with sys.executable; daemonised, it leaves our
             # process group (so an interrupt of the cell's children never reaches it)
-            host, port = debugpy.listen(("127.0.0.1", 0))
+            host, port = _debug_listen(debugpy)
             _DEBUG["endpoint"] = (host, int(port))
         if _DEBUG["sock"] is None:
             import socket
@@ -1813,19 +1868,62 @@ def _debug_start(runtime, msg):
             )
             _debug_untraced(relay)
             relay.start()
-        _DEBUG["dir"] = tmp_dir
+        _DEBUG["prefix"] = prefix
         _DEBUG["started"] = True
     _debug_keep_leading_lines(runtime, True)
     _debug_patch_compiler(runtime.shell)
     host, port = _DEBUG["endpoint"]
     return {
-        "tmp_prefix": tmp_dir + os.sep,
+        "tmp_prefix": prefix,
         "tmp_suffix": _DEBUG_SUFFIX,
         "hash_seed": _DEBUG_HASH_SEED,
         "host": host,
         "port": port,
         "runtime_files": [_murmur2_x86.__code__.co_filename] + _DEBUG["modules"],
     }
+
+
+def _debug_repair_interrupted_stop():
+    """Called as a cell starts. An interrupt that ended a cell stopped at a breakpoint
+    came out of pydevd's trace function as KeyboardInterrupt: Python then switched the
+    main thread's tracing off, and pydevd's mark on the thread still says "suspended", so
+    no breakpoint would ever hit again. Undo both, as pydevd's own continue and attach do."""
+    lifecycle = sys.modules.get("_pydevd_bundle.pydevd_thread_lifecycle")
+    constants = sys.modules.get("_pydevd_bundle.pydevd_constants")
+    thread = threading.current_thread()
+    info = getattr(thread, "additional_info", None)
+    if lifecycle is None or constants is None or info is None:
+        return  # pydevd never ran here, or never saw this thread
+    try:
+        if info.pydev_state == constants.STATE_SUSPEND and not info.is_in_wait_loop:
+            lifecycle.internal_run_thread(thread, lambda _thread: info)
+        py_db = constants.get_global_debugger()
+        monitoring = getattr(constants, "PYDEVD_USE_SYS_MONITORING", False)
+        alive = py_db is not None and not py_db.pydb_disposed
+        if alive and not monitoring and sys.gettrace() is None:
+            py_db.enable_tracing()
+    except Exception:
+        _diag("could not repair pydevd's state of the main thread: %s" % traceback.format_exc())
+
+
+def _debug_listen(debugpy):
+    """debugpy.listen on this process's loopback, without pydevd's frozen-modules warning.
+
+    CPython 3.11+ freezes the stdlib modules pydevd checks; pydevd then prints a warning
+    to stderr, which would land in the next cell's output. ipykernel's kernelspec passes
+    -Xfrozen_modules=off, or sets PYDEVD_DISABLE_FILE_VALIDATION=1 when frozen modules are
+    wanted; the runtime already runs, so it does the latter, only while pydevd loads (it
+    reads the variable at import) so the cells' environment stays the user's.
+    """
+    name = "PYDEVD_DISABLE_FILE_VALIDATION"
+    added = name not in os.environ
+    if added:
+        os.environ[name] = "1"
+    try:
+        return debugpy.listen(("127.0.0.1", 0))
+    finally:
+        if added:
+            os.environ.pop(name, None)
 
 
 def _debug_untraced(thread):
@@ -1934,6 +2032,21 @@ def _debug_variables(namespace):
     return out
 
 
+def _debug_modules(start, count):
+    """The loaded modules that have a .py source, as ipykernel's modules request lists them:
+    a window [start, start + count) of sys.modules, each with its index as id."""
+    modules = list(sys.modules.values())
+    start = start if isinstance(start, int) and start >= 0 else 0
+    end = len(modules) if not isinstance(count, int) or count <= 0 else start + count
+    listed = []
+    for index in range(start, min(end, len(modules))):
+        module = modules[index]
+        origin = getattr(getattr(module, "__spec__", None), "origin", None)
+        if isinstance(origin, str) and origin.endswith(".py"):
+            listed.append({"id": index, "name": str(module.__name__), "path": origin})
+    return {"modules": listed, "total": len(modules)}
+
+
 def _debug_rich(runtime, name):
     """display data of one variable (richInspectVariables while not stopped)."""
     if not name.isidentifier() or name not in runtime.namespace:
@@ -1981,6 +2094,8 @@ def _debug_from_reader(runtime, msg):
             reply["variables"] = _debug_variables(runtime.namespace or {})
         elif kind == "debug_rich":
             reply.update(_debug_rich(runtime, str(msg.get("name", ""))))
+        elif kind == "debug_modules":
+            reply.update(_debug_modules(msg.get("start"), msg.get("count")))
         elif kind == "debug_stop":
             with _DEBUG_LOCK:
                 sock, _DEBUG["sock"] = _DEBUG["sock"], None

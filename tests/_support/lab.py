@@ -58,8 +58,14 @@ class Notebook:
 
 
 @contextmanager
-def open_notebook(spec: BridgeSpec, lab_server: Any, browser: Any) -> Iterator[Notebook]:
-    """A notebook made from the launcher's card for the spec's kernel, kernel idle."""
+def open_notebook(
+    spec: BridgeSpec, lab_server: Any, browser: Any, workspace: str = ""
+) -> Iterator[Notebook]:
+    """A notebook made from the launcher's card for the spec's kernel, kernel idle.
+
+    Each test module names its own ``workspace`` (default: the spec's): JupyterLab
+    restores a workspace's open notebooks, and a restored layout shows no launcher.
+    """
     from playwright.sync_api import expect
 
     spec.ready()
@@ -67,7 +73,7 @@ def open_notebook(spec: BridgeSpec, lab_server: Any, browser: Any) -> Iterator[N
     page = context.new_page()
     page.set_default_timeout(60_000)
     # a workspace of its own: a fresh layout showing the launcher
-    page.goto(lab_server.lab_url(f"lab/workspaces/kb-{spec.name}"))
+    page.goto(lab_server.lab_url(f"lab/workspaces/kb-{workspace or spec.name}"))
     card = page.locator(
         f".jp-LauncherCard[data-category='Notebook'][title='kernel_bridge test ({spec.name})']"
     )

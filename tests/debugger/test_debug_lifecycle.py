@@ -7,6 +7,7 @@ import os
 import signal
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -83,6 +84,14 @@ def test_interrupt_while_stopped_ends_the_cell_and_the_kernel_stays_usable(
     after = run_cell(kc, "print('after', 6 * 7)")
     assert after.status == "ok", after.reply
     assert after.stream_text() == "after 42\n"
+    # and breakpoints still hit (the interrupt left pydevd believing the thread stopped,
+    # with tracing switched off; a stock ipykernel never stops again here)
+    msg_id = kc.execute(LOOP_CELL)
+    thread = int(dbg.wait_event("stopped")["body"]["threadId"])
+    bye = dbg.request("disconnect", {"restart": False, "terminateDebuggee": False})
+    assert bye["success"], bye
+    assert stream_text(dbg.wait_idle(msg_id)) == "total 3\n"
+    assert thread > 0
 
 
 def test_continue_after_stop_then_the_same_cell_stops_again(local_kernel: tuple) -> None:
@@ -107,6 +116,8 @@ def test_runtime_death_while_stopped_resets_the_debugger(local_kernel: tuple) ->
     assert reply["ename"] == "RuntimeDiedError"
     dbg.wait_idle(msg_id)
     assert dbg.request("debugInfo")["body"]["isStarted"] is False
+    # switching the debugger off now still succeeds (JupyterLab's toggle needs it to)
+    assert dbg.request("disconnect", {"restart": False, "terminateDebuggee": False})["success"]
     assert run_cell(kc, "print('fresh')").stream_text() == "fresh\n"
     # a new runtime debugs again from scratch
     msg_id, _ = _stop_in_loop(dbg, kc)
@@ -134,6 +145,21 @@ def test_restart_while_stopped_gives_a_working_kernel_and_ends_the_runtime(
     assert after.stream_text() == "restarted\n"
     dbg = DebugClient(kc)
     assert dbg.start()["isStarted"] is True
+
+
+def test_restart_while_stopped_tells_the_frontend_nothing_is_stopped(
+    debuggable_kernel: tuple,
+) -> None:
+    km, kc = debuggable_kernel
+    dbg = DebugClient(kc)
+    _stop_in_loop(dbg, kc)
+    km.restart_kernel(now=False)
+    # JupyterLab's "Paused in Debugger" overlay, over the notebook's toolbar, goes away
+    # only on continued/terminated; a container's debugpy dies without saying either
+    continued = dbg.wait_event("continued", timeout=30)
+    assert continued["body"].get("allThreadsContinued") is True, continued
+    kc.wait_for_ready(timeout=60)
+    assert run_cell(kc, "print('restarted')").stream_text() == "restarted\n"
 
 
 @pytest.fixture
@@ -188,3 +214,20 @@ def test_debugging_again_after_disconnect_in_the_same_runtime(local_kernel: tupl
     bye = dbg.request("disconnect", {"restart": False, "terminateDebuggee": False})
     assert bye["success"], bye
     assert stream_text(dbg.wait_idle(msg_id)) == "total 3\n"
+
+
+def test_shutdown_while_stopped_ends_quietly(tmp_path: Path) -> None:
+    log_path = tmp_path / "kernel.log"
+    with log_path.open("w") as log:
+        km, kc = start_kernel(LOCAL.ready(), stderr=log, stdout=log)
+        try:
+            dbg = DebugClient(kc)
+            _stop_in_loop(dbg, kc)
+        finally:
+            kc.stop_channels()
+            km.shutdown_kernel()
+    assert not km.is_alive()
+    # the stopped cell ends as the executor stops; its reply has no socket left to go to
+    # (it used to be sent anyway: "ZMQError: Socket operation on non-socket")
+    text = log_path.read_text(errors="replace")
+    assert "Traceback" not in text, text

@@ -85,6 +85,8 @@ def test_jupyterlab_sequence_stops_at_breakpoint_and_continues(kernel: tuple) ->
     top = trace["body"]["stackFrames"][0]
     assert top["source"]["path"] == path
     assert top["line"] == BREAK_LINE
+    # only the cell: what runs it (ipykernel's, our runtime's) is not the user's code
+    assert len(trace["body"]["stackFrames"]) == 1, trace["body"]["stackFrames"]
 
     scopes = dbg.request("scopes", {"frameId": top["id"]})
     assert scopes["success"], scopes
@@ -115,3 +117,31 @@ def test_jupyterlab_sequence_stops_at_breakpoint_and_continues(kernel: tuple) ->
     assert bye["success"], bye
     assert dbg.request("debugInfo")["body"]["isStarted"] is False
     assert km.is_alive()
+
+
+def test_cell_file_names_are_known_before_the_debugger_starts(kernel: tuple) -> None:
+    _km, kc = kernel
+    dbg = DebugClient(kc)
+    # JupyterLab builds every cell's path from the debugInfo it sends before initialize
+    before = dbg.request("debugInfo")["body"]
+    assert before["isStarted"] is False
+    # and shows a path as "Cell [n]" only if it contains "ipykernel_"
+    assert "ipykernel_" in before["tmpFilePrefix"]
+    after = dbg.start()
+    for key in ("hashMethod", "hashSeed", "tmpFilePrefix", "tmpFileSuffix"):
+        assert after[key] == before[key], key
+    dumped = dbg.request("dumpCell", {"code": CELL})["body"]["sourcePath"]
+    assert dumped.startswith(before["tmpFilePrefix"])
+
+
+def test_modules_lists_the_kernel_sources(kernel: tuple) -> None:
+    _km, kc = kernel
+    dbg = DebugClient(kc)
+    dbg.start()
+    modules = dbg.request("modules", {"startModule": 0})
+    assert modules.get("success", True), modules  # ipykernel's reply has no "success"
+    body = modules["body"]
+    by_name = {m["name"]: m["path"] for m in body["modules"]}
+    # JupyterLab's kernel sources panel: importable .py files where the code runs
+    assert by_name["IPython.core.interactiveshell"].endswith("interactiveshell.py")
+    assert body["totalModules"] >= len(body["modules"])

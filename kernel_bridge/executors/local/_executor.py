@@ -16,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -287,6 +288,7 @@ class LocalExecutor(
     """
 
     kind = "local"
+    temp_root = tempfile.gettempdir()  # the runtime shares this host's temporary folder
 
     python = Unicode(
         sys.executable, config=True, help="The Python interpreter (3.8+) that runs the cells."
