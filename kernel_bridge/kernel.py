@@ -616,6 +616,18 @@ class BridgeKernel(Kernel):
         self.debugger.release_stopped_threads()  # a stopped cell ends with the executor
         return {"status": "ok", "restart": restart}
 
+    async def execute_request(self, stream: Any, ident: Any, parent: Any) -> None:
+        """ipykernel's handler, quiet when the kernel stops with the cell still running.
+
+        ``do_execute`` then ends by raising CancelledError (there is no socket left to
+        reply on); left to escape, it would be logged as an error by pyzmq's callback.
+        """
+        try:
+            await super().execute_request(stream, ident, parent)
+        except asyncio.CancelledError:
+            if not self._stopping_executor:
+                raise
+
     def stop_executor(self) -> None:
         """Stop the executor on the shell's event loop; called once that loop has stopped.
 

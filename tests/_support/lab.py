@@ -37,6 +37,34 @@ class Notebook:
         self.page.keyboard.insert_text(code)
         return cell
 
+    def complete_and_pick(self, prefix: str, pick: str, also: str) -> Any:
+        """Type ``prefix`` in the last cell, press Tab, check the completer lists ``pick``
+        and ``also``, click ``pick``; return the cell.
+
+        JupyterLab sometimes closes its completer list a moment after showing it (a
+        focus or layout change of the page); then Escape and Tab ask again, as a person
+        would. Each attempt still needs the kernel's answer within JupyterLab's 1 s
+        provider timeout, so a slow first completion still fails.
+        """
+        from playwright.sync_api import Error, expect
+
+        cell = self.type_in_last_cell(prefix)
+        item = self.page.locator(".jp-Completer-item").filter(has_text=pick)
+        for attempt in range(3):
+            self.page.keyboard.press("Tab")
+            expect(item).to_be_visible()
+            expect(self.page.locator(".jp-Completer-item").filter(has_text=also)).to_be_visible()
+            try:
+                item.click(timeout=5_000)
+                break
+            except Error:
+                if attempt == 2:
+                    raise
+                self.page.keyboard.press("Escape")
+                cell.locator(".cm-content").click()
+                self.page.keyboard.press("End")
+        return cell
+
     def run(self, code: str, *, wait: bool = True) -> Any:
         """Run code in a new cell at the end (Shift+Enter); wait until it finished."""
         cell = self.type_in_last_cell(code)

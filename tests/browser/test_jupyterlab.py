@@ -80,17 +80,11 @@ def test_completion_from_the_live_namespace(nb: Notebook) -> None:
 
     nb.run("kb_completion_target = 1\nkb_completion_other = 2")
     # a prefix of two names, so JupyterLab lists them (a single match is inserted at once)
-    nb.type_in_last_cell("kb_completion_")
-    nb.page.keyboard.press("Tab")
-    cell = nb.cells.nth(nb.cells.count() - 1)
-    item = nb.page.locator(".jp-Completer-item").filter(has_text="kb_completion_target")
     # JupyterLab drops an answer slower than 1 s, so this fails if the kernel did not
     # warm jedi up before the first completion (the server gives kernels an empty cache)
-    expect(item).to_be_visible()
-    expect(
-        nb.page.locator(".jp-Completer-item").filter(has_text="kb_completion_other")
-    ).to_be_visible()
-    item.click()
+    cell = nb.complete_and_pick(
+        "kb_completion_", "kb_completion_target", also="kb_completion_other"
+    )
     expect(cell.locator(".cm-content")).to_have_text("kb_completion_target")
     nb.page.keyboard.press("Shift+Enter")
     nb.wait_done(cell)
