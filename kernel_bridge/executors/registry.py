@@ -46,8 +46,8 @@ class BrokenPlugin:
 
 @dataclass(frozen=True)
 class _Registry:
-    plugins: dict[str, ExecutorPlugin]
-    broken: dict[str, BrokenPlugin]
+    entry_points: dict[str, EntryPoint]
+    duplicated: dict[str, BrokenPlugin]
 
 
 def _load(entry_point: EntryPoint) -> ExecutorPlugin | BrokenPlugin:
@@ -73,9 +73,10 @@ def _load(entry_point: EntryPoint) -> ExecutorPlugin | BrokenPlugin:
 
 
 @functools.cache
-def _registry() -> _Registry:
-    plugins: dict[str, ExecutorPlugin] = {}
-    broken: dict[str, BrokenPlugin] = {}
+def _scan() -> _Registry:
+    """Read the entry points (names only: nothing is imported here)."""
+    found: dict[str, EntryPoint] = {}
+    duplicated: dict[str, BrokenPlugin] = {}
     # one distribution may be seen twice on sys.path (an editable install and a build dir)
     seen: set[tuple[str, str]] = set()
     for entry_point in sorted(
@@ -85,20 +86,41 @@ def _registry() -> _Registry:
         if key in seen:
             continue
         seen.add(key)
-        if entry_point.name in plugins or entry_point.name in broken:
-            broken[entry_point.name] = BrokenPlugin(
+        if entry_point.name in found or entry_point.name in duplicated:
+            duplicated[entry_point.name] = BrokenPlugin(
                 entry_point.name,
                 f"{entry_point.name} = {entry_point.value}",
                 "two installed packages register this kind; uninstall one of them",
             )
-            plugins.pop(entry_point.name, None)
+            found.pop(entry_point.name, None)
             continue
-        loaded = _load(entry_point)
-        if isinstance(loaded, BrokenPlugin):
-            broken[loaded.kind] = loaded
-        else:
-            plugins[loaded.kind] = loaded
-    return _Registry(plugins, broken)
+        found[entry_point.name] = entry_point
+    return _Registry(found, duplicated)
+
+
+@functools.cache
+def _loaded(kind: str) -> ExecutorPlugin | BrokenPlugin | None:
+    """The plug-in of ``kind``, imported on first use; None when no entry point names it.
+
+    A kernel imports only its own kind's plug-in: each costs milliseconds of cold start.
+    """
+    registry = _scan()
+    if kind in registry.duplicated:
+        return registry.duplicated[kind]
+    entry_point = registry.entry_points.get(kind)
+    return None if entry_point is None else _load(entry_point)
+
+
+def _everything() -> tuple[dict[str, ExecutorPlugin], dict[str, BrokenPlugin]]:
+    plugins: dict[str, ExecutorPlugin] = {}
+    broken: dict[str, BrokenPlugin] = dict(_scan().duplicated)
+    for kind in _scan().entry_points:
+        loaded = _loaded(kind)
+        if isinstance(loaded, ExecutorPlugin):
+            plugins[kind] = loaded
+        elif loaded is not None:
+            broken[kind] = loaded
+    return plugins, broken
 
 
 def reset_registry() -> None:
@@ -106,22 +128,23 @@ def reset_registry() -> None:
 
     For tests and long-lived processes that install a plug-in while running.
     """
-    _registry.cache_clear()
+    _scan.cache_clear()
+    _loaded.cache_clear()
 
 
 def executor_plugins() -> dict[str, ExecutorPlugin]:
     """The usable plug-ins by kind, ``local`` first and the others by name."""
-    return dict(_registry().plugins)
+    return _everything()[0]
 
 
 def executor_kinds() -> tuple[str, ...]:
     """The valid values of ``--BridgeKernel.executor`` in this environment."""
-    return tuple(_registry().plugins)
+    return tuple(_everything()[0])
 
 
 def broken_plugins() -> list[BrokenPlugin]:
     """The registered plug-ins that could not be loaded, for messages and ``install --help``."""
-    return list(_registry().broken.values())
+    return list(_everything()[1].values())
 
 
 def executor_plugin(kind: str) -> ExecutorPlugin:
@@ -129,18 +152,16 @@ def executor_plugin(kind: str) -> ExecutorPlugin:
 
     A registered but broken plug-in is named with its entry point and the reason.
     """
-    registry = _registry()
-    plugin = registry.plugins.get(kind)
-    if plugin is not None:
-        return plugin
-    broken = registry.broken.get(kind)
-    if broken is not None:
+    loaded = _loaded(kind)
+    if isinstance(loaded, ExecutorPlugin):
+        return loaded
+    if loaded is not None:
         raise configuration_error(
-            f"the executor plug-in {kind!r} ({broken.entry_point}, entry-point group "
-            f"{ENTRY_POINT_GROUP}) cannot be used: {broken.reason}"
+            f"the executor plug-in {kind!r} ({loaded.entry_point}, entry-point group "
+            f"{ENTRY_POINT_GROUP}) cannot be used: {loaded.reason}"
         )
     raise configuration_error(
-        f"unknown executor {kind!r}; valid executors are: {', '.join(registry.plugins)} "
+        f"unknown executor {kind!r}; valid executors are: {', '.join(executor_kinds())} "
         "(executors are plug-ins in the entry-point group "
         f"{ENTRY_POINT_GROUP}; install the package that provides {kind!r}, or reinstall the "
         "kernelspec with `kernel-bridge install --executor NAME`)"
