@@ -33,7 +33,7 @@ BENCH_ENV = {"KB_BENCH_RUN": RUN_ID}
 """Set in every bridge container of this run (to find leftovers of this run only)."""
 BENCH_ENV_ITEM = f"KB_BENCH_RUN={RUN_ID}"
 CONTAINER_PREFIX = f"kb-bench-{RUN_ID}-"
-"""Name prefix of the containers of executors built in-process (ours and the seed's)."""
+"""Name prefix of the containers of executors built in-process (ours and AutoGen's)."""
 
 IPYKERNEL = "bench-ipykernel"
 BRIDGE_LOCAL = "bench-bridge-local"

@@ -26,9 +26,9 @@ from _report import Section, Table, Target, anchor_target, attempt, median, ms, 
 
 TRIVIAL_CELL = "x = 1"
 BLOCK = "x = 1\nprint(x)"
-SEED_DOCKER_LANGUAGE = "python3"
-"""The seed runs ``python`` for "python" blocks; the minimal image has only ``python3``
-(the seed uses any language starting with "python" as the command, as documented)."""
+AUTOGEN_DOCKER_LANGUAGE = "python3"
+"""AutoGen's executor runs ``python`` for "python" blocks; the minimal image has only ``python3``
+(AutoGen's executor uses any language starting with "python" as the command, as documented)."""
 
 
 def cell_round_trips(ws: Workspace, plan: Plan) -> dict[str, list[float]]:
@@ -66,10 +66,10 @@ def _check(name: str, result: Any) -> None:
 
 
 async def docker_blocks(plan: Plan) -> tuple[dict[str, list[float]], dict[str, float]]:
-    """Our Docker executor vs the seed's on the same image; returns times and stop times."""
+    """Our Docker executor vs AutoGen's on the same image; returns times and stop times."""
     from autogen_core import CancellationToken
-    from autogen_core.code_executor import CodeBlock as SeedBlock
-    from autogen_ext.code_executors.docker import DockerCommandLineCodeExecutor as Seed
+    from autogen_core.code_executor import CodeBlock as AutoGenBlock
+    from autogen_ext.code_executors.docker import DockerCommandLineCodeExecutor as AutoGenExecutor
 
     from kernel_bridge.executors._blocks import CodeBlock
     from kernel_bridge.executors.docker import DockerCommandLineCodeExecutor as Ours
@@ -82,29 +82,30 @@ async def docker_blocks(plan: Plan) -> tuple[dict[str, list[float]], dict[str, f
             container_name=f"{CONTAINER_PREFIX}ours-{uuid.uuid4().hex[:8]}",
             work_dir=d1,
         )
-        seed = Seed(
+        autogen = AutoGenExecutor(
             image=MINIMAL_IMAGE,
-            container_name=f"{CONTAINER_PREFIX}seed-{uuid.uuid4().hex[:8]}",
+            container_name=f"{CONTAINER_PREFIX}autogen-{uuid.uuid4().hex[:8]}",
             work_dir=d2,
         )
         await ours.start()
-        await seed.start()
+        await autogen.start()
         stops: dict[str, float] = {}
         try:
 
             async def run_ours() -> None:
                 _check("ours", await ours.execute_code_blocks([CodeBlock(BLOCK, "python")]))
 
-            async def run_seed() -> None:
-                result = await seed.execute_code_blocks(
-                    [SeedBlock(code=BLOCK, language=SEED_DOCKER_LANGUAGE)], CancellationToken()
+            async def run_autogen() -> None:
+                result = await autogen.execute_code_blocks(
+                    [AutoGenBlock(code=BLOCK, language=AUTOGEN_DOCKER_LANGUAGE)],
+                    CancellationToken(),
                 )
-                _check("seed", result)
+                _check("autogen", result)
 
             times = await _interleave(
                 {
                     "bridge DockerCommandLineCodeExecutor": run_ours,
-                    "seed DockerCommandLineCodeExecutor": run_seed,
+                    "AutoGen DockerCommandLineCodeExecutor": run_autogen,
                 },
                 plan.blocks,
                 warmup=3,
@@ -118,7 +119,7 @@ async def docker_blocks(plan: Plan) -> tuple[dict[str, list[float]], dict[str, f
 
             await asyncio.gather(
                 timed_stop("bridge DockerCommandLineCodeExecutor", ours),
-                timed_stop("seed DockerCommandLineCodeExecutor", seed),
+                timed_stop("AutoGen DockerCommandLineCodeExecutor", autogen),
             )
     return times, stops
 
@@ -140,51 +141,51 @@ class CountingCredential:
 
 
 async def aca_blocks(ws: Workspace, plan: Plan) -> tuple[dict[str, list[float]], dict[str, int]]:
-    """Our ACA executor vs the seed's against the same emulator; times and get_token calls."""
+    """Our ACA executor vs AutoGen's against the same emulator; times and get_token calls."""
     from autogen_core import CancellationToken
-    from autogen_core.code_executor import CodeBlock as SeedBlock
-    from autogen_ext.code_executors.azure import ACADynamicSessionsCodeExecutor as Seed
+    from autogen_core.code_executor import CodeBlock as AutoGenBlock
+    from autogen_ext.code_executors.azure import ACADynamicSessionsCodeExecutor as AutoGenExecutor
 
     from kernel_bridge.executors._blocks import CodeBlock
     from kernel_bridge.executors.aca import ACADynamicSessionsCodeExecutor as Ours
 
     assert ws.emulator is not None
     cred_ours = CountingCredential(ws.emulator.token)
-    cred_seed = CountingCredential(ws.emulator.token)
+    cred_autogen = CountingCredential(ws.emulator.token)
     ours = Ours(ws.emulator.endpoint, cred_ours)
-    seed = Seed(ws.emulator.endpoint, cred_seed)
+    autogen = AutoGenExecutor(ws.emulator.endpoint, cred_autogen)
     await ours.start()
     try:
 
         async def run_ours() -> None:
             _check("ours", await ours.execute_code_blocks([CodeBlock(BLOCK, "python")]))
 
-        async def run_seed() -> None:
-            result = await seed.execute_code_blocks(
-                [SeedBlock(code=BLOCK, language="python")], CancellationToken()
+        async def run_autogen() -> None:
+            result = await autogen.execute_code_blocks(
+                [AutoGenBlock(code=BLOCK, language="python")], CancellationToken()
             )
-            _check("seed", result)
+            _check("autogen", result)
 
         times = await _interleave(
             {
                 "bridge ACADynamicSessionsCodeExecutor": run_ours,
-                "seed ACADynamicSessionsCodeExecutor": run_seed,
+                "AutoGen ACADynamicSessionsCodeExecutor": run_autogen,
             },
             plan.aca_blocks,
             warmup=3,
         )
     finally:
         await ours.stop()
-        await seed.stop()
+        await autogen.stop()
     calls = {
         "bridge ACADynamicSessionsCodeExecutor": cred_ours.calls,
-        "seed ACADynamicSessionsCodeExecutor": cred_seed.calls,
+        "AutoGen ACADynamicSessionsCodeExecutor": cred_autogen.calls,
     }
     return times, calls
 
 
 def _block_table(times: dict[str, list[float]], reference: str) -> Table:
-    table = Table(["executor", "time / seed's time", "median", "p95", "n"])
+    table = Table(["executor", "time / AutoGen's time", "median", "p95", "n"])
     ref = median(times[reference])
     for name, values in times.items():
         table.rows.append(
@@ -208,7 +209,7 @@ def run(ws: Workspace, plan: Plan) -> Section:
             "`idle` status (and its reply), on one warm kernel per system, the systems "
             f"interleaved cell by cell ({plan.cells} rounds after {plan.warmup_cells} warm-up "
             f"cells). Executors: `execute_code_blocks([CodeBlock({BLOCK!r}, 'python')])`, "
-            "ours and the seed's (autogen-ext) interleaved call by call."
+            "ours and AutoGen's (autogen-ext) interleaved call by call."
         ),
     )
     with attempt(section, "kernel round trips"):
@@ -266,46 +267,46 @@ def _kernels_part(ws: Workspace, plan: Plan, section: Section) -> None:
 
 def _docker_part(plan: Plan, section: Section) -> None:
     block_times, stops = asyncio.run(docker_blocks(plan))
-    section.tables.append(_block_table(block_times, "seed DockerCommandLineCodeExecutor"))
+    section.tables.append(_block_table(block_times, "AutoGen DockerCommandLineCodeExecutor"))
     ours = median(block_times["bridge DockerCommandLineCodeExecutor"])
-    seed = median(block_times["seed DockerCommandLineCodeExecutor"])
+    autogen = median(block_times["AutoGen DockerCommandLineCodeExecutor"])
     section.targets.append(
         Target(
-            "Docker executor per block: seed time / bridge time",
-            f"{ratio(seed, ours)} faster ({ms(ours)} vs seed {ms(seed)})",
+            "Docker executor per block: AutoGen time / bridge time",
+            f"{ratio(autogen, ours)} faster ({ms(ours)} vs AutoGen {ms(autogen)})",
             "≥ 5x",
-            seed >= 5 * ours,
+            autogen >= 5 * ours,
         )
     )
     section.notes.append(
         "Executor `stop()`: bridge "
-        f"{stops['bridge DockerCommandLineCodeExecutor']:.2f} s, seed "
-        f"{stops['seed DockerCommandLineCodeExecutor']:.2f} s (the seed's `/bin/sh` PID 1 "
+        f"{stops['bridge DockerCommandLineCodeExecutor']:.2f} s, AutoGen "
+        f"{stops['autogen DockerCommandLineCodeExecutor']:.2f} s (AutoGen's `/bin/sh` PID 1 "
         "ignores SIGTERM, so Docker waits out its 10 s grace period)."
     )
 
 
 def _aca_part(ws: Workspace, plan: Plan, section: Section) -> None:
     aca_times, calls = asyncio.run(aca_blocks(ws, plan))
-    section.tables.append(_block_table(aca_times, "seed ACADynamicSessionsCodeExecutor"))
+    section.tables.append(_block_table(aca_times, "AutoGen ACADynamicSessionsCodeExecutor"))
     ours = median(aca_times["bridge ACADynamicSessionsCodeExecutor"])
-    seed = median(aca_times["seed ACADynamicSessionsCodeExecutor"])
+    autogen = median(aca_times["AutoGen ACADynamicSessionsCodeExecutor"])
     section.targets.append(
         Target(
-            "ACA executor per block vs the seed's (same emulator)",
-            f"{ratio(ours, seed)} ({ms(ours)} vs seed {ms(seed)})",
+            "ACA executor per block vs AutoGen's (same emulator)",
+            f"{ratio(ours, autogen)} ({ms(ours)} vs AutoGen {ms(autogen)})",
             "≤ 1.00x",
-            ours <= seed,
+            ours <= autogen,
         )
     )
     section.notes.append(
         "ACA executors against the same emulator; `get_token` calls during the run: "
         + ", ".join(f"{k.split()[0]} {v}" for k, v in calls.items())
-        + ". The seed opens a new aiohttp session (a new TCP connection) per call."
+        + ". AutoGen's executor opens a new aiohttp session (a new TCP connection) per call."
     )
     if median(aca_times["bridge ACADynamicSessionsCodeExecutor"]) > 0.02:
         section.notes.append(
             "The ACA figures include the emulator's own HTTP delays on kept-alive "
-            "connections (see section 6); the seed escapes them by opening a new "
+            "connections (see section 6); AutoGen's executor escapes them by opening a new "
             "connection per call."
         )

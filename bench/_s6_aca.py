@@ -148,24 +148,26 @@ def kernel_path(ws: Workspace, plan: Plan) -> dict[str, Any]:
     return out
 
 
-async def _executor_counts(ws: Workspace, plan: Plan, seed: bool) -> dict[str, int]:
+async def _executor_counts(ws: Workspace, plan: Plan, autogen: bool) -> dict[str, int]:
     """get_token calls, connections and requests for ``aca_cells`` blocks of one executor."""
     assert ws.emulator is not None
     emulator = ws.emulator
     cred = CountingCredential(emulator.token)
     stats0 = await asyncio.to_thread(emulator.stats)
     with ConnectionCounter(emulator.port) as conns:
-        if seed:
+        if autogen:
             from autogen_core import CancellationToken
-            from autogen_core.code_executor import CodeBlock as SeedBlock
-            from autogen_ext.code_executors.azure import ACADynamicSessionsCodeExecutor as Seed
+            from autogen_core.code_executor import CodeBlock as AutoGenBlock
+            from autogen_ext.code_executors.azure import (
+                ACADynamicSessionsCodeExecutor as AutoGenExecutor,
+            )
 
-            seed_ex = Seed(emulator.endpoint, cred)
+            autogen_ex = AutoGenExecutor(emulator.endpoint, cred)
             for _ in range(plan.aca_cells):
-                await seed_ex.execute_code_blocks(
-                    [SeedBlock(code=CELL, language="python")], CancellationToken()
+                await autogen_ex.execute_code_blocks(
+                    [AutoGenBlock(code=CELL, language="python")], CancellationToken()
                 )
-            await seed_ex.stop()
+            await autogen_ex.stop()
         else:
             from kernel_bridge.executors.aca import ACADynamicSessionsCodeExecutor as Ours
 
@@ -307,8 +309,8 @@ def run(ws: Workspace, plan: Plan) -> Section:
     )
     kp = kernel_path(ws, plan)
     ep = asyncio.run(executor_path(ws, plan))
-    ours_counts = asyncio.run(_executor_counts(ws, plan, seed=False))
-    seed_counts = asyncio.run(_executor_counts(ws, plan, seed=True))
+    ours_counts = asyncio.run(_executor_counts(ws, plan, autogen=False))
+    autogen_counts = asyncio.run(_executor_counts(ws, plan, autogen=True))
     bare = _bare_round_trip(ws)
     k, raw, ref = median(kp["kernel"]), median(kp["raw"]), median(kp["ipykernel"])
     floor = median(kp["floor"])
@@ -388,7 +390,7 @@ def run(ws: Workspace, plan: Plan) -> Section:
             f"{kp['requests'] * scale:g}",
         ]
     )
-    for name, c in (("bridge executor", ours_counts), ("seed executor", seed_counts)):
+    for name, c in (("bridge executor", ours_counts), ("AutoGen executor", autogen_counts)):
         counts.rows.append(
             [
                 name,

@@ -1,7 +1,7 @@
 """kernel_bridge benchmarks: ``python bench/run.py [--quick] [--sections 1,2,...]``.
 
 Compares a local ipykernel, the bridge kernel (local, Docker, ACA → emulator) and the
-seed (autogen-ext) executors on this machine, interleaving the systems, and writes
+AutoGen (autogen-ext) executors on this machine, interleaving the systems, and writes
 bench/RESULTS.md. See bench/README.md.
 """
 
@@ -75,7 +75,7 @@ def _preflight(use_docker: bool) -> None:
         import autogen_ext.code_executors.docker  # noqa: F401
     except ImportError as exc:
         sys.exit(
-            f"bench: the seed executors cannot be imported ({exc}).\n"
+            f"bench: AutoGen's executors cannot be imported ({exc}).\n"
             "Install them: pip install -e '.[bench]' aiohttp   (see bench/README.md)"
         )
     if use_docker and not _env.docker_available():
