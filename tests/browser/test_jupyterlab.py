@@ -8,12 +8,16 @@ and moved by code; a tqdm.notebook bar reaching 100%).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from _support.lab import CELL_TIMEOUT_MS, Notebook, open_notebook
+from _support.lab_cases import (
+    restart_from_the_toolbar_clears_state,
+    slider_follows_both_sides,
+    tqdm_bar_reaches_100_percent,
+)
 from _support.specs import DOCKER_RICH, LOCAL
 
 pytestmark = pytest.mark.slow
@@ -92,41 +96,12 @@ def test_completion_from_the_live_namespace(nb: Notebook) -> None:
 
 
 def test_slider_renders_and_follows_both_sides(nb: Notebook) -> None:
-    from playwright.sync_api import expect
-
-    cell = nb.run("import ipywidgets as w\ns = w.IntSlider(5)\ns")
-    slider = cell.locator(".widget-slider")
-    expect(slider).to_be_visible()
-    readout = cell.locator(".widget-readout")
-    expect(readout).to_have_text("5")
-    assert "Error displaying widget" not in nb.output_text(cell)
-    # moved in the page: the value changes where the code runs
-    cell.locator(".noUi-handle").first.focus()
-    nb.page.keyboard.press("ArrowRight")
-    expect(readout).to_have_text("6")
-    check = nb.run("s.value")
-    assert nb.output_text(check).strip().endswith("6")
-    # moved by the code: the slider in the page follows
-    nb.run("s.value = 7")
-    expect(readout).to_have_text("7")
+    slider_follows_both_sides(nb)
 
 
 def test_tqdm_notebook_bar_reaches_100_percent(nb: Notebook) -> None:
-    from playwright.sync_api import expect
-
-    cell = nb.run("from tqdm.notebook import tqdm\nfor i in tqdm(range(40)):\n    pass")
-    expect(cell.locator(".widget-html-content").first).to_contain_text("100%")
-    expect(cell.locator(".widget-html-content").last).to_contain_text("40/40")
-    assert "Error displaying widget" not in nb.output_text(cell)
+    tqdm_bar_reaches_100_percent(nb)
 
 
 def test_restart_from_the_toolbar_clears_state(nb: Notebook) -> None:
-    from playwright.sync_api import expect
-
-    nb.run("kb_marker = 1")
-    nb.toolbar("notebook:restart-kernel").click()
-    nb.page.locator(".jp-Dialog .jp-mod-accept").click()
-    idle = nb.page.locator(".jp-StatusBar-Widget").filter(has_text=re.compile(r"\| Idle"))
-    expect(idle.first).to_be_visible(timeout=CELL_TIMEOUT_MS)
-    cell = nb.run("'kb_marker' in globals()")
-    assert nb.output_text(cell).strip().endswith("False")
+    restart_from_the_toolbar_clears_state(nb)
