@@ -476,6 +476,28 @@ _OWN_FILES = (_THIS_FILE, _lib._THIS_FILE)
 """Frames of these files are left out of a user's traceback."""
 
 
+
+
+def _without_own_frames(tb):
+    """``tb`` without the runtime's and the library's frames (relinked in place).
+
+    An interrupt is raised by the SIGINT handler, so without this every interrupted
+    cell would end its traceback in ``Runtime._on_sigint``; a user's traceback shows
+    the user's code only, as ipykernel's does.
+    """
+    frames = []
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename not in _OWN_FILES:
+            frames.append(tb)
+        tb = tb.tb_next
+    for a, b in zip(frames, frames[1:]):
+        a.tb_next = b
+    if not frames:
+        return None
+    frames[-1].tb_next = None
+    return frames[0]
+
+
 # ---------------------------------------------------------------------------------------
 # the runtime
 
@@ -999,19 +1021,7 @@ class Runtime:
             if syntax and isinstance(exc, SyntaxError):
                 lines = traceback.format_exception_only(type(exc), exc)
             else:
-                tb = exc.__traceback__
-                frames = []
-                while tb is not None:
-                    if tb.tb_frame.f_code.co_filename not in _OWN_FILES:
-                        frames.append(tb)
-                    tb = tb.tb_next
-                for a, b in zip(frames, frames[1:]):
-                    a.tb_next = b
-                if frames:
-                    frames[-1].tb_next = None
-                    tb = frames[0]
-                else:
-                    tb = None
+                tb = _without_own_frames(exc.__traceback__)
                 lines = traceback.format_exception(type(exc), exc, tb)
             tb_list = [line.rstrip("\n") for line in lines]
             self.publish_error(ename, evalue, tb_list)
@@ -1296,6 +1306,10 @@ def _make_ipython_shell(runtime):
         """IPython shell whose output goes to the kernel_bridge host."""
 
         _kb_error = False
+
+        def _get_exc_info(self, exc_tuple=None):
+            etype, value, tb = super()._get_exc_info(exc_tuple)
+            return etype, value, _without_own_frames(tb)
 
         def _showtraceback(self, etype, evalue, stb):
             self._kb_error = True

@@ -545,6 +545,9 @@ def test_interrupt(rt: Runtime, how: str, code: str) -> None:
     assert elapsed < 1.0
     error = of_type(msgs, "error")[0]
     assert error["ename"] == "KeyboardInterrupt"
+    # the user's frames only: not the runtime's SIGINT handler that raised it
+    shown = "\n".join(error["traceback"])
+    assert "_on_sigint" not in shown and "kb_runtime" not in shown, shown
     assert done(msgs)["status"] == "error"
     assert result_value(rt, "survivor") == "'still here'"
 
