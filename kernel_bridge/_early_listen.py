@@ -54,6 +54,8 @@ def listen(argv: Sequence[str]) -> None:
     Only an IPv4 address literal (Jupyter writes 127.0.0.1) and ports above zero are
     listened on; any error leaves that port to ZMQ's own bind later.
     """
+    if os.name != "posix":  # SO_REUSEADDR means what ZMQ's own bind does only there
+        return
     path = _connection_file(argv)
     if path is None or not os.path.isfile(path):
         return
