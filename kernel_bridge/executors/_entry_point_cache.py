@@ -52,9 +52,17 @@ _Dist = tuple[str, list[tuple[str, str]]]
 """A distribution: its normalised name and its (name, value) entry points in the group."""
 
 
-def cache_file(group: str) -> Path:
-    """The cache file of ``group`` for this interpreter (its prefix and version)."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+def cache_file(group: str) -> Path | None:
+    """The cache file of ``group`` for this interpreter (its prefix and version).
+
+    None when there is no absolute cache folder (the XDG rules: a relative
+    ``XDG_CACHE_HOME`` is ignored; no home folder, no cache).
+    """
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(base):
+        base = os.path.join(os.path.expanduser("~"), ".cache")
+        if not os.path.isabs(base):
+            return None
     tag = hashlib.sha256(f"{group}\0{sys.prefix}\0{sys.version}".encode()).hexdigest()[:16]
     return Path(base) / "kernel_bridge" / f"entry-points-{tag}.json"
 
@@ -70,7 +78,7 @@ def group_entry_points(group: str) -> list[EntryPoint]:
     if not _only_path_finder():
         return list(entry_points(group=group))
     path = cache_file(group)
-    cached = _read(path, group)
+    cached = {} if path is None else _read(path, group)
     used: dict[str, dict[str, Any]] = {}
     changed = False
     seen: set[str] = set()
@@ -99,7 +107,7 @@ def group_entry_points(group: str) -> list[EntryPoint]:
                 continue
             seen.add(name)
             found.extend(EntryPoint(ep_name, value, group) for ep_name, value in points)
-    if changed:  # this sys.path's entries last: the oldest others are dropped first
+    if changed and path is not None:  # this sys.path's entries last: older others drop first
         others = {key: value for key, value in cached.items() if key not in used}
         _write(path, group, {**others, **used})
     return found

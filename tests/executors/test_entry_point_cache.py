@@ -69,6 +69,12 @@ def _dist(site: Path, name: str, entry_point: str | None, module: str = "") -> N
         (site / f"{name}.py").write_text(module)
 
 
+def _cache_path() -> Path:
+    path = cache_file(GROUP)
+    assert path is not None
+    return path
+
+
 @pytest.fixture
 def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty XDG_CACHE_HOME for this process."""
@@ -86,7 +92,8 @@ def test_cold_and_warm_give_what_importlib_metadata_gives(private_cache: Path, g
     expected = _pairs(entry_points(group=group))
     assert expected  # every group here has entry points in the test environment
     assert _pairs(group_entry_points(group)) == expected  # cold: read and written
-    assert cache_file(group).is_file()
+    path = cache_file(group)
+    assert path is not None and path.is_file()
     assert _pairs(group_entry_points(group)) == expected  # warm: from the file
 
 
@@ -146,7 +153,7 @@ def test_a_folder_changed_just_now_is_read_and_not_cached(tmp_path: Path) -> Non
     ids=["garbage", "entries-not-a-mapping", "stamp-not-an-int", "a-list", "empty"],
 )
 def test_a_corrupt_cache_file_is_ignored_and_replaced(private_cache: Path, content: bytes) -> None:
-    path = cache_file(GROUP)
+    path = _cache_path()
     path.parent.mkdir(parents=True)
     path.write_bytes(content)
     expected = _pairs(entry_points(group=GROUP))
@@ -170,7 +177,7 @@ def test_an_entry_whose_stamp_matches_is_used_without_reading_the_folder(
     site = tmp_path / "site"
     site.mkdir()
     stamp = _age(site, 3600)
-    path = cache_file(GROUP)
+    path = _cache_path()
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps(_phantom_cache(site, stamp)))
     path.chmod(0o600)
@@ -187,7 +194,7 @@ def test_a_cache_file_others_may_write_is_not_trusted(
     site = tmp_path / "site"
     site.mkdir()
     stamp = _age(site, 3600)
-    path = cache_file(GROUP)
+    path = _cache_path()
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps(_phantom_cache(site, stamp)))
     path.chmod(0o666)
@@ -236,3 +243,17 @@ def test_another_distribution_finder_is_asked_too(
     _dist(hidden, "kbt_hooked", "hooked = kbt_hooked:plugin")
     monkeypatch.setattr(sys, "meta_path", [*sys.meta_path, _ExtraFinder(next(hidden.iterdir()))])
     assert ("hooked", "kbt_hooked:plugin") in _pairs(group_entry_points(GROUP))
+
+
+def test_no_absolute_cache_folder_means_no_cache_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")
+    monkeypatch.setenv("HOME", "relative-home")
+    assert cache_file(GROUP) is None
+    assert _pairs(group_entry_points(GROUP)) == _pairs(entry_points(group=GROUP))
+    assert list(tmp_path.iterdir()) == []  # nothing written relative to the cwd
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert cache_file(GROUP) == _cache_path()
+    assert str(_cache_path()).startswith(str(tmp_path / "home" / ".cache" / "kernel_bridge"))
