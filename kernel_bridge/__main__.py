@@ -3,6 +3,12 @@
 import sys
 
 if __name__ == "__main__":
+    from kernel_bridge._early_listen import listen
+
+    # The frontend's connections wait for the kernel in the ports' backlog from now on,
+    # instead of being refused and retried after ZMQ's reconnect interval.
+    listen(sys.argv[1:])
+
     from kernel_bridge.executors.local._early_runtime import start_early
 
     # Before the kernel application's imports, so the runtime's start-up overlaps them.

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any, cast
 
+from ipykernel._version import kernel_protocol_version
 from ipykernel.kernelbase import Kernel
 from traitlets import Bool, Float, List, TraitError, Unicode
 
@@ -171,23 +172,34 @@ class BridgeKernel(Kernel):
 
     @property
     def kernel_info(self) -> dict[str, Any]:
-        """The kernel_info reply: ``debugger`` only when the executor can host it (no subshells)."""
-        info: dict[str, Any] = dict(super().kernel_info)
+        """The kernel_info reply: ``debugger`` only when the executor can host it (no subshells).
+
+        Built here rather than from ipykernel's ``Kernel.kernel_info``: that one imports
+        ipykernel's own debugger (and with it debugpy, 0.1-0.2 s) only to fill
+        ``supported_features``, which this kernel decides itself. Answered on the cold
+        start's critical path (``wait_for_ready``), so the import would delay every start.
+        """
         try:
             can_debug = executor_class(self._kind).can_debug
         except Exception:  # kernel_info must always answer
             can_debug = False
-        info["supported_features"] = ["debugger"] if can_debug else []
-        info["debugger"] = can_debug  # what frontends before supported_features read
         version = self.bridge_session.python_version
-        # nbclient and papermill copy language_info into the notebook's metadata (and
-        # JupyterLab stores it too), so this is how the notebook records its executor.
-        info["language_info"] = {
-            **info["language_info"],
-            **({"version": version} if version else {}),
-            PROVENANCE_KEY: self._executor_record(),
+        return {
+            "protocol_version": kernel_protocol_version,
+            "implementation": self.implementation,
+            "implementation_version": self.implementation_version,
+            # nbclient and papermill copy language_info into the notebook's metadata (and
+            # JupyterLab stores it too), so this is how the notebook records its executor.
+            "language_info": {
+                **self.language_info,
+                **({"version": version} if version else {}),
+                PROVENANCE_KEY: self._executor_record(),
+            },
+            "banner": self.banner,
+            "help_links": self.help_links,
+            "supported_features": ["debugger"] if can_debug else [],
+            "debugger": can_debug,  # what frontends before supported_features read
         }
-        return info
 
     def _executor_record(self) -> dict[str, Any]:
         """The executor configuration for the notebook's metadata, without secrets."""

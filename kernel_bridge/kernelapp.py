@@ -10,9 +10,11 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+import zmq
 from ipykernel.kernelapp import IPKernelApp
 from traitlets import Bool, DottedObjectName, Type
 
+from . import _early_listen
 from ._wire import splicing_packer
 from .executors.registry import executor_kinds, executor_plugin
 from .kernel import BridgeKernel
@@ -96,6 +98,25 @@ class BridgeKernelApp(IPKernelApp):
         kind = section.get("executor") if section is not None else None
         if isinstance(kind, str):
             self._register(_configurable_classes((kind,)))
+
+    def init_sockets(self) -> None:
+        """Create and bind the sockets, then close the early listeners none of them took."""
+        try:
+            super().init_sockets()
+        finally:
+            _early_listen.release()
+
+    def _try_bind_socket(self, s: zmq.Socket[Any], port: int) -> int:
+        """Bind ``s`` to ``port``, taking over the early listener there when there is one.
+
+        The frontend's connections already waiting in that listener's backlog are then
+        accepted by ``s`` (see :mod:`kernel_bridge._early_listen`).
+        """
+        if port > 0:
+            fd = _early_listen.take(self.transport, self.ip, port)
+            if fd is not None:
+                s.setsockopt(zmq.USE_FD, fd)
+        return int(super()._try_bind_socket(s, port))
 
     def init_kernel(self) -> None:
         """Route kernel_bridge's own loggers to the application's log before the kernel starts."""

@@ -1,8 +1,9 @@
 """Find the executor plug-ins installed in this environment, by entry point.
 
 As jupyter_client's ``KernelProvisionerFactory`` does for kernel provisioners, the kinds
-are the names in the ``kernel_bridge.executors`` entry-point group (read through
-``importlib.metadata``), each loading an :class:`~.plugin.ExecutorPlugin`. Called by the
+are the names in the ``kernel_bridge.executors`` entry-point group (read as
+``importlib.metadata`` reads them, through a per-directory cache on disk:
+:mod:`._entry_point_cache`), each loading an :class:`~.plugin.ExecutorPlugin`. Called by the
 kernel (to build its executor), the kernel application (to register executor classes for
 ``--Class.trait`` flags and ``--help-all``), the ``%bridge use`` magic and
 ``kernel-bridge install``/``list``.
@@ -16,9 +17,10 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from importlib.metadata import EntryPoint, entry_points
+from importlib.metadata import EntryPoint
 from typing import TYPE_CHECKING
 
+from ._entry_point_cache import group_entry_points
 from .plugin import ENTRY_POINT_GROUP, ExecutorPlugin, configuration_error
 
 if TYPE_CHECKING:
@@ -74,13 +76,13 @@ def _load(entry_point: EntryPoint) -> ExecutorPlugin | BrokenPlugin:
 
 @functools.cache
 def _scan() -> _Registry:
-    """Read the entry points (names only: nothing is imported here)."""
+    """Read the entry points (names only: nothing is imported here), through the disk cache."""
     found: dict[str, EntryPoint] = {}
     duplicated: dict[str, BrokenPlugin] = {}
     # one distribution may be seen twice on sys.path (an editable install and a build dir)
     seen: set[tuple[str, str]] = set()
     for entry_point in sorted(
-        entry_points(group=ENTRY_POINT_GROUP), key=lambda e: (e.name != "local", e.name)
+        group_entry_points(ENTRY_POINT_GROUP), key=lambda e: (e.name != "local", e.name)
     ):
         key = (entry_point.name, entry_point.value)
         if key in seen:
