@@ -387,6 +387,29 @@ def test_an_idle_connection_the_server_closed_is_not_used() -> None:
     run(scenario())
 
 
+def test_cookies_the_service_sets_are_still_sent_back() -> None:
+    async def handler(reader: Reader, writer: Writer, n: int, seen: Seen) -> None:
+        body = json.dumps({"properties": {"status": "Success", "stdout": ""}}).encode()
+        await read_request(reader, seen)
+        writer.write(answer(200, body, "Set-Cookie: ARRAffinity=abc; Path=/"))
+        await answer_each(reader, writer, seen, answer(200, body))
+
+    async def scenario() -> None:
+        async with scripted_server(handler) as (base, seen):
+
+            async def body(client: ACAClient) -> object:
+                for _ in range(3):
+                    await client.execute(SESSION, "1")
+                return None
+
+            await asyncio.to_thread(with_aca_client, base, body)
+            heads = [head for head, _ in seen.requests]
+            assert b"\r\nCookie:" not in heads[0]
+            assert all(b"\r\nCookie: ARRAffinity=abc\r\n" in head for head in heads[1:])
+
+    run(scenario())
+
+
 # -- where the lean transport applies; TLS ---------------------------------------------------
 
 
