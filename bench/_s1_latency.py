@@ -281,7 +281,7 @@ def _docker_part(plan: Plan, section: Section) -> None:
     section.notes.append(
         "Executor `stop()`: bridge "
         f"{stops['bridge DockerCommandLineCodeExecutor']:.2f} s, AutoGen "
-        f"{stops['autogen DockerCommandLineCodeExecutor']:.2f} s (AutoGen's `/bin/sh` PID 1 "
+        f"{stops['AutoGen DockerCommandLineCodeExecutor']:.2f} s (AutoGen's `/bin/sh` PID 1 "
         "ignores SIGTERM, so Docker waits out its 10 s grace period)."
     )
 

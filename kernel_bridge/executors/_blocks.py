@@ -252,19 +252,27 @@ class _Fold:
         return "".join(parts)
 
 
-def _cancel_event(token: object | None) -> tuple[asyncio.Event, Callable[[], None]]:
-    """Return an event set (on this loop) when ``token`` is cancelled, and a detach function."""
-    event = asyncio.Event()
-    if token is None:
-        return event, lambda: None
+def _cancel_event(token: object | None) -> tuple[asyncio.Future[None], Callable[[], None]]:
+    """Return a future done (on this loop) when ``token`` is cancelled, and a detach function.
+
+    A future rather than an ``asyncio.Event``: ``asyncio.wait`` watches it directly, where
+    an event would need a task (and an event-loop turn) for every block.
+    """
     loop = asyncio.get_running_loop()
+    signal: asyncio.Future[None] = loop.create_future()
+    if token is None:
+        return signal, lambda: None
     active = True
+
+    def set_signal() -> None:
+        if not signal.done():
+            signal.set_result(None)
 
     def on_cancel(*_: object) -> None:
         if not active:
             return
         with contextlib.suppress(RuntimeError):  # the loop is already closed
-            loop.call_soon_threadsafe(event.set)
+            loop.call_soon_threadsafe(set_signal)
 
     def detach() -> None:
         nonlocal active
@@ -272,7 +280,7 @@ def _cancel_event(token: object | None) -> tuple[asyncio.Event, Callable[[], Non
 
     is_cancelled = getattr(token, "is_cancelled", None)
     if callable(is_cancelled) and is_cancelled():
-        event.set()
+        set_signal()
     elif callable(getattr(token, "add_callback", None)):
         token.add_callback(on_cancel)  # type: ignore[attr-defined]
     elif callable(getattr(token, "link_future", None)):
@@ -283,7 +291,7 @@ def _cancel_event(token: object | None) -> tuple[asyncio.Event, Callable[[], Non
         raise TypeError(
             f"cancellation_token must be a CancellationToken (or None), not {type(token).__name__}"
         )
-    return event, detach
+    return signal, detach
 
 
 async def _interrupt(executor: RemoteExecutor) -> None:
@@ -294,9 +302,13 @@ async def _interrupt(executor: RemoteExecutor) -> None:
 
 
 async def _run_block(
-    executor: RemoteExecutor, code: str, lang: str, timeout: float, cancelled: asyncio.Event
+    executor: RemoteExecutor,
+    code: str,
+    lang: str,
+    timeout: float,
+    cancelled: asyncio.Future[None],
 ) -> tuple[int, str]:
-    """Run one block, folding its events; interrupt it when ``cancelled`` is set."""
+    """Run one block, folding its events; interrupt it when ``cancelled`` is done."""
     fold = _Fold()
     events = executor.execute(code, language=lang, timeout=timeout)
 
@@ -305,9 +317,8 @@ async def _run_block(
             fold.add(event)
 
     consumer = asyncio.ensure_future(consume())
-    waiter = asyncio.ensure_future(cancelled.wait())
     try:
-        await asyncio.wait({consumer, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({consumer, cancelled}, return_when=asyncio.FIRST_COMPLETED)
         if consumer.done():
             consumer.result()  # an executor failure (not a user error) propagates
             if fold.exit_code is None:
@@ -329,7 +340,6 @@ async def _run_block(
             await asyncio.shield(_interrupt(executor))
         raise
     finally:
-        waiter.cancel()
         if not consumer.done():
             consumer.cancel()
             with contextlib.suppress(BaseException):
@@ -392,7 +402,7 @@ async def run_code_blocks(
                 exit_code = 1
                 break
             code = silence_pip(code, lang)
-            if cancelled.is_set():
+            if cancelled.done():
                 outputs.append(CANCELLED_MESSAGE)
                 exit_code = 1
                 break

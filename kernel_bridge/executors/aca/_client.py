@@ -8,7 +8,9 @@ version's pools serve [INF]. ``GET session`` and ``DELETE session`` come with
 ``2025-02-02-preview``.
 
 One :class:`ACAClient` per executor keeps one ``httpx.AsyncClient`` open, so connections
-are reused. It builds URLs with every part percent-encoded, adds the bearer token from a
+are reused; where no proxy is configured its transport is ``_transport.LeanTransport``
+(HTTP/1.1 keep-alive on asyncio, TLS verified as httpx would). It builds URLs with
+every part percent-encoded, adds the bearer token from a
 :class:`~kernel_bridge.executors.aca._credentials.TokenCache`, and handles faults:
 
 - a connection that could not be opened: retried (nothing was sent);
@@ -32,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import email.utils
+import json
 import logging
 import random
 import re
@@ -52,6 +55,7 @@ from ...errors import (
     SessionPoolFullError,
 )
 from ._credentials import TokenCache
+from ._transport import LeanTransport, lean_transport_applies
 
 __all__ = [
     "API_VERSIONS",
@@ -207,6 +211,30 @@ def _endpoint_parts(endpoint: str) -> SplitResult:
             f"pool_management_endpoint must be an http(s) URL such as {example}."
         )
     return parts
+
+
+class _SetCookiesOnly(httpx.Cookies):
+    """A cookie jar that skips the standard library's cookie parsing (a urllib request
+    built per response) when the response sets no cookie, as ACA's answers do."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        """Store the response's cookies (httpx calls this for every response)."""
+        if "set-cookie" in response.headers or "set-cookie2" in response.headers:
+            super().extract_cookies(response)
+
+
+class _HTTPClient(httpx.AsyncClient):
+    """``httpx.AsyncClient`` whose cookie jar is a :class:`_SetCookiesOnly`."""
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        """The client's cookies (httpx reads this on every request and response)."""
+        jar: httpx.Cookies = self.__dict__.setdefault("_kb_cookies", _SetCookiesOnly())
+        return jar
+
+    @cookies.setter
+    def cookies(self, cookies: Any) -> None:
+        self.__dict__["_kb_cookies"] = _SetCookiesOnly(cookies)
 
 
 class ACAClient:
@@ -546,10 +574,18 @@ class ACAClient:
 
     def _client(self) -> httpx.AsyncClient:
         if self._http is None:
-            self._http = httpx.AsyncClient(
+            transport: httpx.AsyncBaseTransport | None = None
+            if lean_transport_applies():
+                # The context httpx's default transport would build (certifi, or
+                # SSL_CERT_FILE / SSL_CERT_DIR), shared by the fallback for uploads.
+                context = httpx.create_ssl_context()
+                context.set_alpn_protocols(["http/1.1"])
+                transport = LeanTransport(context, httpx.AsyncHTTPTransport(verify=context))
+            self._http = _HTTPClient(
                 timeout=httpx.Timeout(self.http_timeout, connect=15.0),
                 headers={"User-Agent": _USER_AGENT},
                 follow_redirects=False,
+                transport=transport,
             )
         return self._http
 
@@ -574,18 +610,26 @@ class ACAClient:
         faults: list[str] | None = None,
     ) -> httpx.Response:
         url = self._url(path, identifier, api_version or self.api_version, path_args)
+        content: bytes | None = None
+        headers = {"Authorization": ""}
+        if json_body is not None:  # encoded once for every attempt, as httpx's json= would
+            content = json.dumps(
+                json_body, ensure_ascii=False, separators=(",", ":"), allow_nan=False
+            ).encode()
+            headers["Content-Type"] = "application/json"
         max_retries = self.retry.max_retries if retries is None else retries
         timeout = httpx.Timeout(read_timeout or self.http_timeout, connect=15.0)
         attempt = 0
         refreshed = False
         while True:
             token = await self.tokens.get()
+            headers["Authorization"] = f"Bearer {token}"
             try:
                 response = await self._client().request(
                     method,
                     url,
-                    headers={"Authorization": f"Bearer {token}"},
-                    json=json_body,
+                    headers=headers,
+                    content=content,
                     files=files,
                     timeout=timeout,
                 )

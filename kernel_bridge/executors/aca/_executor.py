@@ -355,7 +355,7 @@ class ACADynamicSessionsCodeExecutor(
         self.supports_comms = False  # known once the session is set up (_setup)
         self._packages: set[str] | None = None
         self._lock: asyncio.Lock | None = None
-        self._interrupt: asyncio.Event | None = None
+        self._interrupt: _Signal | None = None
         self._abandoned: asyncio.Task[dict[str, Any]] | None = None
         self._abandoned_deadline = 0.0
         self._pending: list[OutputEvent] = []
@@ -750,17 +750,14 @@ class ACADynamicSessionsCodeExecutor(
         """Wait for an interrupted request; False when interrupted again meanwhile."""
         task = self._abandoned
         assert task is not None
-        self._interrupt = asyncio.Event()
-        waiter = asyncio.ensure_future(self._interrupt.wait())
+        interrupt = self._interrupt = _Signal()
+        watched: set[asyncio.Future[Any]] = {task, interrupt.future}
         try:
             remaining = max(1.0, self._abandoned_deadline - time.monotonic())
-            await asyncio.wait(
-                {task, waiter}, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
-            )
+            await asyncio.wait(watched, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            waiter.cancel()
             self._interrupt = None
-        interrupted = waiter.done() and not waiter.cancelled()
+        interrupted = interrupt.is_set()
         if not task.done():
             if interrupted:
                 return False
@@ -827,26 +824,26 @@ class ACADynamicSessionsCodeExecutor(
                 )
             )
         status = StatusLine(f"kb-aca-{execution_id}", self.status_line_after)
-        interrupt = asyncio.Event()
-        self._interrupt = interrupt
+        interrupt = self._interrupt = _Signal()
         deadline = None if wait is None else status.started + wait
         try:
             while not runner.done():
                 # only polled executions tick (a synchronous one spares the task)
                 polled = self._client.uses_executions
                 getter = asyncio.ensure_future(ticks.get()) if polled else None
-                waiter = asyncio.ensure_future(interrupt.wait())
+                watched: set[asyncio.Future[Any]] = {runner, interrupt.future}
+                if getter is not None:
+                    watched.add(getter)
                 remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
                 try:
                     await asyncio.wait(
-                        {runner, waiter} if getter is None else {runner, getter, waiter},
+                        watched,
                         timeout=remaining,
                         return_when=asyncio.FIRST_COMPLETED,
                     )
                 finally:
                     if getter is not None:
                         getter.cancel()
-                    waiter.cancel()
                 if runner.done() or interrupt.is_set():
                     break
                 if deadline is not None and time.monotonic() >= deadline:
@@ -1162,6 +1159,24 @@ class ACADynamicSessionsCodeExecutor(
         names = json.loads(lines[-1]) if lines else []
         self._packages = {str(n) for n in names}
         return set(self._packages)
+
+
+class _Signal:
+    """A flag set by :meth:`ACADynamicSessionsCodeExecutor.interrupt` (or ``stop``) that
+    ``asyncio.wait`` watches as a plain future: an ``asyncio.Event`` would need a task
+    per wait, an extra event-loop turn on every cell."""
+
+    def __init__(self) -> None:
+        self.future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def set(self) -> None:
+        """Set the flag (idempotent)."""
+        if not self.future.done():
+            self.future.set_result(None)
+
+    def is_set(self) -> bool:
+        """True once :meth:`set` was called."""
+        return self.future.done()
 
 
 def _answer_lost(outcome: str, faults: Sequence[str]) -> list[Event]:
