@@ -163,6 +163,8 @@ class DebugSession:
             self._publish({"type": "event", "seq": 0, "event": "output", "body": body})
             return _response(request, False, message=text)
         except (BridgeError, TimeoutError, OSError) as exc:
+            # the frontend shows nothing of it (JupyterLab only logs to its console)
+            log.warning("debug request %s failed: %s", command, exc)
             log.debug("debug request %s failed", command, exc_info=True)
             return _response(request, False, message=f"kernel_bridge: {command} failed: {exc}")
         finally:

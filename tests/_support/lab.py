@@ -24,6 +24,15 @@ class Notebook:
     def __init__(self, page: Any, spec: BridgeSpec) -> None:
         self.page = page
         self.spec = spec
+        # what the page printed as errors and warnings, shown with a failed test: the
+        # frontend's reasons (e.g. "Could not toggle the debugger: ...") are only there
+        self.console: list[str] = []
+        page.on("console", self._on_console)
+        page.on("pageerror", lambda error: self.console.append(f"pageerror: {error}"))
+
+    def _on_console(self, message: Any) -> None:
+        if message.type in ("error", "warning"):
+            self.console.append(f"{message.type}: {message.text}")
 
     @property
     def cells(self) -> Any:

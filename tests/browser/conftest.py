@@ -167,7 +167,23 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     """Remember each phase's report on the item, for the screenshot-on-failure fixture."""
     report = yield
     setattr(item, f"report_{report.when}", report)
+    if report.failed:
+        _add_page_and_server_logs(item, report)
     return report
+
+
+def _add_page_and_server_logs(item: pytest.Item, report: pytest.TestReport) -> None:
+    """Attach the page's console errors and the end of JupyterLab's log (kernels' stderr
+    included) to a failed phase's report: a failure on a CI machine is often only
+    understood from them."""
+    funcargs = getattr(item, "funcargs", {})
+    notebook = funcargs.get("notebook_page")
+    if isinstance(notebook, Notebook) and notebook.console:
+        report.sections.append(("browser console", "\n".join(notebook.console[-60:])))
+    server = funcargs.get("lab_server")
+    if isinstance(server, LabServer) and server.log.exists():
+        lines = server.log.read_text(errors="replace").splitlines()
+        report.sections.append(("JupyterLab log (last 120 lines)", "\n".join(lines[-120:])))
 
 
 @pytest.fixture(scope="session")
