@@ -166,10 +166,11 @@ class _FdWriter(io.RawIOBase):
     cannot close or redirect (``os.close(1)`` then ``print`` still shows, as in ipykernel).
     """
 
-    def __init__(self, fd, target=None):
+    def __init__(self, fd, target=None, stream=None):
         super().__init__()
         self._fd = fd
         self._target = fd if target is None else target
+        self._stream = stream  # "stdout"/"stderr": a write may go out as a message at once
 
     def writable(self):
         return True
@@ -181,8 +182,60 @@ class _FdWriter(io.RawIOBase):
         return False
 
     def write(self, data):
+        if self._stream is not None and getattr(_DIRECT, "on", False):
+            runtime = _STATE.get("runtime")
+            if runtime is not None and runtime.send_stream_now(self._stream, data):
+                return len(data)
         _write_all(self._target, data)
         return len(data)
+
+
+_DIRECT = threading.local()
+"""``on`` is True in a thread while it flushes sys.stdout/sys.stderr (see _StdoutText)."""
+
+
+def _flush_directly(flush):
+    """Run ``flush()`` with this thread's stream writes allowed to become messages at once."""
+    was = getattr(_DIRECT, "on", False)
+    _DIRECT.on = True
+    try:
+        return flush()
+    finally:
+        _DIRECT.on = was
+
+
+def _raise_deferred_interrupt():
+    """Raise the KeyboardInterrupt that arrived while a stream message was being written.
+
+    A message written from the main thread must not be cut by the interrupt (the host
+    would read half a line), and the raw write under a BufferedWriter must not raise
+    after its bytes went out (the buffer would keep them and send them again): the
+    handler only notes the interrupt then, and the text layer raises it here, once the
+    buffer is consistent.
+    """
+    runtime = _STATE.get("runtime")
+    if (
+        runtime is not None
+        and runtime.pending_interrupt
+        and runtime.critical == 0
+        and runtime.busy
+        and threading.get_ident() == runtime.main_ident
+    ):
+        runtime.pending_interrupt = False
+        raise KeyboardInterrupt
+
+
+class _StdoutText(io.TextIOWrapper):
+    """sys.stdout: a flush after a quiet moment sends its text from the flushing thread.
+
+    Without it a ``print(..., flush=True)`` waits for the kb-output thread to wake up,
+    take the GIL and read the pipe; see _Channel.send_now for when the pipe is kept.
+    Only flushes are sent directly: plain writes fill the buffer as before.
+    """
+
+    def flush(self):
+        _flush_directly(super().flush)
+        _raise_deferred_interrupt()
 
 
 _STDOUT_FLUSH_INTERVAL = 0.01
@@ -200,7 +253,13 @@ class _StderrText(io.TextIOWrapper):
             except Exception:
                 pass
             _stdout_before_stderr()
-        return super().write(text)
+        written = _flush_directly(lambda: super(_StderrText, self).write(text))
+        _raise_deferred_interrupt()
+        return written
+
+    def flush(self):
+        _flush_directly(super().flush)
+        _raise_deferred_interrupt()
 
 
 def _stdout_before_stderr():
@@ -234,8 +293,8 @@ def _text_stream(fd):
     """
     target = _STATE.get("std_targets", {}).get(fd, fd)
     if fd == 1:
-        stream = io.TextIOWrapper(
-            io.BufferedWriter(_FdWriter(fd, target), 65536),
+        stream = _StdoutText(
+            io.BufferedWriter(_FdWriter(fd, target, "stdout"), 65536),
             encoding="utf-8",
             errors="replace",
             line_buffering=False,
@@ -244,7 +303,7 @@ def _text_stream(fd):
         _STATE["stdout"] = stream
         return stream
     return _StderrText(
-        _FdWriter(fd, target),
+        _FdWriter(fd, target, "stderr"),
         encoding="utf-8",
         errors="replace",
         line_buffering=True,
@@ -256,6 +315,7 @@ def _start_stdout_flusher(active):
     """Flush sys.stdout every few ms while ``active`` (a threading.Event) is set."""
 
     def run():
+        _DIRECT.on = True  # after a quiet moment its flush goes out as a message at once
         while True:
             active.wait()
             time.sleep(_STDOUT_FLUSH_INTERVAL)
@@ -270,6 +330,16 @@ def _start_stdout_flusher(active):
 
     thread = threading.Thread(target=run, name="kb-stdout-flush", daemon=True)
     thread.start()
+
+
+def _pipe_pending(r):
+    """Bytes waiting in pipe ``r`` (0 when that cannot be told)."""
+    buf = bytearray(4)
+    try:
+        fcntl.ioctl(r, termios.FIONREAD, buf, True)
+        return struct.unpack("i", bytes(buf))[0]
+    except OSError:
+        return 0
 
 
 class _Channel:
@@ -287,6 +357,8 @@ class _Channel:
         self.cond = threading.Condition(threading.Lock())
         self.read_counts = {}
         self.decoders = {}
+        self.readers = {}  # "stdout"/"stderr" -> read end of its pipe
+        self.last_send = 0.0  # time.monotonic() of the last stream message
 
     def send(self, msg):
         """Write one message line; the whole line under the write lock."""
@@ -313,8 +385,48 @@ class _Channel:
             _STATE.setdefault("std_targets", {})[fd] = keep
             self.read_counts[r] = 0
             self.decoders[r] = codecs.getincrementaldecoder("utf-8")(errors="replace")
+            self.readers[name] = r
         t = threading.Thread(target=self._pump, name="kb-output", daemon=True)
         t.start()
+
+    def send_now(self, name, data):
+        """Send a write to sys.stdout/sys.stderr as a stream message from the writing thread.
+
+        Called by _FdWriter while a stream is flushed. Only after a quiet moment: both
+        pipes empty (nothing written earlier at fd level, by a child or C code, could be
+        overtaken), no partial character held by a decoder, no stream message within
+        _COALESCE (a chatty writer keeps going through the pipe, where the kb-output
+        thread coalesces it), and neither lock busy (the kb-output thread is forwarding,
+        or this very thread is inside a send, e.g. a signal handler printing). Returns
+        False when the bytes must go through the pipe as before.
+        """
+        if self.dead or len(data) > _READ_SIZE or os.getpid() != self.owner_pid:
+            return False
+        if time.monotonic() - self.last_send < _COALESCE:
+            return False
+        if not self.cond.acquire(False):
+            return False
+        try:
+            for r in self.readers.values():
+                if _pipe_pending(r) or self.decoders[r].getstate()[0]:
+                    return False
+            if not self.write_lock.acquire(False):
+                return False
+            try:
+                text = self.decoders[self.readers[name]].decode(bytes(data))
+                if text:
+                    line = _json_line({"type": "stream", "name": name, "text": text})
+                    try:
+                        _write_all(self.out_fd, line)
+                    except OSError as exc:
+                        self.dead = True
+                        _diag("protocol output closed (%s)" % exc)
+            finally:
+                self.write_lock.release()
+            self.last_send = time.monotonic()
+            return True
+        finally:
+            self.cond.release()
 
     def repair_fds(self):
         """Point fd 1/2 back at the pipes if user code closed or redirected them."""
@@ -337,7 +449,6 @@ class _Channel:
         for name, (r, _k, _fd, _i) in self.pipes.items():
             names[r] = name
             poller.register(r, select.POLLIN)
-        last_send = 0.0
         small = False
         while True:
             # A chatty writer (many small writes) is read at most every _COALESCE seconds,
@@ -345,7 +456,7 @@ class _Channel:
             # GIL; a quiet pipe's first output still goes out at once. Only small reads
             # pause: a busy pipe (large reads) is read again at once, never throttled.
             if small:
-                pause = last_send + _COALESCE - time.monotonic()
+                pause = self.last_send + _COALESCE - time.monotonic()
                 if pause > 0:
                     time.sleep(pause)
             small = True
@@ -372,19 +483,14 @@ class _Channel:
                     if text:
                         self.send({"type": "stream", "name": names[fd], "text": text})
                     self.cond.notify_all()
-                last_send = time.monotonic()
+                self.last_send = time.monotonic()
 
     def drain(self):
         """Return once everything written to fd 1/2 so far has been sent as streams."""
         with self.cond:
             targets = []
             for r, _k, _fd, _i in self.pipes.values():
-                buf = bytearray(4)
-                try:
-                    fcntl.ioctl(r, termios.FIONREAD, buf, True)
-                    pending = struct.unpack("i", bytes(buf))[0]
-                except OSError:
-                    pending = 0
+                pending = _pipe_pending(r)
                 if pending:
                     targets.append((r, self.read_counts[r] + pending))
             deadline = None
@@ -476,8 +582,6 @@ _OWN_FILES = (_THIS_FILE, _lib._THIS_FILE)
 """Frames of these files are left out of a user's traceback."""
 
 
-
-
 def _without_own_frames(tb):
     """``tb`` without the runtime's and the library's frames (relinked in place).
 
@@ -547,6 +651,21 @@ class Runtime:
             self.pending_interrupt = False
             if self.busy:
                 raise KeyboardInterrupt
+
+    def send_stream_now(self, name, data):
+        """Send a stream write as a message at once if the channel allows (see send_now).
+
+        Called by _FdWriter in the thread that flushes sys.stdout/sys.stderr. In the
+        main thread an interrupt meanwhile is deferred: the text layer raises it after
+        the write (_raise_deferred_interrupt), never in the middle of the message.
+        """
+        if threading.get_ident() != self.main_ident:
+            return self.channel.send_now(name, data)
+        self.critical += 1
+        try:
+            return self.channel.send_now(name, data)
+        finally:
+            self.critical -= 1
 
     def flush_std(self):
         for stream in (sys.stdout, sys.stderr):

@@ -317,6 +317,53 @@ def test_output_streams_while_code_runs(rt: Runtime) -> None:
     assert stdout_text([m for _, m in stamps]) == "".join(f"tick {i}\n" for i in range(6))
 
 
+def test_flushed_print_goes_out_while_the_cell_holds_the_gil(rt: Runtime) -> None:
+    # The cell keeps the GIL for a second (a 5 s switch interval, a busy loop): a flushed
+    # line must not wait for another thread of the runtime to get the GIL.
+    code = (
+        "import sys, time\n"
+        "sys.setswitchinterval(5.0)\n"
+        "try:\n"
+        "    print('early', flush=True)\n"
+        "    _end = time.monotonic() + 1.0\n"
+        "    while time.monotonic() < _end:\n"
+        "        pass\n"
+        "finally:\n"
+        "    sys.setswitchinterval(0.005)\n"
+    )
+    rid = rt.start(code)
+    stamps: list[tuple[float, Message]] = []
+    while True:
+        at, msg = rt.recv_timed()
+        stamps.append((at, msg))
+        if msg["type"] == "done":
+            assert msg["id"] == rid and msg["status"] == "ok"
+            break
+    streams = [(at, m) for at, m in stamps if m["type"] == "stream"]
+    assert [m["text"] for _, m in streams] == ["early\n"]
+    assert stamps[-1][0] - streams[0][0] > 0.8
+
+
+def test_stdout_and_stderr_keep_their_order_when_written_directly(rt: Runtime) -> None:
+    code = (
+        "import os, sys, time\n"
+        "for i in range(6):\n"
+        "    print('out', i, flush=True)\n"
+        "    time.sleep(0.005)\n"
+        "    print('err', i, file=sys.stderr)\n"
+        "    time.sleep(0.005)\n"
+        "    os.write(1, b'fd %d\\n' % i)\n"
+        "    print('after', i, flush=True)\n"
+        "    time.sleep(0.005)\n"
+    )
+    msgs = rt.run(code)
+    assert done(msgs)["status"] == "ok"
+    order = "".join(
+        ("E:" if m["name"] == "stderr" else "") + m["text"] for m in msgs if m["type"] == "stream"
+    )
+    assert order == "".join(f"out {i}\nE:err {i}\nfd {i}\nafter {i}\n" for i in range(6))
+
+
 def test_result_value_json(rt: Runtime) -> None:
     for expr, expected in (("42", 42), ("True", True), ("2.5", 2.5)):
         results = of_type(rt.run(expr), "result")
@@ -571,6 +618,33 @@ def test_interrupt_reaches_os_system_child(rt: Runtime) -> None:
     else:
         assert of_type(msgs, "error")[0]["ename"] == "KeyboardInterrupt"
     assert result_value(rt, "'alive'") == "'alive'"
+
+
+def test_interrupt_during_flushed_prints_loses_and_repeats_no_line(rt: Runtime) -> None:
+    # Lines 3 ms apart each go out as a message from the printing thread: the interrupt
+    # may land in any of them and must neither cut a message nor send a line twice.
+    code = (
+        "import time\n"
+        "i = 0\n"
+        "while True:\n"
+        "    print('line', i, flush=True)\n"
+        "    i += 1\n"
+        "    time.sleep(0.003)\n"
+    )
+    rid = rt.start(code)
+    msgs = _wait_for_stream(rt, "line 30\n")
+    rt.send({"type": "interrupt"})
+    msgs += rt.until_done(rid, timeout=30)
+    assert of_type(msgs, "error")[0]["ename"] == "KeyboardInterrupt"
+    count = int(result_value(rt, "i"))
+    text = stdout_text(msgs)
+    lines = text.splitlines()
+    # every finished print once, in order; then at most the interrupted one (or part of it)
+    assert count > 30
+    assert lines[:count] == [f"line {n}" for n in range(count)], text[-300:]
+    assert len(lines) <= count + 1, text[-300:]
+    if len(lines) > count:
+        assert f"line {count}".startswith(lines[count]), text[-300:]
 
 
 # ---------------------------------------------------------------------------------------
