@@ -5,8 +5,8 @@
 One standard-library-only file (Python 3.8+).  It speaks the NDJSON protocol described
 in docs/runtime-protocol.md over private copies of the process's original stdin and
 stdout, and turns everything written to fd 1/2 into ``stream`` messages while code runs.
-Start it with ``python3 -u kb_runtime.py [--cwd DIR] [--linger]`` or through the
-bootstrap program (see kernel_bridge.runtime.BOOTSTRAP_CODE).
+Start it with ``python3 -u kb_runtime.py [--cwd DIR] [--linger] [--protocol-socket PATH]``
+or through the bootstrap program (see kernel_bridge.runtime.BOOTSTRAP_CODE).
 """
 
 import ast
@@ -2258,11 +2258,15 @@ def _debug_module():
 def _parse_args(argv):
     cwd = None
     linger = False
+    protocol_socket = None
     i = 0
     while i < len(argv):
         arg = argv[i]
-        if arg == "--cwd" and i + 1 < len(argv):
-            cwd = argv[i + 1]
+        if arg in ("--cwd", "--protocol-socket") and i + 1 < len(argv):
+            if arg == "--cwd":
+                cwd = argv[i + 1]
+            else:
+                protocol_socket = argv[i + 1]
             i += 2
             continue
         if arg.startswith("--cwd="):
@@ -2272,18 +2276,42 @@ def _parse_args(argv):
         else:
             _diag("ignoring unknown option %r" % arg)
         i += 1
-    return cwd, linger
+    return cwd, linger, protocol_socket
+
+
+def _connect_protocol_socket(path):
+    """The fd of a connection to the host's Unix socket at ``path``, or None.
+
+    The Docker executor offers one (bind-mounted from the host) so the protocol output
+    skips the engine's attach relay; when it cannot be reached (an engine in a VM, a
+    user namespace) the protocol stays on stdout, which the host reads as well.
+    """
+    import socket
+
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(path)
+    except OSError as exc:
+        sock.close()
+        _diag("protocol socket unusable, using stdout (%s)" % exc)
+        return None
+    return sock.detach()
 
 
 def main(argv=None):
     """Start the runtime: take over stdio, send ready, serve requests."""
-    cwd, linger = _parse_args(sys.argv[1:] if argv is None else argv)
+    cwd, linger, protocol_socket = _parse_args(sys.argv[1:] if argv is None else argv)
     if cwd:
         os.makedirs(cwd, exist_ok=True)
         os.chdir(cwd)
     sys.argv = [sys.argv[0] if sys.argv else ""]
     os.environ["PYTHONUNBUFFERED"] = "1"
     in_fd, out_fd, prefix = _take_over_stdio()
+    if protocol_socket:
+        sock_fd = _connect_protocol_socket(protocol_socket)
+        if sock_fd is not None:
+            os.close(out_fd)  # nothing is written to stdout any more
+            out_fd = sock_fd
     channel = _Channel(in_fd, out_fd, prefix)
     channel.setup_pipes()
     _install_std_streams()

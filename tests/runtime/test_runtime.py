@@ -14,6 +14,7 @@ import queue
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -247,6 +248,51 @@ def test_bootstrap_with_cwd_and_early_request(tmp_path: Path) -> None:
     assert json.loads(proc.stdout.readline())["type"] == "done"
     proc.stdin.close()
     assert proc.wait(10) == 0
+
+
+def test_protocol_socket_carries_the_output_and_stdout_stays_empty(tmp_path: Path) -> None:
+    path = tmp_path / "protocol.sock"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(path))
+    listener.listen(1)
+    listener.settimeout(30)
+    env = {**os.environ, "KB_RUNTIME_NO_IPYTHON": "1"}
+    argv = [sys.executable, "-u", str(RUNTIME_PATH), "--protocol-socket", str(path)]
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        conn, _ = listener.accept()
+        conn.settimeout(30)
+        lines = conn.makefile("rb")
+        assert json.loads(lines.readline())["type"] == "ready"
+        request = {
+            "type": "execute",
+            "id": "e1",
+            "code": "import os\nprint('hi', flush=True)\nos.system('echo sh')",
+        }
+        proc.stdin.write((json.dumps(request) + "\n").encode())
+        proc.stdin.flush()
+        msgs = []
+        while not msgs or msgs[-1]["type"] != "done":
+            msgs.append(json.loads(lines.readline()))
+        assert stdout_text(msgs) == "hi\nsh\n"
+        proc.stdin.close()
+        assert proc.wait(30) == 0
+        assert proc.stdout.read() == b""
+        conn.close()
+    finally:
+        listener.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_unreachable_protocol_socket_leaves_the_output_on_stdout(tmp_path: Path) -> None:
+    runtime = Runtime(ipython=False, options=("--protocol-socket", str(tmp_path / "none.sock")))
+    try:
+        assert stdout_text(runtime.run("print('on stdout')")) == "on stdout\n"
+    finally:
+        runtime.close()
 
 
 def test_bootstrap_helpers() -> None:
