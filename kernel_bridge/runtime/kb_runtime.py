@@ -59,6 +59,8 @@ PROTOCOL_VERSION = 1
 _READ_SIZE = 65536
 _COALESCE = 0.002
 _SMALL_READ = 16384
+_NEVER = float("inf")
+_monotonic = time.monotonic
 """A read shorter than this comes from a chatty writer: the reader pauses to coalesce."""
 _THIS_FILE = (lambda: None).__code__.co_filename
 _SHELLS = ("bash", "sh", "shell")
@@ -159,7 +161,8 @@ def _json_default(obj):
 
 
 class _FdWriter(io.RawIOBase):
-    """A raw writer that always writes everything to ``target``.
+    """A raw writer that always writes everything to ``target`` (or, for sys.stdout and
+    sys.stderr after a quiet moment, sends it as a stream message itself: _send_now).
 
     ``fileno()`` reports ``fd`` (1 or 2), the descriptor children inherit, while the
     bytes go to ``target``: the runtime's private copy of the same pipe, which user code
@@ -171,6 +174,8 @@ class _FdWriter(io.RawIOBase):
         self._fd = fd
         self._target = fd if target is None else target
         self._stream = stream  # "stdout"/"stderr": a write may go out as a message at once
+        self._sent_ahead = None
+        self._channel = _STATE.get("channel") if stream is not None else None
 
     def writable(self):
         return True
@@ -182,60 +187,49 @@ class _FdWriter(io.RawIOBase):
         return False
 
     def write(self, data):
-        if self._stream is not None and getattr(_DIRECT, "on", False):
-            runtime = _STATE.get("runtime")
-            if runtime is not None and runtime.send_stream_now(self._stream, data):
-                return len(data)
+        channel = self._channel
+        # the cheap test first: a chatty writer (the channel not quiet) pays only this
+        if channel is not None and (
+            self._sent_ahead is not None or _monotonic() >= channel.quiet_at
+        ):
+            return self._write_stream(data)
         _write_all(self._target, data)
         return len(data)
 
+    def _write_stream(self, data):
+        ahead = self._sent_ahead
+        if ahead is not None:
+            self._sent_ahead = None
+            if data[: len(ahead)] == ahead:  # already sent: see _send_now
+                _write_all(self._target, data[len(ahead) :])
+                return len(data)
+        if not self._send_now(data):
+            _write_all(self._target, data)
+        return len(data)
 
-_DIRECT = threading.local()
-"""``on`` is True in a thread while it flushes sys.stdout/sys.stderr (see _StdoutText)."""
+    def _send_now(self, data):
+        """Send ``data`` as a stream message from this thread when the channel allows it.
 
-
-def _flush_directly(flush):
-    """Run ``flush()`` with this thread's stream writes allowed to become messages at once."""
-    was = getattr(_DIRECT, "on", False)
-    _DIRECT.on = True
-    try:
-        return flush()
-    finally:
-        _DIRECT.on = was
-
-
-def _raise_deferred_interrupt():
-    """Raise the KeyboardInterrupt that arrived while a stream message was being written.
-
-    A message written from the main thread must not be cut by the interrupt (the host
-    would read half a line), and the raw write under a BufferedWriter must not raise
-    after its bytes went out (the buffer would keep them and send them again): the
-    handler only notes the interrupt then, and the text layer raises it here, once the
-    buffer is consistent.
-    """
-    runtime = _STATE.get("runtime")
-    if (
-        runtime is not None
-        and runtime.pending_interrupt
-        and runtime.critical == 0
-        and runtime.busy
-        and threading.get_ident() == runtime.main_ident
-    ):
-        runtime.pending_interrupt = False
-        raise KeyboardInterrupt
-
-
-class _StdoutText(io.TextIOWrapper):
-    """sys.stdout: a flush after a quiet moment sends its text from the flushing thread.
-
-    Without it a ``print(..., flush=True)`` waits for the kb-output thread to wake up,
-    take the GIL and read the pipe; see _Channel.send_now for when the pipe is kept.
-    Only flushes are sent directly: plain writes fill the buffer as before.
-    """
-
-    def flush(self):
-        _flush_directly(super().flush)
-        _raise_deferred_interrupt()
+        In the main thread an interrupt during the send is deferred (a message is never
+        cut) and raised after it; for stdout the bytes are remembered, because the
+        BufferedWriter keeps what a failed raw write was given and offers it again.
+        """
+        runtime = _STATE.get("runtime")
+        if runtime is None:
+            return False
+        if threading.get_ident() != runtime.main_ident:
+            return runtime.channel.send_now(self._stream, data)
+        runtime.critical += 1
+        try:
+            sent = runtime.channel.send_now(self._stream, data)
+        finally:
+            runtime.critical -= 1
+        if sent and runtime.pending_interrupt and runtime.critical == 0 and runtime.busy:
+            runtime.pending_interrupt = False
+            if self._stream == "stdout":
+                self._sent_ahead = bytes(data)
+            raise KeyboardInterrupt
+        return sent
 
 
 _STDOUT_FLUSH_INTERVAL = 0.01
@@ -253,13 +247,7 @@ class _StderrText(io.TextIOWrapper):
             except Exception:
                 pass
             _stdout_before_stderr()
-        written = _flush_directly(lambda: super(_StderrText, self).write(text))
-        _raise_deferred_interrupt()
-        return written
-
-    def flush(self):
-        _flush_directly(super().flush)
-        _raise_deferred_interrupt()
+        return super().write(text)
 
 
 def _stdout_before_stderr():
@@ -293,7 +281,7 @@ def _text_stream(fd):
     """
     target = _STATE.get("std_targets", {}).get(fd, fd)
     if fd == 1:
-        stream = _StdoutText(
+        stream = io.TextIOWrapper(
             io.BufferedWriter(_FdWriter(fd, target, "stdout"), 65536),
             encoding="utf-8",
             errors="replace",
@@ -315,7 +303,6 @@ def _start_stdout_flusher(active):
     """Flush sys.stdout every few ms while ``active`` (a threading.Event) is set."""
 
     def run():
-        _DIRECT.on = True  # after a quiet moment its flush goes out as a message at once
         while True:
             active.wait()
             time.sleep(_STDOUT_FLUSH_INTERVAL)
@@ -359,6 +346,10 @@ class _Channel:
         self.decoders = {}
         self.readers = {}  # "stdout"/"stderr" -> read end of its pipe
         self.last_send = 0.0  # time.monotonic() of the last stream message
+        # No write is sent directly before this time (see send_now): never while the
+        # kb-output thread reads or coalesces, else _COALESCE after the last stream
+        # message or after a try that found output waiting in a pipe.
+        self.quiet_at = _NEVER
 
     def send(self, msg):
         """Write one message line; the whole line under the write lock."""
@@ -392,7 +383,8 @@ class _Channel:
     def send_now(self, name, data):
         """Send a write to sys.stdout/sys.stderr as a stream message from the writing thread.
 
-        Called by _FdWriter while a stream is flushed. Only after a quiet moment: both
+        Called by _FdWriter when sys.stdout/sys.stderr's bytes reach it (a flush, a full
+        buffer, a line to stderr). Only after a quiet moment: both
         pipes empty (nothing written earlier at fd level, by a child or C code, could be
         overtaken), no partial character held by a decoder, no stream message within
         _COALESCE (a chatty writer keeps going through the pipe, where the kb-output
@@ -402,13 +394,14 @@ class _Channel:
         """
         if self.dead or len(data) > _READ_SIZE or os.getpid() != self.owner_pid:
             return False
-        if time.monotonic() - self.last_send < _COALESCE:
-            return False
         if not self.cond.acquire(False):
             return False
         try:
             for r in self.readers.values():
                 if _pipe_pending(r) or self.decoders[r].getstate()[0]:
+                    # the kb-output thread has work: until it is done (or _COALESCE has
+                    # passed), further writes go to the pipe without asking again
+                    self.quiet_at = time.monotonic() + _COALESCE
                     return False
             if not self.write_lock.acquire(False):
                 return False
@@ -424,6 +417,7 @@ class _Channel:
             finally:
                 self.write_lock.release()
             self.last_send = time.monotonic()
+            self.quiet_at = self.last_send + _COALESCE
             return True
         finally:
             self.cond.release()
@@ -460,6 +454,9 @@ class _Channel:
                 if pause > 0:
                     time.sleep(pause)
             small = True
+            # Waiting for output: a write after a quiet moment may now go out directly
+            # (send_now); while this thread reads or pauses to coalesce, none does.
+            self.quiet_at = self.last_send + _COALESCE
             try:
                 events = poller.poll()
             except InterruptedError:
@@ -468,6 +465,8 @@ class _Channel:
                 _diag("output poll failed: %r" % exc)
                 time.sleep(0.1)
                 continue
+            finally:
+                self.quiet_at = _NEVER
             for fd, _ev in events:
                 with self.cond:
                     try:
@@ -651,21 +650,6 @@ class Runtime:
             self.pending_interrupt = False
             if self.busy:
                 raise KeyboardInterrupt
-
-    def send_stream_now(self, name, data):
-        """Send a stream write as a message at once if the channel allows (see send_now).
-
-        Called by _FdWriter in the thread that flushes sys.stdout/sys.stderr. In the
-        main thread an interrupt meanwhile is deferred: the text layer raises it after
-        the write (_raise_deferred_interrupt), never in the middle of the message.
-        """
-        if threading.get_ident() != self.main_ident:
-            return self.channel.send_now(name, data)
-        self.critical += 1
-        try:
-            return self.channel.send_now(name, data)
-        finally:
-            self.critical -= 1
 
     def flush_std(self):
         for stream in (sys.stdout, sys.stderr):
@@ -2314,6 +2298,7 @@ def main(argv=None):
             out_fd = sock_fd
     channel = _Channel(in_fd, out_fd, prefix)
     channel.setup_pipes()
+    _STATE["channel"] = channel
     _install_std_streams()
     runtime = Runtime(channel, linger)
     _STATE["runtime"] = runtime
