@@ -693,6 +693,39 @@ def test_interrupt_during_flushed_prints_loses_and_repeats_no_line(rt: Runtime) 
         assert f"line {count}".startswith(lines[count]), text[-300:]
 
 
+def test_an_interrupt_during_a_direct_send_is_raised_after_it_and_nothing_repeats(
+    rt: Runtime,
+) -> None:
+    # The interrupt arrives while the printing thread itself writes the message (made
+    # certain here by noting it from inside the send): it is raised once the message is
+    # out, and what stdout's buffer keeps from the failed write is not sent again.
+    code = (
+        "import gc, sys\n"
+        "_rt = [o for o in gc.get_objects() if type(o).__name__ == 'Runtime'][0]\n"
+        "_orig = _rt.channel.send_now\n"
+        "def _send_now(name, data):\n"
+        "    sent = _orig(name, data)\n"
+        "    _rt.pending_interrupt = True\n"
+        "    return sent\n"
+        "_caught = []\n"
+        "for _stream in (sys.stdout, sys.stderr):\n"
+        "    _rt.channel.send_now = _send_now\n"
+        "    _rt.channel.quiet_at = 0.0\n"
+        "    try:\n"
+        "        print('once', file=_stream, flush=True)\n"
+        "    except KeyboardInterrupt:\n"
+        "        _caught.append(True)\n"
+        "    finally:\n"
+        "        _rt.channel.send_now = _orig\n"
+        "print('after', flush=True)\n"
+        "print(_caught)\n"
+    )
+    msgs = rt.run(code)
+    assert done(msgs)["status"] == "ok", msgs
+    assert stdout_text(msgs) == "once\nafter\n[True, True]\n"
+    assert stdout_text(msgs, "stderr") == "once\n"
+
+
 # ---------------------------------------------------------------------------------------
 # input
 
