@@ -686,7 +686,7 @@ def test_interrupt_during_flushed_prints_loses_and_repeats_no_line(rt: Runtime) 
     text = stdout_text(msgs)
     lines = text.splitlines()
     # every finished print once, in order; then at most the interrupted one (or part of it)
-    assert count > 30
+    assert count >= 30
     assert lines[:count] == [f"line {n}" for n in range(count)], text[-300:]
     assert len(lines) <= count + 1, text[-300:]
     if len(lines) > count:
