@@ -5,8 +5,8 @@
 One standard-library-only file (Python 3.8+).  It speaks the NDJSON protocol described
 in docs/runtime-protocol.md over private copies of the process's original stdin and
 stdout, and turns everything written to fd 1/2 into ``stream`` messages while code runs.
-Start it with ``python3 -u kb_runtime.py [--cwd DIR] [--linger]`` or through the
-bootstrap program (see kernel_bridge.runtime.BOOTSTRAP_CODE).
+Start it with ``python3 -u kb_runtime.py [--cwd DIR] [--linger] [--protocol-socket PATH]``
+or through the bootstrap program (see kernel_bridge.runtime.BOOTSTRAP_CODE).
 """
 
 import ast
@@ -59,6 +59,8 @@ PROTOCOL_VERSION = 1
 _READ_SIZE = 65536
 _COALESCE = 0.002
 _SMALL_READ = 16384
+_NEVER = float("inf")
+_monotonic = time.monotonic
 """A read shorter than this comes from a chatty writer: the reader pauses to coalesce."""
 _THIS_FILE = (lambda: None).__code__.co_filename
 _SHELLS = ("bash", "sh", "shell")
@@ -159,17 +161,21 @@ def _json_default(obj):
 
 
 class _FdWriter(io.RawIOBase):
-    """A raw writer that always writes everything to ``target``.
+    """A raw writer that always writes everything to ``target`` (or, for sys.stdout and
+    sys.stderr after a quiet moment, sends it as a stream message itself: _send_now).
 
     ``fileno()`` reports ``fd`` (1 or 2), the descriptor children inherit, while the
     bytes go to ``target``: the runtime's private copy of the same pipe, which user code
     cannot close or redirect (``os.close(1)`` then ``print`` still shows, as in ipykernel).
     """
 
-    def __init__(self, fd, target=None):
+    def __init__(self, fd, target=None, stream=None):
         super().__init__()
         self._fd = fd
         self._target = fd if target is None else target
+        self._stream = stream  # "stdout"/"stderr": a write may go out as a message at once
+        self._sent_ahead = None
+        self._channel = _STATE.get("channel") if stream is not None else None
 
     def writable(self):
         return True
@@ -181,8 +187,49 @@ class _FdWriter(io.RawIOBase):
         return False
 
     def write(self, data):
+        channel = self._channel
+        # the cheap test first: a chatty writer (the channel not quiet) pays only this
+        if channel is not None and (
+            self._sent_ahead is not None or _monotonic() >= channel.quiet_at
+        ):
+            return self._write_stream(data)
         _write_all(self._target, data)
         return len(data)
+
+    def _write_stream(self, data):
+        ahead = self._sent_ahead
+        if ahead is not None:
+            self._sent_ahead = None
+            if data[: len(ahead)] == ahead:  # already sent: see _send_now
+                _write_all(self._target, data[len(ahead) :])
+                return len(data)
+        if not self._send_now(data):
+            _write_all(self._target, data)
+        return len(data)
+
+    def _send_now(self, data):
+        """Send ``data`` as a stream message from this thread when the channel allows it.
+
+        In the main thread an interrupt during the send is deferred (a message is never
+        cut) and raised after it; for stdout the bytes are remembered, because the
+        BufferedWriter keeps what a failed raw write was given and offers it again.
+        """
+        runtime = _STATE.get("runtime")
+        if runtime is None:
+            return False
+        if threading.get_ident() != runtime.main_ident:
+            return runtime.channel.send_now(self._stream, data)
+        runtime.critical += 1
+        try:
+            sent = runtime.channel.send_now(self._stream, data)
+        finally:
+            runtime.critical -= 1
+        if sent and runtime.pending_interrupt and runtime.critical == 0 and runtime.busy:
+            runtime.pending_interrupt = False
+            if self._stream == "stdout":
+                self._sent_ahead = bytes(data)
+            raise KeyboardInterrupt
+        return sent
 
 
 _STDOUT_FLUSH_INTERVAL = 0.01
@@ -235,7 +282,7 @@ def _text_stream(fd):
     target = _STATE.get("std_targets", {}).get(fd, fd)
     if fd == 1:
         stream = io.TextIOWrapper(
-            io.BufferedWriter(_FdWriter(fd, target), 65536),
+            io.BufferedWriter(_FdWriter(fd, target, "stdout"), 65536),
             encoding="utf-8",
             errors="replace",
             line_buffering=False,
@@ -244,7 +291,7 @@ def _text_stream(fd):
         _STATE["stdout"] = stream
         return stream
     return _StderrText(
-        _FdWriter(fd, target),
+        _FdWriter(fd, target, "stderr"),
         encoding="utf-8",
         errors="replace",
         line_buffering=True,
@@ -272,6 +319,16 @@ def _start_stdout_flusher(active):
     thread.start()
 
 
+def _pipe_pending(r):
+    """Bytes waiting in pipe ``r`` (0 when that cannot be told)."""
+    buf = bytearray(4)
+    try:
+        fcntl.ioctl(r, termios.FIONREAD, buf, True)
+        return struct.unpack("i", bytes(buf))[0]
+    except OSError:
+        return 0
+
+
 class _Channel:
     """The protocol channel plus the fd 1/2 pipe forwarder."""
 
@@ -287,6 +344,12 @@ class _Channel:
         self.cond = threading.Condition(threading.Lock())
         self.read_counts = {}
         self.decoders = {}
+        self.readers = {}  # "stdout"/"stderr" -> read end of its pipe
+        self.last_send = 0.0  # time.monotonic() of the last stream message
+        # No write is sent directly before this time (see send_now): never while the
+        # kb-output thread reads or coalesces, else _COALESCE after the last stream
+        # message or after a try that found output waiting in a pipe.
+        self.quiet_at = _NEVER
 
     def send(self, msg):
         """Write one message line; the whole line under the write lock."""
@@ -313,8 +376,51 @@ class _Channel:
             _STATE.setdefault("std_targets", {})[fd] = keep
             self.read_counts[r] = 0
             self.decoders[r] = codecs.getincrementaldecoder("utf-8")(errors="replace")
+            self.readers[name] = r
         t = threading.Thread(target=self._pump, name="kb-output", daemon=True)
         t.start()
+
+    def send_now(self, name, data):
+        """Send a write to sys.stdout/sys.stderr as a stream message from the writing thread.
+
+        Called by _FdWriter when sys.stdout/sys.stderr's bytes reach it (a flush, a full
+        buffer, a line to stderr). Only after a quiet moment: both
+        pipes empty (nothing written earlier at fd level, by a child or C code, could be
+        overtaken), no partial character held by a decoder, no stream message within
+        _COALESCE (a chatty writer keeps going through the pipe, where the kb-output
+        thread coalesces it), and neither lock busy (the kb-output thread is forwarding,
+        or this very thread is inside a send, e.g. a signal handler printing). Returns
+        False when the bytes must go through the pipe as before.
+        """
+        if self.dead or len(data) > _READ_SIZE or os.getpid() != self.owner_pid:
+            return False
+        if not self.cond.acquire(False):
+            return False
+        try:
+            for r in self.readers.values():
+                if _pipe_pending(r) or self.decoders[r].getstate()[0]:
+                    # the kb-output thread has work: until it is done (or _COALESCE has
+                    # passed), further writes go to the pipe without asking again
+                    self.quiet_at = time.monotonic() + _COALESCE
+                    return False
+            if not self.write_lock.acquire(False):
+                return False
+            try:
+                text = self.decoders[self.readers[name]].decode(bytes(data))
+                if text:
+                    line = _json_line({"type": "stream", "name": name, "text": text})
+                    try:
+                        _write_all(self.out_fd, line)
+                    except OSError as exc:
+                        self.dead = True
+                        _diag("protocol output closed (%s)" % exc)
+            finally:
+                self.write_lock.release()
+            self.last_send = time.monotonic()
+            self.quiet_at = self.last_send + _COALESCE
+            return True
+        finally:
+            self.cond.release()
 
     def repair_fds(self):
         """Point fd 1/2 back at the pipes if user code closed or redirected them."""
@@ -337,7 +443,6 @@ class _Channel:
         for name, (r, _k, _fd, _i) in self.pipes.items():
             names[r] = name
             poller.register(r, select.POLLIN)
-        last_send = 0.0
         small = False
         while True:
             # A chatty writer (many small writes) is read at most every _COALESCE seconds,
@@ -345,10 +450,13 @@ class _Channel:
             # GIL; a quiet pipe's first output still goes out at once. Only small reads
             # pause: a busy pipe (large reads) is read again at once, never throttled.
             if small:
-                pause = last_send + _COALESCE - time.monotonic()
+                pause = self.last_send + _COALESCE - time.monotonic()
                 if pause > 0:
                     time.sleep(pause)
             small = True
+            # Waiting for output: a write after a quiet moment may now go out directly
+            # (send_now); while this thread reads or pauses to coalesce, none does.
+            self.quiet_at = self.last_send + _COALESCE
             try:
                 events = poller.poll()
             except InterruptedError:
@@ -357,6 +465,8 @@ class _Channel:
                 _diag("output poll failed: %r" % exc)
                 time.sleep(0.1)
                 continue
+            finally:
+                self.quiet_at = _NEVER
             for fd, _ev in events:
                 with self.cond:
                     try:
@@ -372,19 +482,14 @@ class _Channel:
                     if text:
                         self.send({"type": "stream", "name": names[fd], "text": text})
                     self.cond.notify_all()
-                last_send = time.monotonic()
+                self.last_send = time.monotonic()
 
     def drain(self):
         """Return once everything written to fd 1/2 so far has been sent as streams."""
         with self.cond:
             targets = []
             for r, _k, _fd, _i in self.pipes.values():
-                buf = bytearray(4)
-                try:
-                    fcntl.ioctl(r, termios.FIONREAD, buf, True)
-                    pending = struct.unpack("i", bytes(buf))[0]
-                except OSError:
-                    pending = 0
+                pending = _pipe_pending(r)
                 if pending:
                     targets.append((r, self.read_counts[r] + pending))
             deadline = None
@@ -474,8 +579,6 @@ def _install_std_streams():
 _lib._STATE = _STATE
 _OWN_FILES = (_THIS_FILE, _lib._THIS_FILE)
 """Frames of these files are left out of a user's traceback."""
-
-
 
 
 def _without_own_frames(tb):
@@ -2139,11 +2242,15 @@ def _debug_module():
 def _parse_args(argv):
     cwd = None
     linger = False
+    protocol_socket = None
     i = 0
     while i < len(argv):
         arg = argv[i]
-        if arg == "--cwd" and i + 1 < len(argv):
-            cwd = argv[i + 1]
+        if arg in ("--cwd", "--protocol-socket") and i + 1 < len(argv):
+            if arg == "--cwd":
+                cwd = argv[i + 1]
+            else:
+                protocol_socket = argv[i + 1]
             i += 2
             continue
         if arg.startswith("--cwd="):
@@ -2153,20 +2260,45 @@ def _parse_args(argv):
         else:
             _diag("ignoring unknown option %r" % arg)
         i += 1
-    return cwd, linger
+    return cwd, linger, protocol_socket
+
+
+def _connect_protocol_socket(path):
+    """The fd of a connection to the host's Unix socket at ``path``, or None.
+
+    The Docker executor offers one (bind-mounted from the host) so the protocol output
+    skips the engine's attach relay; when it cannot be reached (an engine in a VM, a
+    user namespace) the protocol stays on stdout, which the host reads as well.
+    """
+    import socket
+
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(path)
+    except OSError as exc:
+        sock.close()
+        _diag("protocol socket unusable, using stdout (%s)" % exc)
+        return None
+    return sock.detach()
 
 
 def main(argv=None):
     """Start the runtime: take over stdio, send ready, serve requests."""
-    cwd, linger = _parse_args(sys.argv[1:] if argv is None else argv)
+    cwd, linger, protocol_socket = _parse_args(sys.argv[1:] if argv is None else argv)
     if cwd:
         os.makedirs(cwd, exist_ok=True)
         os.chdir(cwd)
     sys.argv = [sys.argv[0] if sys.argv else ""]
     os.environ["PYTHONUNBUFFERED"] = "1"
     in_fd, out_fd, prefix = _take_over_stdio()
+    if protocol_socket:
+        sock_fd = _connect_protocol_socket(protocol_socket)
+        if sock_fd is not None:
+            os.close(out_fd)  # nothing is written to stdout any more
+            out_fd = sock_fd
     channel = _Channel(in_fd, out_fd, prefix)
     channel.setup_pipes()
+    _STATE["channel"] = channel
     _install_std_streams()
     runtime = Runtime(channel, linger)
     _STATE["runtime"] = runtime

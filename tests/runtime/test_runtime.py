@@ -14,6 +14,7 @@ import queue
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -249,6 +250,51 @@ def test_bootstrap_with_cwd_and_early_request(tmp_path: Path) -> None:
     assert proc.wait(10) == 0
 
 
+def test_protocol_socket_carries_the_output_and_stdout_stays_empty(tmp_path: Path) -> None:
+    path = tmp_path / "protocol.sock"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(path))
+    listener.listen(1)
+    listener.settimeout(30)
+    env = {**os.environ, "KB_RUNTIME_NO_IPYTHON": "1"}
+    argv = [sys.executable, "-u", str(RUNTIME_PATH), "--protocol-socket", str(path)]
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        conn, _ = listener.accept()
+        conn.settimeout(30)
+        lines = conn.makefile("rb")
+        assert json.loads(lines.readline())["type"] == "ready"
+        request = {
+            "type": "execute",
+            "id": "e1",
+            "code": "import os\nprint('hi', flush=True)\nos.system('echo sh')",
+        }
+        proc.stdin.write((json.dumps(request) + "\n").encode())
+        proc.stdin.flush()
+        msgs = []
+        while not msgs or msgs[-1]["type"] != "done":
+            msgs.append(json.loads(lines.readline()))
+        assert stdout_text(msgs) == "hi\nsh\n"
+        proc.stdin.close()
+        assert proc.wait(30) == 0
+        assert proc.stdout.read() == b""
+        conn.close()
+    finally:
+        listener.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_unreachable_protocol_socket_leaves_the_output_on_stdout(tmp_path: Path) -> None:
+    runtime = Runtime(ipython=False, options=("--protocol-socket", str(tmp_path / "none.sock")))
+    try:
+        assert stdout_text(runtime.run("print('on stdout')")) == "on stdout\n"
+    finally:
+        runtime.close()
+
+
 def test_bootstrap_helpers() -> None:
     payload = bootstrap_payload()
     length, _, rest = payload.partition(b"\n")
@@ -315,6 +361,53 @@ def test_output_streams_while_code_runs(rt: Runtime) -> None:
     done_at = stamps[-1][0]
     assert done_at - first_stream > 0.7
     assert stdout_text([m for _, m in stamps]) == "".join(f"tick {i}\n" for i in range(6))
+
+
+def test_flushed_print_goes_out_while_the_cell_holds_the_gil(rt: Runtime) -> None:
+    # The cell keeps the GIL for a second (a 5 s switch interval, a busy loop): a flushed
+    # line must not wait for another thread of the runtime to get the GIL.
+    code = (
+        "import sys, time\n"
+        "sys.setswitchinterval(5.0)\n"
+        "try:\n"
+        "    print('early', flush=True)\n"
+        "    _end = time.monotonic() + 1.0\n"
+        "    while time.monotonic() < _end:\n"
+        "        pass\n"
+        "finally:\n"
+        "    sys.setswitchinterval(0.005)\n"
+    )
+    rid = rt.start(code)
+    stamps: list[tuple[float, Message]] = []
+    while True:
+        at, msg = rt.recv_timed()
+        stamps.append((at, msg))
+        if msg["type"] == "done":
+            assert msg["id"] == rid and msg["status"] == "ok"
+            break
+    streams = [(at, m) for at, m in stamps if m["type"] == "stream"]
+    assert [m["text"] for _, m in streams] == ["early\n"]
+    assert stamps[-1][0] - streams[0][0] > 0.8
+
+
+def test_stdout_and_stderr_keep_their_order_when_written_directly(rt: Runtime) -> None:
+    code = (
+        "import os, sys, time\n"
+        "for i in range(6):\n"
+        "    print('out', i, flush=True)\n"
+        "    time.sleep(0.005)\n"
+        "    print('err', i, file=sys.stderr)\n"
+        "    time.sleep(0.005)\n"
+        "    os.write(1, b'fd %d\\n' % i)\n"
+        "    print('after', i, flush=True)\n"
+        "    time.sleep(0.005)\n"
+    )
+    msgs = rt.run(code)
+    assert done(msgs)["status"] == "ok"
+    order = "".join(
+        ("E:" if m["name"] == "stderr" else "") + m["text"] for m in msgs if m["type"] == "stream"
+    )
+    assert order == "".join(f"out {i}\nE:err {i}\nfd {i}\nafter {i}\n" for i in range(6))
 
 
 def test_result_value_json(rt: Runtime) -> None:
@@ -571,6 +664,66 @@ def test_interrupt_reaches_os_system_child(rt: Runtime) -> None:
     else:
         assert of_type(msgs, "error")[0]["ename"] == "KeyboardInterrupt"
     assert result_value(rt, "'alive'") == "'alive'"
+
+
+def test_interrupt_during_flushed_prints_loses_and_repeats_no_line(rt: Runtime) -> None:
+    # Lines 3 ms apart each go out as a message from the printing thread: the interrupt
+    # may land in any of them and must neither cut a message nor send a line twice.
+    code = (
+        "import time\n"
+        "i = 0\n"
+        "while True:\n"
+        "    print('line', i, flush=True)\n"
+        "    i += 1\n"
+        "    time.sleep(0.003)\n"
+    )
+    rid = rt.start(code)
+    msgs = _wait_for_stream(rt, "line 30\n")
+    rt.send({"type": "interrupt"})
+    msgs += rt.until_done(rid, timeout=30)
+    assert of_type(msgs, "error")[0]["ename"] == "KeyboardInterrupt"
+    count = int(result_value(rt, "i"))
+    text = stdout_text(msgs)
+    lines = text.splitlines()
+    # every finished print once, in order; then at most the interrupted one (or part of it)
+    assert count >= 30
+    assert lines[:count] == [f"line {n}" for n in range(count)], text[-300:]
+    assert len(lines) <= count + 1, text[-300:]
+    if len(lines) > count:
+        assert f"line {count}".startswith(lines[count]), text[-300:]
+
+
+def test_an_interrupt_during_a_direct_send_is_raised_after_it_and_nothing_repeats(
+    rt: Runtime,
+) -> None:
+    # The interrupt arrives while the printing thread itself writes the message (made
+    # certain here by noting it from inside the send): it is raised once the message is
+    # out, and what stdout's buffer keeps from the failed write is not sent again.
+    code = (
+        "import gc, sys\n"
+        "_rt = [o for o in gc.get_objects() if type(o).__name__ == 'Runtime'][0]\n"
+        "_orig = _rt.channel.send_now\n"
+        "def _send_now(name, data):\n"
+        "    sent = _orig(name, data)\n"
+        "    _rt.pending_interrupt = True\n"
+        "    return sent\n"
+        "_caught = []\n"
+        "for _stream in (sys.stdout, sys.stderr):\n"
+        "    _rt.channel.send_now = _send_now\n"
+        "    _rt.channel.quiet_at = 0.0\n"
+        "    try:\n"
+        "        print('once', file=_stream, flush=True)\n"
+        "    except KeyboardInterrupt:\n"
+        "        _caught.append(True)\n"
+        "    finally:\n"
+        "        _rt.channel.send_now = _orig\n"
+        "print('after', flush=True)\n"
+        "print(_caught)\n"
+    )
+    msgs = rt.run(code)
+    assert done(msgs)["status"] == "ok", msgs
+    assert stdout_text(msgs) == "once\nafter\n[True, True]\n"
+    assert stdout_text(msgs, "stderr") == "once\n"
 
 
 # ---------------------------------------------------------------------------------------

@@ -40,7 +40,7 @@ from . import _engine as engine
 from . import _hardening as hardening
 from ._files import CONTAINER_WORKSPACE, download_file, list_files, upload_file
 from ._pull import ensure_image
-from ._transport import ContainerTransport
+from ._transport import ContainerTransport, ProtocolSocket
 
 __all__ = ["DEFAULT_PIDS_LIMIT", "DockerCommandLineCodeExecutor", "DockerConfigurationError"]
 
@@ -570,11 +570,13 @@ class DockerCommandLineCodeExecutor(
     def _home_tmpfs(self) -> dict[str, str]:
         return hardening.home_tmpfs(self._code_user(), dict(self.environment))
 
-    def _command(self) -> tuple[list[str], list[str]]:
+    def _command(self, protocol: ProtocolSocket | None = None) -> tuple[list[str], list[str]]:
         """Return (entrypoint, command) that start the runtime (after init_command)."""
         options = ["--cwd", CONTAINER_WORKSPACE]
         if not self.stop_container:
             options.append("--linger")
+        if protocol is not None:
+            options += ["--protocol-socket", protocol.container_path]
         argv = bootstrap_argv("python3", *options)
         if self._home_tmpfs():  # argv is [python3, -u, -c, CODE, ...]: prefix the code
             argv[3] = hardening.USER_SITE_PRELUDE + argv[3]
@@ -585,13 +587,26 @@ class DockerCommandLineCodeExecutor(
             return ["/bin/sh", "-c", script, "kb-init"], argv
         return argv[:1], argv[1:]
 
-    def _host_config(self, client: Any) -> Any:
+    def _protocol_socket(self) -> ProtocolSocket | None:
+        """A Unix socket for the runtime's output, for a local engine (see ProtocolSocket).
+
+        Not for a remote engine (no path of this machine exists there) nor for a
+        container that outlives its kernel (``stop_container=False``): the attach
+        stream carries the protocol then, as it does when the runtime cannot connect.
+        """
+        if self._engine_options().remote or not self.stop_container:
+            return None
+        return ProtocolSocket.offer(self._code_user())
+
+    def _host_config(self, client: Any, protocol: ProtocolSocket | None = None) -> Any:
         binds: dict[str, dict[str, str]] = {}
         if not self._workspace_volume():
             bind_dir = self.bind_dir
             assert bind_dir is not None
             binds[str(Path(bind_dir).absolute())] = {"bind": CONTAINER_WORKSPACE, "mode": "rw"}
         binds.update(self.extra_volumes or {})
+        if protocol is not None:
+            binds[str(protocol.directory)] = {"bind": protocol.CONTAINER_DIR, "mode": "ro"}
         read_only = hardening.profile_read_only(self.profile, self.read_only)
         options: dict[str, Any] = {
             "binds": binds,
@@ -624,9 +639,20 @@ class DockerCommandLineCodeExecutor(
 
     def _create_and_start(self, client: Any, loop: asyncio.AbstractEventLoop) -> ContainerTransport:
         """Create, attach to and start the container (blocking; runs in a thread)."""
+        protocol = self._protocol_socket()
+        try:
+            return self._create_and_start_with(client, loop, protocol)
+        except BaseException:
+            if protocol is not None:
+                protocol.close()
+            raise
+
+    def _create_and_start_with(
+        self, client: Any, loop: asyncio.AbstractEventLoop, protocol: ProtocolSocket | None
+    ) -> ContainerTransport:
         from docker.errors import APIError, DockerException, ImageNotFound
 
-        entrypoint, command = self._command()
+        entrypoint, command = self._command(protocol)
         labels = engine.owner_labels(linger=not self.stop_container)
         environment = {"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1", **self.environment}
         if self._home_tmpfs():
@@ -634,7 +660,7 @@ class DockerCommandLineCodeExecutor(
         self._network = hardening.profile_network(self.profile, self.network_mode)
         if self._network == hardening.ISOLATED_NETWORK:
             hardening.ensure_isolated_network(client)
-        host_config = self._host_config(client)
+        host_config = self._host_config(client, protocol)
         for attempt in (1, 2):
             try:
                 created = client.api.create_container(
@@ -673,6 +699,7 @@ class DockerCommandLineCodeExecutor(
                 remove_on_kill=self.auto_remove,
                 mem_limit=self.mem_limit,
                 loop=loop,
+                protocol=protocol,
             )
         except DockerException as exc:
             engine.remove_container(client, container_id)

@@ -22,17 +22,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import shutil
 import signal
 import socket
 import ssl
 import struct
+import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
+from .._temp_dirs import make_owned_temp_dir
 from ..runtime_backed.channel import RuntimeTransport
+from . import _hardening as hardening
 
-__all__ = ["ContainerTransport", "describe_exit_code"]
+__all__ = ["ContainerTransport", "ProtocolSocket", "describe_exit_code"]
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +61,91 @@ def describe_exit_code(code: int) -> str:
         except ValueError:
             pass
     return f"exit code {code}"
+
+
+class ProtocolSocket:
+    """A Unix socket on the host that the runtime in the container sends its protocol to.
+
+    Docker's attach stream relays every line through dockerd and the container's shim
+    (about 0.3 ms each way); a socket bind-mounted into the container is a direct path.
+    Offered by the Docker executor for a local engine only: its directory, made by the
+    kernel and owned by it (mode 0711, mounted read-only), holds nothing but the socket,
+    which only the code's user may connect to. The first connection of that user (by
+    ``SO_PEERCRED``) is taken, then the socket and its directory are deleted: the
+    runtime connects before any code runs, so the session's code finds nothing to
+    connect to. What arrives is read exactly as the attach stream's stdout is.
+    """
+
+    CONTAINER_DIR = "/run/kernel-bridge"
+    """Where the directory is mounted in the container."""
+    NAME = "protocol.sock"
+
+    def __init__(self, directory: Path, listener: socket.socket, uid: int) -> None:
+        self.directory = directory
+        self.listener = listener
+        self.uid = uid
+        self._closed = False
+
+    @property
+    def container_path(self) -> str:
+        """The socket's path in the container (the runtime's ``--protocol-socket``)."""
+        return f"{self.CONTAINER_DIR}/{self.NAME}"
+
+    @classmethod
+    def offer(cls, user: str) -> ProtocolSocket | None:
+        """Make the directory and the listening socket; None where it cannot be used.
+
+        Only on Linux (``SO_PEERCRED``) and for a user given as a number or root, whose
+        uid the peer check can compare: names are resolved inside the image.
+        """
+        if not sys.platform.startswith("linux") or not hasattr(socket, "SO_PEERCRED"):
+            return None
+        owner = (0, 0) if hardening.is_root(user) else hardening.numeric_owner(user)
+        if owner is None:
+            return None
+        if os.geteuid() != 0 and owner[0] != os.getuid():
+            return None  # the socket could not be made the code user's alone
+        directory = make_owned_temp_dir("kernel_bridge_docker_")
+        path = directory / cls.NAME
+        listener: socket.socket | None = None
+        try:
+            if len(os.fsencode(path)) >= 100:  # sun_path holds 108 bytes
+                raise OSError(f"socket path too long: {path}")
+            os.chmod(directory, 0o711)  # the code's user may reach the socket, not list
+            listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            listener.bind(str(path))
+            os.chmod(path, 0o600)
+            if owner[0] != os.geteuid():
+                os.chown(path, *owner)
+            listener.listen(1)
+            listener.setblocking(False)
+        except OSError as exc:
+            log.debug("no protocol socket (the attach stream carries the protocol): %s", exc)
+            if listener is not None:
+                listener.close()
+            shutil.rmtree(directory, ignore_errors=True)
+            return None
+        return cls(directory, listener, owner[0])
+
+    def peer_allowed(self, conn: socket.socket) -> bool:
+        """True when the connected peer runs as the code's user."""
+        size = struct.calcsize("3i")
+        try:
+            _pid, uid, _gid = struct.unpack(
+                "3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, size)
+            )
+        except OSError:
+            return False
+        return bool(uid == self.uid)
+
+    def close(self) -> None:
+        """Stop listening and delete the socket and its directory (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        with contextlib.suppress(OSError):
+            self.listener.close()
+        shutil.rmtree(self.directory, ignore_errors=True)
 
 
 def _loop_can_read(sock: Any) -> bool:
@@ -87,6 +178,7 @@ class ContainerTransport(RuntimeTransport):
         remove_on_kill: bool,
         mem_limit: str | None,
         loop: asyncio.AbstractEventLoop,
+        protocol: ProtocolSocket | None = None,
     ) -> None:
         self.client = client
         self.container_id = container_id
@@ -98,6 +190,11 @@ class ContainerTransport(RuntimeTransport):
             type(self._sock), "recv_into"
         )
         self._loop_reads = self._plain_socket and _loop_can_read(self._sock)
+        # The runtime's protocol output: the attach stream's stdout, unless the runtime
+        # connects to ``protocol`` first (then its stdout frames are ignored).
+        self._protocol = protocol
+        self._conn: socket.socket | None = None  # the runtime's connection to it
+        self._conn_reading = False
         self._inbox = bytearray()  # loop reading: bytes received, not yet a whole frame
         self._parts: list[bytes | bytearray] = []  # loop reading: the current line's start
         self._loop_started = False  # loop reading: the socket was made non-blocking
@@ -134,6 +231,7 @@ class ContainerTransport(RuntimeTransport):
         remove_on_kill: bool,
         mem_limit: str | None,
         loop: asyncio.AbstractEventLoop,
+        protocol: ProtocolSocket | None = None,
     ) -> ContainerTransport:
         """Subscribe to the container's events and attach to its streams (blocking).
 
@@ -156,6 +254,7 @@ class ContainerTransport(RuntimeTransport):
             remove_on_kill=remove_on_kill,
             mem_limit=mem_limit,
             loop=loop,
+            protocol=protocol,
         )
 
     def start_threads(self) -> None:
@@ -163,8 +262,17 @@ class ContainerTransport(RuntimeTransport):
         if self._loop_reads:
             self._loop.call_soon_threadsafe(self._begin_loop_reading)
         else:
+            # read by the event loop only: the runtime finds no socket and uses stdout
+            protocol, self._protocol = self._protocol, None
+            if protocol is not None:
+                protocol.close()
             self._reader.start()
         self._watcher.start()
+
+    @property
+    def protocol_over_socket(self) -> bool:
+        """True once the runtime's protocol output comes through the Unix socket."""
+        return self._conn is not None
 
     # -- reading in the event loop (plain sockets) ------------------------------------
 
@@ -180,6 +288,85 @@ class ContainerTransport(RuntimeTransport):
             self._lines.put_nowait(b"")
             return
         self._resume_loop_reading()
+        if self._protocol is not None:
+            try:
+                self._loop.add_reader(self._protocol.listener.fileno(), self._on_accept)
+            except (OSError, ValueError) as exc:
+                log.debug("protocol socket unusable: %s", exc)
+                self._drop_protocol_socket()
+
+    def _drop_protocol_socket(self) -> None:
+        """Stop offering the socket (connected, or the runtime uses stdout instead)."""
+        protocol, self._protocol = self._protocol, None
+        if protocol is None:
+            return
+        with contextlib.suppress(OSError, ValueError, RuntimeError):
+            self._loop.remove_reader(protocol.listener.fileno())
+        protocol.close()
+
+    def _on_accept(self) -> None:
+        protocol = self._protocol
+        if protocol is None:
+            return
+        try:
+            conn, _addr = protocol.listener.accept()
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            log.debug("protocol socket failed: %s", exc)
+            self._drop_protocol_socket()
+            return
+        if not protocol.peer_allowed(conn):
+            conn.close()
+            return
+        self._drop_protocol_socket()
+        try:
+            conn.setblocking(False)
+        except OSError:
+            conn.close()
+            return
+        self._conn = conn
+        self._resume_conn_reading()
+
+    def _resume_conn_reading(self) -> None:
+        if self._conn is None or self._conn_reading or self._closed:
+            return
+        try:
+            self._loop.add_reader(self._conn.fileno(), self._on_conn_readable)
+        except (OSError, ValueError) as exc:
+            log.debug("protocol connection unreadable: %s", exc)
+            self._lines.put_nowait(b"")
+            return
+        self._conn_reading = True
+        self._paused = False
+
+    def _stop_conn_reading(self) -> None:
+        if self._conn is not None and self._conn_reading:
+            self._conn_reading = False
+            with contextlib.suppress(OSError, ValueError):
+                self._loop.remove_reader(self._conn.fileno())
+
+    def _on_conn_readable(self) -> None:
+        assert self._conn is not None
+        try:
+            chunk = self._conn.recv(_RECV_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            if not self._closed:
+                log.debug("protocol connection of %s failed: %s", self.container_id[:12], exc)
+            chunk = b""
+        if not chunk:
+            self._stop_conn_reading()
+            if self._parts:
+                self._lines.put_nowait(b"".join(self._parts))
+                self._parts = []
+            self._lines.put_nowait(b"")
+            return
+        self._take_stdout(chunk)
+        if self._lines.qsize() >= _PENDING_LINES:
+            self._stop_conn_reading()
+            self._paused = True
 
     def _resume_loop_reading(self) -> None:
         if self._reading or self._closed:
@@ -210,6 +397,9 @@ class ContainerTransport(RuntimeTransport):
             chunk = b""
         if not chunk:
             self._stop_loop_reading()
+            if self._conn is not None:
+                return  # the protocol ends with the runtime's connection
+            self._drop_protocol_socket()
             if self._parts:
                 self._lines.put_nowait(b"".join(self._parts))
                 self._parts = []
@@ -217,7 +407,7 @@ class ContainerTransport(RuntimeTransport):
             return
         self._inbox += chunk
         self._take_frames()
-        if self._lines.qsize() >= _PENDING_LINES:
+        if self._conn is None and self._lines.qsize() >= _PENDING_LINES:
             self._stop_loop_reading()
             self._paused = True
 
@@ -232,7 +422,14 @@ class ContainerTransport(RuntimeTransport):
                     break
                 payload = bytes(view[start + 8 : start + 8 + size])
                 start += 8 + size
-                if kind == 1:
+                if kind == 1 and self._conn is None and self._protocol is not None:
+                    # Output on stdout: unless the runtime's connection is waiting (then
+                    # this was written before it, not protocol), it uses stdout instead.
+                    self._on_accept()
+                    if self._conn is None:
+                        self._drop_protocol_socket()
+                        self._take_stdout(payload)
+                elif kind == 1 and self._conn is None:
                     self._take_stdout(payload)
                 elif kind == 2:
                     self._stderr_tail = (self._stderr_tail + payload)[-_STDERR_TAIL:]
@@ -350,7 +547,10 @@ class ContainerTransport(RuntimeTransport):
         elif not self._loop_reads:
             self._slots.release()
         elif self._paused and self._lines.qsize() < _PENDING_LINES:
-            self._resume_loop_reading()
+            if self._conn is not None:
+                self._resume_conn_reading()
+            else:
+                self._resume_loop_reading()
         return line
 
     def _send(self, data: bytes) -> None:
@@ -443,6 +643,11 @@ class ContainerTransport(RuntimeTransport):
             return
         self._closed = True
         self._stop_loop_reading()
+        self._stop_conn_reading()
+        self._drop_protocol_socket()
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
 
         def close() -> None:
             with contextlib.suppress(OSError):
