@@ -596,6 +596,13 @@ class DockerCommandLineCodeExecutor(
         """
         if self._engine_options().remote or not self.stop_container:
             return None
+        for spec in (self.extra_volumes or {}).values():
+            # a user's own mount at (or inside) the socket's place wins over the socket
+            bind = str(spec.get("bind", "") if isinstance(spec, dict) else spec).rstrip("/")
+            if bind == ProtocolSocket.CONTAINER_DIR or bind.startswith(
+                ProtocolSocket.CONTAINER_DIR + "/"
+            ):
+                return None
         return ProtocolSocket.offer(self._code_user())
 
     def _host_config(self, client: Any, protocol: ProtocolSocket | None = None) -> Any:

@@ -140,6 +140,18 @@ def test_no_socket_for_remote_engines_or_lingering_containers(tmp_path: Path) ->
     assert lingering._protocol_socket() is None
 
 
+def test_no_socket_where_the_users_own_volume_takes_its_place(tmp_path: Path) -> None:
+    for target in ("/run/kernel-bridge", "/run/kernel-bridge/", "/run/kernel-bridge/sub"):
+        volumes = {str(tmp_path): {"bind": target, "mode": "ro"}}
+        ex = DockerCommandLineCodeExecutor("any", extra_volumes=volumes, work_dir=tmp_path)
+        assert ex._protocol_socket() is None, target
+    elsewhere = {str(tmp_path): {"bind": "/run/kernel-bridge-data", "mode": "ro"}}
+    ex = DockerCommandLineCodeExecutor("any", extra_volumes=elsewhere, work_dir=tmp_path)
+    offered = ex._protocol_socket()
+    assert offered is not None
+    offered.close()
+
+
 def test_no_socket_when_the_attach_stream_is_read_by_a_thread(
     minimal_image: str, offered: list[ProtocolSocket], monkeypatch: pytest.MonkeyPatch
 ) -> None:
