@@ -93,6 +93,12 @@ class Notebook:
     def toolbar(self, command: str) -> Any:
         return self.page.locator(f".jp-NotebookPanel:visible [data-command='{command}']").first
 
+    def menu(self, menu: str, item: str) -> None:
+        """Click an item of the main menu bar (e.g. "Kernel", "Interrupt Kernel")."""
+        self.page.get_by_role("menuitem", name=menu, exact=True).click()
+        label = re.compile(rf"^{re.escape(item)}…?$")  # "Restart Kernel…" opens a dialog
+        self.page.locator(".lm-Menu-itemLabel").filter(has_text=label).click()
+
 
 @contextmanager
 def open_notebook(
