@@ -1,4 +1,4 @@
-# ruff: noqa: SIM105, SIM108, SIM115, B905, RUF007
+# ruff: noqa: SIM105, SIM115, B905, RUF007
 # (stdlib only, Python 3.8+: no itertools.pairwise, no zip(strict=))
 """kernel_bridge runtime: runs notebook code where the code lives.
 
@@ -605,10 +605,6 @@ def _without_own_frames(tb):
 # the runtime
 
 
-class _ShellInterrupted(Exception):
-    pass
-
-
 class Runtime:
     """The runtime: channel, namespace, request loop."""
 
@@ -714,15 +710,8 @@ class Runtime:
 
     # ---- signals / interrupts ---------------------------------------------------
     def _on_sigint(self, signum, frame):
-        for pid in list(self.shell_procs):
-            try:
-                os.killpg(pid, signal.SIGINT)
-            except OSError:
-                pass
-        if self.shell_procs and self.shell_interrupted is None:
-            self.shell_interrupted = time.monotonic()
-            if self.critical == 0:
-                raise _ShellInterrupted()
+        if self.shell_procs:  # a SIGINT from the host while a shell block runs
+            self.interrupt_shells()
             return
         if not self.busy:
             return
@@ -733,14 +722,20 @@ class Runtime:
 
     def interrupt_from_message(self):
         """Called by the input thread on an interrupt message."""
-        if not (self.busy or self.shell_procs or self.input_waiting):
-            # A shell block may be starting: its first output can arrive (and the user
-            # react to it) before its process is registered. It checks this mark then.
+        if not (self.busy or self.input_waiting):
+            # Only a shell block can be running. It is signalled from this thread: a
+            # SIGINT the main thread took just before blocking in waitpid() would be
+            # handled only once the wait ends. Under the lock, as the block registers
+            # its process under it; its first output can arrive (and the user react to
+            # it) before that, so a block still starting checks ``interrupt_seq`` then.
             with self.shell_lock:
-                starting = self.cell_running.is_set() and not self.shell_procs
-                if starting:
+                shells = bool(self.shell_procs)
+                starting = not shells and self.cell_running.is_set()
+                if shells:
+                    self.interrupt_shells()
+                elif starting:
                     self.interrupt_seq = self.exec_seq
-            if starting:
+            if shells or starting:
                 self.channel.send({"type": "interrupt_ack"})
             return
         # The main thread first: while it runs CPU-bound code this thread waits ~5 ms
@@ -784,6 +779,36 @@ class Runtime:
                 self._schedule_followup(seq, signalled, left - 1)
 
         timer = threading.Timer(0.25, followup)
+        timer.daemon = True
+        timer.start()
+
+    def interrupt_shells(self):
+        """SIGINT the running shell blocks' process groups, and SIGKILL those still
+        running 2 s later (a shell may ignore SIGINT, or take it between fork and exec
+        and run on). Called by the input thread on an interrupt message, and by the
+        SIGINT handler when the host signals the runtime itself; once per block."""
+        if self.shell_interrupted is not None:
+            return
+        self.shell_interrupted = time.monotonic()
+        seq = self.exec_seq
+        pids = list(self.shell_procs)
+        for pid in pids:
+            try:
+                os.killpg(pid, signal.SIGINT)
+            except OSError:
+                pass
+
+        def escalate():
+            for pid in pids:
+                # still registered: not reaped yet, so the group is still that block's
+                if self.exec_seq == seq and pid in self.shell_procs:
+                    try:
+                        os.killpg(pid, signal.SIGKILL)
+                    except OSError:
+                        pass
+
+        timer = threading.Timer(2.0, escalate)
+        timer.name = "kb-shell-kill"
         timer.daemon = True
         timer.start()
 
@@ -1016,30 +1041,13 @@ class Runtime:
             else:
                 self.shell_procs[proc.pid] = proc
                 if self.interrupt_seq == self.exec_seq:  # interrupted while starting
-                    self.shell_interrupted = time.monotonic()
-                    try:
-                        os.killpg(proc.pid, signal.SIGINT)
-                    except OSError:
-                        pass
+                    self.interrupt_shells()
         if proc is None:
             self.publish_error(type(error).__name__, str(error), [])
             return "error", 127
         try:
-            while True:
-                try:
-                    if self.shell_interrupted is None:
-                        rc = proc.wait()
-                    else:
-                        rc = proc.wait(timeout=0.1)
-                    break
-                except (_ShellInterrupted, KeyboardInterrupt):
-                    continue
-                except subprocess.TimeoutExpired:
-                    if time.monotonic() - self.shell_interrupted > 2.0:
-                        try:
-                            os.killpg(proc.pid, signal.SIGKILL)
-                        except OSError:
-                            pass
+            # an interrupt ends the wait by ending the shell (see interrupt_shells)
+            rc = proc.wait()
         finally:
             self.shell_procs.pop(proc.pid, None)
             self.shell_interrupted = None
