@@ -174,6 +174,9 @@ def test_docker_kill_mid_cell_gives_a_clear_error_then_a_fresh_container(
             assert text_of(first).endswith("3\n")
             container = ex.container_id
             assert container is not None
+            # a local engine: the runtime's protocol comes over the Unix socket, so the
+            # death is seen there (its end), not on Docker's attach stream
+            assert ex._transport is not None and ex._transport.protocol_over_socket
             events: list[Event] = []
             started = asyncio.Event()
 
@@ -198,6 +201,7 @@ def test_docker_kill_mid_cell_gives_a_clear_error_then_a_fresh_container(
             again = await collect(ex, "print(add_numbers(20, 22))")
             assert text_of(again).endswith("42\n"), again
             assert ex.container_id not in (None, container)
+            assert ex._transport is not None and ex._transport.protocol_over_socket
         finally:
             await ex.stop()
 
