@@ -59,9 +59,9 @@ PROTOCOL_VERSION = 1
 _READ_SIZE = 65536
 _COALESCE = 0.002
 _SMALL_READ = 16384
-_NEVER = float("inf")
-_monotonic = time.monotonic
 """A read shorter than this comes from a chatty writer: the reader pauses to coalesce."""
+_NEVER = float("inf")
+_monotonic = time.monotonic  # looked up once: _FdWriter.write calls it on every write
 _THIS_FILE = (lambda: None).__code__.co_filename
 _SHELLS = ("bash", "sh", "shell")
 _POWERSHELLS = ("pwsh", "powershell", "ps1")
