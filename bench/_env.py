@@ -155,7 +155,7 @@ def leftover_containers() -> list[str]:
         return []
     try:
         mine = set()
-        for container in client.containers.list(all=True):
+        for container in client.containers.list(all=True, ignore_removed=True):
             env = (container.attrs.get("Config") or {}).get("Env") or []
             if container.name.startswith(CONTAINER_PREFIX) or BENCH_ENV_ITEM in env:
                 mine.add(container.name)

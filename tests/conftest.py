@@ -63,7 +63,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         import docker
 
         client = docker.from_env(timeout=10)
-        left = client.containers.list(all=True, filters={"label": "kernel_bridge.managed=1"})
+        left = client.containers.list(
+            all=True, ignore_removed=True, filters={"label": "kernel_bridge.managed=1"}
+        )
         names = [
             c.name for c in left if c.labels.get("kernel_bridge.linger") != "1" and _ours(c.labels)
         ]

@@ -231,7 +231,9 @@ class RemoteEngine:
             return []
         client = self.client()
         try:
-            left = client.containers.list(all=True, filters={"label": "kernel_bridge.managed=1"})
+            left = client.containers.list(
+                all=True, ignore_removed=True, filters={"label": "kernel_bridge.managed=1"}
+            )
             names = [str(c.name) for c in left]
             for container in left:
                 container.remove(force=True, v=True)

@@ -37,7 +37,7 @@ def test_rich_image_gives_matplotlib_png_and_ipython_display() -> None:
 
 def _our_containers(client: object, kernel_pid: int) -> list[object]:
     return client.containers.list(  # type: ignore[attr-defined, no-any-return]
-        all=True, filters={"label": f"kernel_bridge.pid={kernel_pid}"}
+        all=True, ignore_removed=True, filters={"label": f"kernel_bridge.pid={kernel_pid}"}
     )
 
 

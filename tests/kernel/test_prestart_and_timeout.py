@@ -14,7 +14,7 @@ def _containers(kernel_pid: int) -> list[object]:
     client = docker.from_env()
     try:
         return client.containers.list(  # type: ignore[no-any-return]
-            all=True, filters={"label": f"kernel_bridge.pid={kernel_pid}"}
+            all=True, ignore_removed=True, filters={"label": f"kernel_bridge.pid={kernel_pid}"}
         )
     finally:
         client.close()

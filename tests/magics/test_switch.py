@@ -22,7 +22,7 @@ def _container_gone(container: str, deadline_s: float = 15.0) -> bool:
     try:
         deadline = time.monotonic() + deadline_s
         while time.monotonic() < deadline:
-            if not client.containers.list(all=True, filters={"id": container}):
+            if not client.containers.list(all=True, ignore_removed=True, filters={"id": container}):
                 return True
             time.sleep(0.1)
         return False

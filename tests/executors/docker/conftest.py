@@ -46,7 +46,7 @@ def _no_container_left_behind(request: pytest.FixtureRequest) -> Iterator[None]:
     client = docker.from_env()
     try:
         left = client.containers.list(
-            all=True, filters={"label": f"kernel_bridge.pid={os.getpid()}"}
+            all=True, ignore_removed=True, filters={"label": f"kernel_bridge.pid={os.getpid()}"}
         )
         names = [c.name for c in left]
         for container in left:  # clean up so one failure does not cascade

@@ -156,11 +156,11 @@ def test_gc_removes_only_orphans(minimal_image: str, docker_client: Any) -> None
         assert _gc.run(args) == 0
         assert docker_client.containers.get(orphan.id)  # dry run removes nothing
         assert _gc.run(argparse.Namespace(dry_run=False, include_lingering=False)) == 0
-        remaining = {c.id for c in docker_client.containers.list(all=True)}
+        remaining = {c.id for c in docker_client.containers.list(all=True, ignore_removed=True)}
         assert orphan.id not in remaining and reused_pid.id not in remaining
         assert {alive.id, other_host.id, lingering.id} <= remaining
         assert _gc.run(argparse.Namespace(dry_run=False, include_lingering=True)) == 0
-        remaining = {c.id for c in docker_client.containers.list(all=True)}
+        remaining = {c.id for c in docker_client.containers.list(all=True, ignore_removed=True)}
         assert lingering.id not in remaining and alive.id in remaining
     finally:
         for container in (orphan, reused_pid, alive, other_host, lingering):
@@ -216,7 +216,7 @@ def test_sigkilled_owner_leaves_no_container(
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     deadline = time.monotonic() + 10
-    while docker_client.containers.list(all=True, filters={"name": name}):
+    while docker_client.containers.list(all=True, ignore_removed=True, filters={"name": name}):
         assert time.monotonic() < deadline, "the container outlived its SIGKILLed kernel"
         time.sleep(0.1)
 
@@ -367,7 +367,7 @@ def test_orphans_are_collected_once_per_engine_not_once_per_process(
         asyncio.run(start_and_stop())  # same engine, same address: not checked again
         assert docker_client.containers.get(orphan.id)
         asyncio.run(start_and_stop(docker_host="unix:///run/docker.sock"))  # "another" engine
-        remaining = {c.id for c in docker_client.containers.list(all=True)}
+        remaining = {c.id for c in docker_client.containers.list(all=True, ignore_removed=True)}
         assert orphan.id not in remaining
     finally:
         with contextlib.suppress(Exception):

@@ -234,7 +234,9 @@ def test_restart_gives_fresh_state_and_stop_is_fast(minimal_image: str, docker_c
         t0 = time.monotonic()
         await ex.stop()
         assert time.monotonic() - t0 < 2.0
-        assert not docker_client.containers.list(all=True, filters={"name": name})
+        assert not docker_client.containers.list(
+            all=True, ignore_removed=True, filters={"name": name}
+        )
         await ex.stop()  # idempotent
 
     asyncio.run(main())

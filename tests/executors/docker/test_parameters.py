@@ -165,7 +165,7 @@ def test_auto_remove_true_removes_the_container(minimal_image: str, docker_clien
             return ex.container_name
 
     name = asyncio.run(main())
-    assert not docker_client.containers.list(all=True, filters={"name": name})
+    assert not docker_client.containers.list(all=True, ignore_removed=True, filters={"name": name})
 
 
 def test_container_name_and_labels(minimal_image: str, docker_client: Any) -> None:
@@ -241,7 +241,7 @@ def test_stop_container_true_removes_it_when_the_process_exits_without_stop(
 ) -> None:
     name = _run_and_exit(minimal_image, tmp_path, stop_container=True)
     deadline = time.monotonic() + 10
-    while docker_client.containers.list(all=True, filters={"name": name}):
+    while docker_client.containers.list(all=True, ignore_removed=True, filters={"name": name}):
         assert time.monotonic() < deadline, "the container outlived its process"
         time.sleep(0.1)
 

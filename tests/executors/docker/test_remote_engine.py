@@ -47,7 +47,7 @@ def _remote_executor(**kwargs: Any) -> DockerCommandLineCodeExecutor:
 
 def _containers_of(client: Any, pid: int) -> list[Any]:
     filters = {"label": f"kernel_bridge.pid={pid}"}
-    return list(client.containers.list(all=True, filters=filters))
+    return list(client.containers.list(all=True, ignore_removed=True, filters=filters))
 
 
 async def _stdout(ex: DockerCommandLineCodeExecutor, code: str) -> str:
@@ -133,7 +133,7 @@ def test_gc_cleans_this_hosts_orphans_on_a_remote_engine(remote_client: Any) -> 
         code = main(["gc", "--docker-host", REMOTE_ENGINE.host,
                      "--tls-cert-path", str(REMOTE_ENGINE.certs)])  # fmt: skip
         assert code == 0
-        left = {c.id for c in remote_client.containers.list(all=True)}
+        left = {c.id for c in remote_client.containers.list(all=True, ignore_removed=True)}
         assert made[0].id not in left  # the orphan of this host is gone
         assert made[1].id in left  # another machine's container is not ours to judge
     finally:
