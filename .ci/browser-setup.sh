@@ -12,8 +12,8 @@ if [ "$(id -u)" != 0 ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 echo "[browser-setup] installing chromium" >&2
-if ! $SUDO apt-get install -y --no-install-recommends chromium; then
-    $SUDO apt-get update
-    $SUDO apt-get install -y --no-install-recommends chromium
+if ! $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends chromium; then
+    $SUDO apt-get -o DPkg::Lock::Timeout=600 update
+    $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends chromium
 fi
 [ -x /usr/bin/chromium ] || { echo "[browser-setup] ERROR: /usr/bin/chromium missing after install" >&2; exit 1; }

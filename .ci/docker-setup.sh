@@ -46,10 +46,10 @@ fi
 apt_install() {
     # apt_install PKG...: install with apt-get, refreshing the package lists once if needed.
     export DEBIAN_FRONTEND=noninteractive
-    if ! $SUDO apt-get install -y --no-install-recommends "$@"; then
+    if ! $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends "$@"; then
         log "apt-get install failed; refreshing package lists and retrying"
-        $SUDO apt-get update
-        $SUDO apt-get install -y --no-install-recommends "$@"
+        $SUDO apt-get -o DPkg::Lock::Timeout=600 update
+        $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends "$@"
     fi
 }
 

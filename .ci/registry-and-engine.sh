@@ -64,9 +64,9 @@ cmd_packages() {
     if [ "${#need[@]}" -gt 0 ]; then
         log "installing ${need[*]}"
         export DEBIAN_FRONTEND=noninteractive
-        if ! $SUDO apt-get install -y --no-install-recommends "${need[@]}"; then
-            $SUDO apt-get update
-            $SUDO apt-get install -y --no-install-recommends "${need[@]}"
+        if ! $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends "${need[@]}"; then
+            $SUDO apt-get -o DPkg::Lock::Timeout=600 update
+            $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends "${need[@]}"
         fi
     fi
     # The package's init script may have started a registry on :5000; the tests run
