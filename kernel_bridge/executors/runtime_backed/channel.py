@@ -34,6 +34,7 @@ from ...events import (
 from ...runtime import PROTOCOL_VERSION
 from .._comm import CommRequest, encode_buffers, iopub_event, parent_for_runtime
 from ..base import Completion, InputHandler, Inspection
+from ._output_queue import OutputQueue
 
 __all__ = ["BackgroundHandler", "RuntimeChannel", "RuntimeInfo", "RuntimeTransport"]
 
@@ -52,6 +53,9 @@ SHUTDOWN_WAIT_S = 1.5
 after SIGTERM) before it is killed."""
 REQUEST_TIMEOUT_S = 10.0
 """How long a completion or inspection may take."""
+OUTPUT_BACKLOG = 128 * 1024
+"""Characters of output read from the runtime but not yet taken by the request, at most
+(beyond it the pump waits; see :mod:`._output_queue`)."""
 
 
 class RuntimeTransport(abc.ABC):
@@ -115,7 +119,7 @@ class RuntimeChannel:
         self._transport = transport
         self.info = info
         self._ids = itertools.count(1)
-        self._events: asyncio.Queue[dict[str, Any] | _Dead] | None = None
+        self._events: OutputQueue | None = None
         self._replies: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._alive = True
         self._running = False
@@ -210,11 +214,16 @@ class RuntimeChannel:
                     if future is not None and not future.done():
                         future.set_result(msg)
                 elif self._events is not None:
-                    self._events.put_nowait(msg)
+                    queue = self._events
+                    queue.put(msg)
                     if kind == "done":
                         # What follows belongs to no request (a background thread's
                         # output): it must not land in a queue nobody reads any more.
                         self._events = None
+                    # A reply the request awaits lies somewhere behind the output: never
+                    # wait for room while one is expected.
+                    while queue.full() and not self._replies and self._events is queue:
+                        await queue.wait_for_room()
                 else:
                     self._background(msg)
         except Exception:  # the transport broke: same as the runtime going away
@@ -222,7 +231,7 @@ class RuntimeChannel:
         finally:
             self._alive = False
             if self._events is not None:
-                self._events.put_nowait(_DEAD)
+                self._events.put(_DEAD)
             for future in self._replies.values():
                 if not future.done():
                     future.set_exception(RuntimeDiedError("the runtime went away"))
@@ -326,7 +335,7 @@ class RuntimeChannel:
         if not self._alive:
             raise RuntimeDiedError("the runtime is not running")
         request_id = next(self._ids)
-        queue: asyncio.Queue[dict[str, Any] | _Dead] = asyncio.Queue()
+        queue = OutputQueue(OUTPUT_BACKLOG)
         self._events = queue
         self._running = True
         loop = asyncio.get_running_loop()
@@ -385,6 +394,7 @@ class RuntimeChannel:
         finally:
             self._running = False
             self._events = None
+            queue.release()
             if self._interrupt_task is not None:
                 self._interrupt_task.cancel()
                 self._interrupt_task = None
@@ -439,6 +449,8 @@ class RuntimeChannel:
         request_id = next(self._ids)
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._replies[request_id] = future
+        if self._events is not None:
+            self._events.release()  # the pump may be waiting for room: it must read on
         try:
             await self._send({**msg, "id": request_id})
             return await asyncio.wait_for(future, REQUEST_TIMEOUT_S)

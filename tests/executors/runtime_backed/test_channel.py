@@ -301,3 +301,50 @@ def test_replies_are_matched_to_their_requests_by_id() -> None:
         await channel.close()
 
     asyncio.run(main())
+
+
+# -- output in flight ---------------------------------------------------------------------
+
+
+def test_a_request_that_is_not_read_stops_the_pump_but_not_replies() -> None:
+    """While the request takes no events, the channel holds at most its backlog of output
+    (the rest stays in the runtime's pipe); a reply behind that output still arrives, and
+    once the request reads on, every byte arrives in order."""
+    lines = 40_000  # 4 MB, 30 times the backlog
+    code = f"import sys\nfor i in range({lines}):\n    sys.stdout.write('%099d\\n' % i)\n"
+
+    async def main() -> None:
+        transport = await PipeTransport.start()
+        channel = await RuntimeChannel.open(transport, startup_timeout=30)
+        try:
+            events = channel.execute(code)
+            first = await anext(events)
+            assert isinstance(first, Stream)
+            queue = channel._events
+            assert queue is not None
+            largest_event = 65536  # the runtime reads its stdout pipe 64 KiB at a time
+            loop = asyncio.get_running_loop()
+            held = []
+            # An observation window, not a synchronisation: unbounded, the pump would take
+            # all 4 MB (the runtime writes it in well under a second) while nobody reads.
+            end = loop.time() + 1.0
+            while loop.time() < end:
+                held.append(queue._bytes)
+                await asyncio.sleep(0.01)
+            assert max(held) <= channel_module.OUTPUT_BACKLOG + largest_event, max(held)
+            assert queue.full(), "the runtime should have filled the backlog by now"
+            # a reply lies behind the output the pump has not read: it must read on for it
+            comms = await asyncio.wait_for(channel.comm_info(None), 10)
+            assert comms == {}
+            text = first.text
+            async for event in events:
+                if isinstance(event, Stream):
+                    text += event.text
+                else:
+                    assert event == Finished(0), event
+            expected = "".join(f"{i:099d}\n" for i in range(lines))
+            assert text == expected
+        finally:
+            await channel.close()
+
+    asyncio.run(main())
