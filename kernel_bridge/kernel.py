@@ -13,7 +13,7 @@ import contextlib
 import os
 import signal
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -23,6 +23,7 @@ from traitlets import Bool, Float, List, TraitError, Unicode
 
 from ._comm_relay import CommRelay
 from ._history import CellHistory
+from ._iopub_pacing import IOPubPacer, payload_size
 from ._version import __version__
 from .debugger import DebugSession, cell_file_prefix
 from .errors import ConfigurationError, StdinNotAllowedError
@@ -129,6 +130,7 @@ class BridgeKernel(Kernel):
         self._stopping_executor = False
         self.comm_relay = CommRelay(self)
         self.comm_relay.install()
+        self._iopub_pacer = IOPubPacer(self._schedule_on_iopub_thread)
         self.debugger = DebugSession(
             self.bridge_session.get_executor, self._publish_debug_event, self._cell_file_prefix
         )
@@ -142,6 +144,13 @@ class BridgeKernel(Kernel):
         IOLoop.current().add_callback(self._note_shell_loop)
         if self.prestart:
             IOLoop.current().add_callback(self._warm_up)
+
+    def _schedule_on_iopub_thread(self, call: Callable[[], None]) -> None:
+        thread = self.iopub_thread
+        if thread is None:  # a kernel built without ipykernel's app (tests): nothing queues
+            call()
+        else:
+            thread.schedule(call)
 
     def _cell_file_prefix(self) -> str:
         """Where the runtime keeps cell files for the debugger (asked at every ``debugInfo``)."""
@@ -347,6 +356,8 @@ class BridgeKernel(Kernel):
                             await self.provenance.refresh(self.bridge_session.executor)
                         restore_parent()
                         self._publish(self.comm_relay.adapt_output(event))
+                        self._iopub_pacer.published(payload_size(event))
+                        await self._iopub_pacer.wait()
         # A failure must not escape the handler (the frontend would get no reply), but a
         # cancellation must: the task running this request is being cancelled.
         except (Exception, KeyboardInterrupt) as exc:
