@@ -55,6 +55,15 @@ def _configurable_classes(kinds: Sequence[str]) -> list[type[Any]]:
     return classes
 
 
+COPY_THRESHOLD = 2**20
+"""Messages with a frame at least this large are handed to ZMQ without a copy.
+
+jupyter_client's default (64 KiB) sits just under a stream message of a busy cell (64 KiB
+of text plus JSON); sent without a copy, each one stays alive until pyzmq's garbage
+collector thread, started for it with a ZMQ context of its own, hears that ZMQ is done with
+it. Copying up to 1 MiB costs microseconds; images above it still go without a copy."""
+
+
 class BridgeKernelApp(IPKernelApp):
     """IPKernelApp whose kernel is :class:`BridgeKernel`; created by :func:`main`."""
 
@@ -125,6 +134,9 @@ class BridgeKernelApp(IPKernelApp):
         for handler in self.log.handlers:
             ours.addHandler(handler)
         ours.propagate = False
+        session_config = self.config.get("Session")
+        if session_config is None or "copy_threshold" not in session_config:
+            self.session.copy_threshold = COPY_THRESHOLD
         if self.session.packer.lower() in ("json", "orjson"):
             # images arrive as checked base64 text: copied into messages, never re-encoded
             self.session.pack = splicing_packer(self.session.pack)
