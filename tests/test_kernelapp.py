@@ -1,4 +1,5 @@
-"""The kernel application: which executor classes it registers, and from where.
+"""The kernel application: which executor classes it registers, and from where; how its
+session hands large messages to ZMQ.
 
 Real kernels through jupyter_client. An executor chosen in a config file (not on the
 command line) still gets its ``--Class.trait=value`` flags as typed trait values.
@@ -6,6 +7,7 @@ command line) still gets its ``--Class.trait=value`` flags as typed trait values
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -78,3 +80,42 @@ def test_help_all_lists_every_executor_plugins_options() -> None:
         "--ACADynamicSessionsCodeExecutor.pool_management_endpoint",
     ):
         assert option in done.stdout, option
+
+
+def _zmq_contexts(pid: int) -> int:
+    """ZMQ contexts alive in a process: each runs one thread named ZMQbg/Reaper."""
+    names = [(task / "comm").read_text().strip() for task in Path(f"/proc/{pid}/task").iterdir()]
+    return names.count("ZMQbg/Reaper")
+
+
+@pytest.mark.parametrize(
+    ("flags", "new_contexts"),
+    [
+        ((), 0),
+        # a configured threshold is kept: the 64 KiB messages then go without a copy, and
+        # pyzmq starts its garbage collector (with a context of its own) to free them
+        (("--Session.copy_threshold=65536",), 1),
+    ],
+    ids=["default", "configured"],
+)
+def test_large_stream_messages_are_copied_into_zmq_unless_configured(
+    flags: tuple[str, ...], new_contexts: int
+) -> None:
+    spec = BridgeSpec(
+        f"kbtest-local-copy-{new_contexts}", ("--BridgeKernel.executor=local", *flags)
+    )
+    write_kernelspec(jupyter_root(), spec)
+    km, kc = start_kernel(spec.name)
+    try:
+        pid = km.provisioner.process.pid  # type: ignore[union-attr]
+        before = _zmq_contexts(pid)  # ipykernel's and its heartbeat's
+        run = run_cell(
+            kc, "import sys\nfor _ in range(20000):\n    sys.stdout.write('x' * 99 + '\\n')\n"
+        )
+        assert run.status == "ok" and len(run.stream_text()) == 2_000_000
+        # the content frame of the largest message is over jupyter_client's 64 KiB
+        assert max(len(json.dumps(m["content"])) for m in run.of_type("stream")) > 2**16
+        assert _zmq_contexts(pid) == before + new_contexts
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel()
