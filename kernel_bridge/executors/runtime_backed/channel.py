@@ -123,6 +123,7 @@ class RuntimeChannel:
         self._replies: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._alive = True
         self._running = False
+        self._closing = False
         self._interrupt_task: asyncio.Task[None] | None = None
         self.background: BackgroundHandler | None = None
         # receives the DAP messages debugpy sends (see kernel_bridge.debugger)
@@ -222,7 +223,12 @@ class RuntimeChannel:
                         self._events = None
                     # A reply the request awaits lies somewhere behind the output: never
                     # wait for room while one is expected.
-                    while queue.full() and not self._replies and self._events is queue:
+                    while (
+                        queue.full()
+                        and not self._replies
+                        and self._events is queue
+                        and not self._closing
+                    ):
                         await queue.wait_for_room()
                 else:
                     self._background(msg)
@@ -517,6 +523,9 @@ class RuntimeChannel:
 
     async def close(self) -> None:
         """Shut the runtime down (politely, then by force) and release the transport."""
+        self._closing = True
+        if self._events is not None:
+            self._events.release()  # a pump waiting for room must read on to the end
         if self._alive:
             with contextlib.suppress(OSError):
                 await self._send({"type": "shutdown"})

@@ -348,3 +348,29 @@ def test_a_request_that_is_not_read_stops_the_pump_but_not_replies() -> None:
             await channel.close()
 
     asyncio.run(main())
+
+
+def test_closing_while_a_request_is_not_read_lets_the_runtime_exit_by_itself() -> None:
+    code = "import sys\nfor i in range(40000):\n    sys.stdout.write('x' * 99 + '\\n')\n"
+
+    async def main() -> None:
+        transport = await PipeTransport.start()
+        channel = await RuntimeChannel.open(transport, startup_timeout=30)
+        events = channel.execute(code)
+        assert isinstance(await anext(events), Stream)
+        queue = channel._events
+        assert queue is not None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 30
+        while not queue.full():  # the pump now waits for room
+            assert loop.time() < deadline, "the backlog never filled"
+            await asyncio.sleep(0.01)
+        await channel.close()
+        # the pump read on to the end of the runtime's output: close() did not have to
+        # give up on it (and cancel it) after the shutdown grace period
+        assert channel._pump_task.done() and not channel._pump_task.cancelled()
+        assert transport.process.returncode == 0, transport.process.returncode
+        assert not channel.alive
+        await events.aclose()
+
+    asyncio.run(main())
