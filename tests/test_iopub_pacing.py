@@ -29,6 +29,18 @@ def iopub_thread() -> Iterator[IOPubThread]:
     try:
         yield thread
     finally:
+        # ipykernel's stop() cancels its event-pipe task without letting the loop run it
+        # ("Task was destroyed but it is pending" at exit): end it on the thread first
+        cancelled = threading.Event()
+
+        def cancel_gc_task() -> None:
+            task = thread._event_pipe_gc_task
+            if task is not None:
+                task.cancel()
+            thread.io_loop.add_callback(cancelled.set)  # after the task saw it
+
+        thread.io_loop.add_callback(cancel_gc_task)
+        cancelled.wait(10)
         thread.stop()
         thread.close()
         context.term()

@@ -39,8 +39,9 @@ from ..runtime_backed.executor import RuntimeBackedExecutor
 from . import _engine as engine
 from . import _hardening as hardening
 from ._files import CONTAINER_WORKSPACE, download_file, list_files, upload_file
+from ._protocol_socket import ProtocolSocket
 from ._pull import ensure_image
-from ._transport import ContainerTransport, ProtocolSocket
+from ._transport import ContainerTransport
 
 __all__ = ["DEFAULT_PIDS_LIMIT", "DockerCommandLineCodeExecutor", "DockerConfigurationError"]
 

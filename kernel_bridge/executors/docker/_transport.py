@@ -3,14 +3,16 @@
 The container is created with ``stdin_open`` (so ``StdinOnce``) and no tty, and attached
 *before* it starts, so nothing it writes is lost. Docker multiplexes the container's
 stdout and stderr on the attach socket in frames of an 8-byte header (stream type, 3
-zero bytes, big-endian length) plus payload; a reader thread splits them: stdout is the
-protocol (handed to the event loop line by line), stderr is the runtime's own
-diagnostics (its tail goes into error messages). On a plain socket (the local engine's
-Unix socket, a TCP one) the event loop reads the frames itself instead: a line then
-reaches the channel without a thread switch (about 0.15 ms less for a flushed print).
-A second thread follows the engine's
-events for the container (``oom``, ``kill``, ``die``) so :meth:`describe_exit` can say
-how it ended even after ``auto_remove`` deleted it.
+zero bytes, big-endian length) plus payload: stdout is the protocol (handed to the
+channel line by line), stderr is the runtime's own diagnostics (its tail goes into error
+messages). On a plain socket (the local engine's Unix socket, a TCP one) the event loop
+reads the frames itself: a line then reaches the channel without a thread switch (about
+0.15 ms less for a flushed print); a TLS or wrapped socket is read by a thread. For a
+local engine the protocol comes over a :class:`ProtocolSocket` instead, and the attach
+stream carries only diagnostics. (How bytes become frames and lines: :mod:`._reading`.)
+A second thread follows the engine's events for the container (``oom``, ``kill``,
+``die``) so :meth:`describe_exit` can say how it ended even after ``auto_remove``
+deleted it.
 
 When the attach socket closes (the kernel died, or :meth:`close`), Docker closes the
 container's stdin (``StdinOnce``): the runtime reads EOF and exits, the container stops
@@ -22,23 +24,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import shutil
 import signal
 import socket
 import ssl
-import struct
-import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
-from .._temp_dirs import make_owned_temp_dir
-from ..runtime_backed.channel import RuntimeTransport
-from . import _hardening as hardening
+from ..runtime_backed.channel import MAX_LINE_BYTES, RuntimeTransport
+from ._protocol_socket import ProtocolSocket
+from ._reading import (
+    HEADER,
+    STDERR,
+    STDOUT,
+    FrameSplitter,
+    LineSplitter,
+    LineTooLongError,
+    LoopReader,
+)
 
-__all__ = ["ContainerTransport", "ProtocolSocket", "describe_exit_code"]
+__all__ = ["ContainerTransport", "describe_exit_code"]
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +51,11 @@ _STDERR_TAIL = 4096
 _EXIT_INFO_WAIT_S = 1.5
 _REMOVE_WAIT_S = 1.5
 _PENDING_LINES = 2
-"""Lines read from the attach stream but not yet taken by the event loop, at most: when
-the kernel publishes slower than the container writes, the reader waits and Docker holds
-the rest, instead of the kernel's memory (10 MiB of output stays 10 MiB in flight)."""
+"""Protocol lines read from the container but not yet taken by the channel, at most: when
+the kernel publishes slower than the container writes, reading pauses and the socket
+holds the rest, not the kernel's memory."""
 _RECV_SIZE = 65536
-"""Bytes the event loop reads from the attach socket at a time."""
+"""Bytes the event loop reads from a socket at a time."""
 
 
 def describe_exit_code(code: int) -> str:
@@ -63,89 +68,8 @@ def describe_exit_code(code: int) -> str:
     return f"exit code {code}"
 
 
-class ProtocolSocket:
-    """A Unix socket on the host that the runtime in the container sends its protocol to.
-
-    Docker's attach stream relays every line through dockerd and the container's shim
-    (about 0.3 ms each way); a socket bind-mounted into the container is a direct path.
-    Offered by the Docker executor for a local engine only: its directory, made by the
-    kernel and owned by it (mode 0711, mounted read-only), holds nothing but the socket,
-    which only the code's user may connect to. The first connection of that user (by
-    ``SO_PEERCRED``) is taken, then the socket and its directory are deleted: the
-    runtime connects before any code runs, so the session's code finds nothing to
-    connect to. What arrives is read exactly as the attach stream's stdout is.
-    """
-
-    CONTAINER_DIR = "/run/kernel-bridge"
-    """Where the directory is mounted in the container."""
-    NAME = "protocol.sock"
-
-    def __init__(self, directory: Path, listener: socket.socket, uid: int) -> None:
-        self.directory = directory
-        self.listener = listener
-        self.uid = uid
-        self._closed = False
-
-    @property
-    def container_path(self) -> str:
-        """The socket's path in the container (the runtime's ``--protocol-socket``)."""
-        return f"{self.CONTAINER_DIR}/{self.NAME}"
-
-    @classmethod
-    def offer(cls, user: str) -> ProtocolSocket | None:
-        """Make the directory and the listening socket; None where it cannot be used.
-
-        Only on Linux (``SO_PEERCRED``) and for a user given as a number or root, whose
-        uid the peer check can compare: names are resolved inside the image.
-        """
-        if not sys.platform.startswith("linux") or not hasattr(socket, "SO_PEERCRED"):
-            return None
-        owner = (0, 0) if hardening.is_root(user) else hardening.numeric_owner(user)
-        if owner is None:
-            return None
-        if os.geteuid() != 0 and owner[0] != os.getuid():
-            return None  # the socket could not be made the code user's alone
-        directory = make_owned_temp_dir("kernel_bridge_docker_")
-        path = directory / cls.NAME
-        listener: socket.socket | None = None
-        try:
-            if len(os.fsencode(path)) >= 100:  # sun_path holds 108 bytes
-                raise OSError(f"socket path too long: {path}")
-            os.chmod(directory, 0o711)  # the code's user may reach the socket, not list
-            listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            listener.bind(str(path))
-            os.chmod(path, 0o600)
-            if owner[0] != os.geteuid():
-                os.chown(path, *owner)
-            listener.listen(1)
-            listener.setblocking(False)
-        except OSError as exc:
-            log.debug("no protocol socket (the attach stream carries the protocol): %s", exc)
-            if listener is not None:
-                listener.close()
-            shutil.rmtree(directory, ignore_errors=True)
-            return None
-        return cls(directory, listener, owner[0])
-
-    def peer_allowed(self, conn: socket.socket) -> bool:
-        """True when the connected peer runs as the code's user."""
-        size = struct.calcsize("3i")
-        try:
-            _pid, uid, _gid = struct.unpack(
-                "3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, size)
-            )
-        except OSError:
-            return False
-        return bool(uid == self.uid)
-
-    def close(self) -> None:
-        """Stop listening and delete the socket and its directory (idempotent)."""
-        if self._closed:
-            return
-        self._closed = True
-        with contextlib.suppress(OSError):
-            self.listener.close()
-        shutil.rmtree(self.directory, ignore_errors=True)
+def _log_too_long(container_id: str, exc: LineTooLongError) -> None:
+    log.warning("the runtime in %s sent %s: its output is no longer read", container_id[:12], exc)
 
 
 def _loop_can_read(sock: Any) -> bool:
@@ -194,11 +118,13 @@ class ContainerTransport(RuntimeTransport):
         # connects to ``protocol`` first (then its stdout frames are ignored).
         self._protocol = protocol
         self._conn: socket.socket | None = None  # the runtime's connection to it
-        self._conn_reading = False
-        self._inbox = bytearray()  # loop reading: bytes received, not yet a whole frame
-        self._parts: list[bytes | bytearray] = []  # loop reading: the current line's start
-        self._loop_started = False  # loop reading: the socket was made non-blocking
-        self._reading = False  # loop reading: the socket is registered with the loop
+        # loop reading: the attach socket's and the connection's readers, the frames
+        # and the stdout line being assembled
+        self._attach_reader: LoopReader | None = None
+        self._conn_reader: LoopReader | None = None
+        self._frames = FrameSplitter()
+        self._stdout = LineSplitter(MAX_LINE_BYTES)
+        self._gave_up = False  # the protocol broke its line limit: nothing more is read
         self._paused = False  # loop reading: too many lines wait; Docker holds the rest
         self._send_lock: asyncio.Lock | None = None
         self._events = events
@@ -278,16 +204,24 @@ class ContainerTransport(RuntimeTransport):
 
     def _begin_loop_reading(self) -> None:
         """Make the socket non-blocking and start polling it (once; loop thread only)."""
-        if self._loop_started or self._closed:
+        if self._attach_reader is not None or self._closed:
             return
-        self._loop_started = True
+        self._attach_reader = LoopReader(
+            self._loop,
+            self._sock,
+            recv_size=_RECV_SIZE,
+            on_chunk=self._on_attach_chunk,
+            on_end=self._on_attach_end,
+            what=f"attach stream of {self.container_id[:12]}",
+        )
         try:
             self._sock.setblocking(False)
         except OSError as exc:
             log.debug("attach stream of %s unusable: %s", self.container_id[:12], exc)
+            self._attach_reader.close()
             self._lines.put_nowait(b"")
             return
-        self._resume_loop_reading()
+        self._attach_reader.resume()
         if self._protocol is not None:
             try:
                 self._loop.add_reader(self._protocol.listener.fileno(), self._on_accept)
@@ -326,130 +260,73 @@ class ContainerTransport(RuntimeTransport):
             conn.close()
             return
         self._conn = conn
-        self._resume_conn_reading()
+        self._conn_reader = LoopReader(
+            self._loop,
+            conn,
+            recv_size=_RECV_SIZE,
+            on_chunk=self._on_conn_chunk,
+            on_end=self._end_of_protocol,
+            what=f"protocol connection of {self.container_id[:12]}",
+        )
+        self._conn_reader.resume()
 
-    def _resume_conn_reading(self) -> None:
-        if self._conn is None or self._conn_reading or self._closed:
-            return
-        try:
-            self._loop.add_reader(self._conn.fileno(), self._on_conn_readable)
-        except (OSError, ValueError) as exc:
-            log.debug("protocol connection unreadable: %s", exc)
-            self._lines.put_nowait(b"")
-            return
-        self._conn_reading = True
-        self._paused = False
+    def _protocol_reader(self) -> LoopReader | None:
+        """The reader the protocol's lines come from (loop reading)."""
+        return self._conn_reader if self._conn is not None else self._attach_reader
 
-    def _stop_conn_reading(self) -> None:
-        if self._conn is not None and self._conn_reading:
-            self._conn_reading = False
-            with contextlib.suppress(OSError, ValueError):
-                self._loop.remove_reader(self._conn.fileno())
+    def _pause_if_behind(self) -> None:
+        # too many lines wait for the channel: the rest stays in the socket
+        reader = self._protocol_reader()
+        if reader is not None and self._lines.qsize() >= _PENDING_LINES:
+            reader.pause()
+            self._paused = True
 
-    def _on_conn_readable(self) -> None:
-        assert self._conn is not None
-        try:
-            chunk = self._conn.recv(_RECV_SIZE)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError as exc:
-            if not self._closed:
-                log.debug("protocol connection of %s failed: %s", self.container_id[:12], exc)
-            chunk = b""
-        if not chunk:
-            self._stop_conn_reading()
-            if self._parts:
-                self._lines.put_nowait(b"".join(self._parts))
-                self._parts = []
-            self._lines.put_nowait(b"")
-            return
+    def _on_conn_chunk(self, chunk: bytes) -> None:
         self._take_stdout(chunk)
-        if self._lines.qsize() >= _PENDING_LINES:
-            self._stop_conn_reading()
-            self._paused = True
+        self._pause_if_behind()
 
-    def _resume_loop_reading(self) -> None:
-        if self._reading or self._closed:
-            return
-        try:
-            self._loop.add_reader(self._sock.fileno(), self._on_readable)
-        except (OSError, ValueError) as exc:
-            log.debug("attach stream of %s unreadable: %s", self.container_id[:12], exc)
-            self._lines.put_nowait(b"")
-            return
-        self._reading = True
-        self._paused = False
-
-    def _stop_loop_reading(self) -> None:
-        if self._reading:
-            self._reading = False
-            with contextlib.suppress(OSError, ValueError):
-                self._loop.remove_reader(self._sock.fileno())
-
-    def _on_readable(self) -> None:
-        try:
-            chunk = self._sock.recv(_RECV_SIZE)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError as exc:
-            if not self._closed:
-                log.debug("attach stream of %s failed: %s", self.container_id[:12], exc)
-            chunk = b""
-        if not chunk:
-            self._stop_loop_reading()
-            if self._conn is not None:
-                return  # the protocol ends with the runtime's connection
-            self._drop_protocol_socket()
-            if self._parts:
-                self._lines.put_nowait(b"".join(self._parts))
-                self._parts = []
-            self._lines.put_nowait(b"")
-            return
-        self._inbox += chunk
-        self._take_frames()
-        if self._conn is None and self._lines.qsize() >= _PENDING_LINES:
-            self._stop_loop_reading()
-            self._paused = True
-
-    def _take_frames(self) -> None:
-        """Split the whole frames received so far; stdout lines go to the queue."""
-        inbox = self._inbox
-        start = 0
-        with memoryview(inbox) as view:  # one copy per frame, none of the rest of the inbox
-            while len(inbox) - start >= 8:
-                kind, size = struct.unpack_from(">BxxxL", inbox, start)
-                if len(inbox) - start - 8 < size:
-                    break
-                payload = bytes(view[start + 8 : start + 8 + size])
-                start += 8 + size
-                if kind == 1 and self._conn is None and self._protocol is not None:
-                    # Output on stdout: unless the runtime's connection is waiting (then
-                    # this was written before it, not protocol), it uses stdout instead.
-                    self._on_accept()
-                    if self._conn is None:
-                        self._drop_protocol_socket()
-                        self._take_stdout(payload)
-                elif kind == 1 and self._conn is None:
+    def _on_attach_chunk(self, chunk: bytes) -> None:
+        for kind, payload in self._frames.feed(chunk):
+            if kind == STDOUT and self._conn is None and self._protocol is not None:
+                # Output on stdout: unless the runtime's connection is waiting (then this
+                # was written before it, not protocol), it uses stdout instead.
+                self._on_accept()
+                if self._conn is None:
+                    self._drop_protocol_socket()
                     self._take_stdout(payload)
-                elif kind == 2:
-                    self._stderr_tail = (self._stderr_tail + payload)[-_STDERR_TAIL:]
-        if start == len(inbox):
-            self._inbox = bytearray()  # let a large buffer go
-        else:
-            del inbox[:start]
+            elif kind == STDOUT and self._conn is None:
+                self._take_stdout(payload)
+            elif kind == STDERR:
+                self._stderr_tail = (self._stderr_tail + payload)[-_STDERR_TAIL:]
+        if self._conn is None:
+            self._pause_if_behind()
+
+    def _on_attach_end(self) -> None:
+        if self._conn is not None:
+            return  # the protocol ends with the runtime's connection
+        self._drop_protocol_socket()
+        self._end_of_protocol()
+
+    def _end_of_protocol(self) -> None:
+        if self._gave_up:
+            return
+        rest = self._stdout.rest()
+        if rest:
+            self._lines.put_nowait(rest)
+        self._lines.put_nowait(b"")
 
     def _take_stdout(self, payload: bytes) -> None:
-        start = 0
-        while True:
-            end = payload.find(b"\n", start)
-            if end < 0:
-                if start < len(payload):
-                    self._parts.append(payload if start == 0 else payload[start:])
-                return
-            self._parts.append(payload[start : end + 1])
-            self._lines.put_nowait(b"".join(self._parts))
-            self._parts = []
-            start = end + 1
+        if self._gave_up:
+            return
+        try:
+            for line in self._stdout.feed(payload):
+                self._lines.put_nowait(line)
+        except LineTooLongError as exc:
+            _log_too_long(self.container_id, exc)
+            self._gave_up = True  # the channel sees the end of the runtime's output
+            if self._conn_reader is not None:
+                self._conn_reader.close()
+            self._lines.put_nowait(b"")
 
     # -- threads -------------------------------------------------------------------
 
@@ -479,39 +356,30 @@ class ContainerTransport(RuntimeTransport):
             self._loop.call_soon_threadsafe(self._lines.put_nowait, line)
 
     def _read_frames(self) -> None:
-        # The start of the current line, one part per frame: a large message (an image
-        # display is one line of a megabyte or more) spans many frames and is joined
-        # once when its newline arrives, not re-copied at every frame.
-        parts: list[bytes | bytearray] = []
+        lines = LineSplitter(MAX_LINE_BYTES)
         try:
             while True:
-                header = self._recv_exact(8)
+                header = self._recv_exact(HEADER.size)
                 if header is None:
                     break
-                kind, size = struct.unpack(">BxxxL", header)
+                kind, size = HEADER.unpack(header)
                 payload = self._recv_exact(size) if size else bytearray()
                 if payload is None:
                     break
-                if kind == 1:
-                    start = 0
-                    while True:
-                        end = payload.find(b"\n", start)
-                        if end < 0:
-                            if start < len(payload):
-                                parts.append(payload if start == 0 else payload[start:])
-                            break
-                        parts.append(payload[start : end + 1])
-                        self._deliver(b"".join(parts))
-                        parts = []
-                        start = end + 1
-                elif kind == 2:
+                if kind == STDOUT:
+                    for line in lines.feed(payload):
+                        self._deliver(line)
+                elif kind == STDERR:
                     self._stderr_tail = (self._stderr_tail + payload)[-_STDERR_TAIL:]
+        except LineTooLongError as exc:
+            _log_too_long(self.container_id, exc)
         except OSError as exc:
             if not self._closed:
                 log.debug("attach stream of %s failed: %s", self.container_id[:12], exc)
         finally:
-            if parts:
-                self._deliver(b"".join(parts))
+            rest = lines.rest()
+            if rest:
+                self._deliver(rest)
             self._deliver(b"")
 
     def _watch_events(self) -> None:
@@ -547,10 +415,10 @@ class ContainerTransport(RuntimeTransport):
         elif not self._loop_reads:
             self._slots.release()
         elif self._paused and self._lines.qsize() < _PENDING_LINES:
-            if self._conn is not None:
-                self._resume_conn_reading()
-            else:
-                self._resume_loop_reading()
+            self._paused = False
+            reader = self._protocol_reader()
+            if reader is not None and not self._closed:
+                reader.resume()
         return line
 
     def _send(self, data: bytes) -> None:
@@ -642,8 +510,9 @@ class ContainerTransport(RuntimeTransport):
         if self._closed:
             return
         self._closed = True
-        self._stop_loop_reading()
-        self._stop_conn_reading()
+        for reader in (self._attach_reader, self._conn_reader):
+            if reader is not None:
+                reader.close()
         self._drop_protocol_socket()
         conn, self._conn = self._conn, None
         if conn is not None:

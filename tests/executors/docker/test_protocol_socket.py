@@ -11,7 +11,7 @@ import pytest
 from kernel_bridge.events import Event, Stream
 from kernel_bridge.executors.docker import DockerCommandLineCodeExecutor
 from kernel_bridge.executors.docker import _transport as docker_transport
-from kernel_bridge.executors.docker._transport import ProtocolSocket
+from kernel_bridge.executors.docker._protocol_socket import ProtocolSocket
 
 
 def _texts(events: list[Event], name: str = "stdout") -> str:
