@@ -29,14 +29,13 @@ from ...runtime import bootstrap_argv, bootstrap_payload
 from .._trait_signature import TraitSignature
 from ..autogen_compat import WorkspaceFiles
 from ..base import ExecutorMeta
-from ..runtime_backed.channel import RuntimeTransport
+from ..runtime_backed.channel import MAX_LINE_BYTES, RuntimeTransport
 from ..runtime_backed.executor import RuntimeBackedExecutor
 from ._early_runtime import adopt as adopt_early_runtime
 
 __all__ = ["LocalExecutor", "SubprocessTransport", "describe_returncode"]
 
-_STREAM_LIMIT = 1 << 30
-"""Longest protocol line accepted (a large image display is one line)."""
+_STREAM_LIMIT = MAX_LINE_BYTES
 _STDERR_TAIL = 4096
 
 

@@ -36,7 +36,13 @@ from .._comm import CommRequest, encode_buffers, iopub_event, parent_for_runtime
 from ..base import Completion, InputHandler, Inspection
 from ._output_queue import OutputQueue
 
-__all__ = ["BackgroundHandler", "RuntimeChannel", "RuntimeInfo", "RuntimeTransport"]
+__all__ = [
+    "MAX_LINE_BYTES",
+    "BackgroundHandler",
+    "RuntimeChannel",
+    "RuntimeInfo",
+    "RuntimeTransport",
+]
 
 BackgroundHandler = Callable[[Event], None]
 """Called with each event the runtime sends while no request runs (a background thread's
@@ -53,6 +59,10 @@ SHUTDOWN_WAIT_S = 1.5
 after SIGTERM) before it is killed."""
 REQUEST_TIMEOUT_S = 10.0
 """How long a completion or inspection may take."""
+MAX_LINE_BYTES = 1 << 30
+"""Longest protocol line a transport accepts (a large display is one line). The runtime's
+protocol descriptor is reachable from the session's code, so a longer line is taken as
+the end of the runtime's output, not buffered on."""
 OUTPUT_BACKLOG = 128 * 1024
 """Characters of output read from the runtime but not yet taken by the request, at most
 (beyond it the pump waits; see :mod:`._output_queue`)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import os
@@ -14,11 +15,11 @@ import threading
 import pytest
 
 from kernel_bridge.executors.docker import _transport as _docker_transport
+from kernel_bridge.executors.docker._protocol_socket import ProtocolSocket
 from kernel_bridge.executors.docker._transport import (
     _PENDING_LINES,
     _RECV_SIZE,
     ContainerTransport,
-    ProtocolSocket,
 )
 
 
@@ -314,3 +315,39 @@ def test_output_on_stdout_before_a_waiting_connection_is_not_protocol() -> None:
         runtime.close()
         protocol.close()
     assert first == b'{"type":"ready"}\n' and over_socket
+
+
+def test_a_line_over_the_limit_ends_the_protocol_instead_of_growing(
+    reader: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The protocol descriptor is within the session's reach: a line without end must not
+    grow in the kernel's memory. The channel sees the end of the runtime's output."""
+    monkeypatch.setattr(_docker_transport, "MAX_LINE_BYTES", 4096)
+    ours, theirs = socket.socketpair()
+
+    def feed() -> None:
+        with contextlib.suppress(OSError):  # the kernel side may close first
+            theirs.sendall(_frame(1, b'{"type":"ready"}\n'))
+            for _ in range(100):  # 100 KB, no newline
+                theirs.sendall(_frame(1, b"y" * 1000))
+            theirs.sendall(_frame(1, b'\n{"type":"done"}\n'))
+        theirs.close()
+
+    async def read_all() -> list[bytes]:
+        transport = _transport(ours)
+        transport.start_threads()
+        got = []
+        while line := await transport.read_line():
+            got.append(line)
+        assert await transport.read_line() == b""
+        await transport.close()
+        return got
+
+    feeder = threading.Thread(target=feed)
+    feeder.start()
+    try:
+        got = asyncio.run(asyncio.wait_for(read_all(), 30))
+    finally:
+        feeder.join()
+        ours.close()
+    assert got == [b'{"type":"ready"}\n']
