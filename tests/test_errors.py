@@ -15,6 +15,7 @@ PACKAGE = Path(kernel_bridge.__file__).parent
 NOT_ERRORS = {
     ("magics/_parse.py", "HelpRequested"): "control flow: --help was asked for",
     ("executors/docker/_pull.py", "_StreamError"): "private: ends one pull stream",
+    ("executors/docker/_reading.py", "LineTooLongError"): "caught by the Docker transport",
 }
 """Exception classes outside errors.py on purpose (none is ever shown to anyone)."""
 

@@ -366,10 +366,12 @@ def test_closing_while_a_request_is_not_read_lets_the_runtime_exit_by_itself() -
             assert loop.time() < deadline, "the backlog never filled"
             await asyncio.sleep(0.01)
         await channel.close()
-        # the pump read on to the end of the runtime's output: close() did not have to
-        # give up on it (and cancel it) after the shutdown grace period
+        # the pump read on to the end of the runtime's output (the runtime ended on
+        # `shutdown`): close() did not have to give up on it and cancel it after the
+        # shutdown grace period. (The exit status is not asserted: another part of the
+        # test process may reap the child first, and asyncio then reports 255.)
         assert channel._pump_task.done() and not channel._pump_task.cancelled()
-        assert transport.process.returncode == 0, transport.process.returncode
+        assert transport.process.returncode is not None
         assert not channel.alive
         await events.aclose()
 
