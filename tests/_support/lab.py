@@ -39,9 +39,17 @@ class Notebook:
         return self.page.locator(".jp-NotebookPanel:visible .jp-Notebook .jp-Cell")
 
     def type_in_last_cell(self, code: str) -> Any:
-        """Put code into the last (empty) cell; return that cell."""
+        """Put code into the last cell, emptied first; return that cell.
+
+        A test that failed half-way may have left text there; typed after it, the next
+        test's code would fail for that reason instead of its own.
+        """
         cell = self.cells.nth(self.cells.count() - 1)
-        cell.locator(".cm-content").click()
+        editor = cell.locator(".cm-content")
+        editor.click()
+        if editor.inner_text().strip():
+            self.page.keyboard.press("Control+a")
+            self.page.keyboard.press("Delete")
         # insert_text: no key events, so no auto-indent or auto-closed brackets
         self.page.keyboard.insert_text(code)
         return cell
@@ -59,14 +67,19 @@ class Notebook:
 
         cell = self.type_in_last_cell(prefix)
         item = self.page.locator(".jp-Completer-item").filter(has_text=pick)
+        other = self.page.locator(".jp-Completer-item").filter(has_text=also)
         for attempt in range(3):
             self.page.keyboard.press("Tab")
-            expect(item).to_be_visible()
-            expect(self.page.locator(".jp-Completer-item").filter(has_text=also)).to_be_visible()
+            # JupyterLab renders no item from an answer later than 1 s: one in the page
+            # means the kernel answered in time, whether or not the list is still shown
+            expect(item).to_be_attached()
             try:
+                # the list may be hidden again by now (both items still in the page)
+                expect(item).to_be_visible(timeout=5_000)
+                expect(other).to_be_visible(timeout=5_000)
                 item.click(timeout=5_000)
                 break
-            except Error:
+            except (Error, AssertionError):
                 if attempt == 2:
                     raise
                 self.page.keyboard.press("Escape")
